@@ -1,0 +1,9 @@
+"""Train SciBertForJointNerRe: `accelerate launch train.py --dataset bc5cdr [--config run.yaml] [flags]`.
+
+Thin entry point; the loop lives in `training/`. `python train.py --help` lists every setting.
+"""
+
+from training.main import main
+
+if __name__ == "__main__":
+    main()

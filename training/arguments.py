@@ -1,0 +1,156 @@
+"""Training settings: one dataclass, exposed as command-line flags and accepted from a YAML file.
+
+Precedence: built-in defaults < YAML file (``--config run.yaml``) < flags given on the command line.
+The defaults are meant for SciBERT on one GPU; the offline quick start overrides them in
+``configs/quickstart.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+SELECTION_METRICS = ("ner_f1", "re_f1", "mean_f1")
+
+
+@dataclass
+class TrainingArguments:
+    """Every setting of a training run (each is also a ``--flag``)."""
+
+    # data
+    dataset: str = field(default="bc5cdr", metadata={"help": "Corpus: bc5cdr or chem_dis_gene."})
+    dataset_config: str = field(
+        default="", metadata={"help": "Config family for chem_dis_gene (ctd_derived); empty for bc5cdr."}
+    )
+    data_dir: str | None = field(
+        default=None, metadata={"help": "Local copy of the release (offline); default downloads it."}
+    )
+    cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
+    limit_train_docs: int = field(default=0, metadata={"help": "Use only the first N training documents (0: all)."})
+    limit_eval_docs: int = field(default=0, metadata={"help": "Use only the first N validation documents (0: all)."})
+    # model
+    encoder: str = field(
+        default="allenai/scibert_scivocab_cased", metadata={"help": "Encoder checkpoint (Hub id or local folder)."}
+    )
+    max_length: int = field(default=512, metadata={"help": "Encoder window length in tokens."})
+    stride: int = field(default=128, metadata={"help": "Overlap between consecutive windows, in tokens."})
+    dropout: float = field(default=0.1, metadata={"help": "Dropout of the NER and RE heads."})
+    ner_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the NER loss."})
+    re_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the RE loss."})
+    # optimisation
+    num_epochs: float = field(default=10.0, metadata={"help": "Training epochs (may be fractional)."})
+    max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: by epochs)."})
+    per_device_batch_size: int = field(default=4, metadata={"help": "Documents per batch on each process."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
+    encoder_lr: float = field(default=3e-5, metadata={"help": "Learning rate of the encoder."})
+    head_lr: float = field(default=1e-4, metadata={"help": "Learning rate of the NER and RE heads."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on biases/LayerNorm)."})
+    warmup_ratio: float = field(default=0.06, metadata={"help": "Share of steps with linear warmup."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0: off)."})
+    mixed_precision: str | None = field(
+        default=None, metadata={"help": "no, fp16 or bf16 (default: what `accelerate launch` / its config says)."}
+    )
+    group_by_length: bool = field(default=True, metadata={"help": "Batch documents of similar length together."})
+    seed: int = field(default=42, metadata={"help": "Seed for weights of the heads, dropout and data order."})
+    # evaluation, selection, checkpoints
+    eval_every_epochs: float = field(default=1.0, metadata={"help": "Validate every this many epochs."})
+    eval_batch_size: int = field(default=8, metadata={"help": "Documents per batch when validating."})
+    selection_metric: str = field(default="mean_f1", metadata={"help": "ner_f1, re_f1 or mean_f1 (validation)."})
+    early_stopping_patience: int = field(
+        default=3, metadata={"help": "Stop after this many validations without improvement (0: never)."}
+    )
+    save_steps: int = field(default=500, metadata={"help": "Checkpoint every N optimizer steps (0: epoch ends only)."})
+    save_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    resume_from_checkpoint: str | None = field(
+        default=None, metadata={"help": "A checkpoint folder, or `latest` (newest complete one in output_dir)."}
+    )
+    stop_after_steps: int = field(
+        default=0, metadata={"help": "Debugging: exit after this many steps, as if killed (tests resume)."}
+    )
+    # output and logging
+    output_dir: str = field(default="models/joint-ner-re", metadata={"help": "Final model folder."})
+    run_name: str = field(default="", metadata={"help": "Run name for trackers and results/ (default: folder name)."})
+    results_dir: str = field(default="results", metadata={"help": "Where test-set evaluations go."})
+    evaluate_test: bool = field(default=True, metadata={"help": "Evaluate the best model on the test split at the end."})
+    report_to: str = field(default="none", metadata={"help": "tensorboard, wandb or none."})
+    logging_steps: int = field(default=10, metadata={"help": "Log loss, lr and tokens/s every N steps."})
+
+    def __post_init__(self) -> None:
+        if self.selection_metric not in SELECTION_METRICS:
+            raise ValueError(f"selection_metric must be one of {SELECTION_METRICS}, got {self.selection_metric!r}")
+        if self.report_to not in ("none", "tensorboard", "wandb"):
+            raise ValueError(f"report_to must be tensorboard, wandb or none, got {self.report_to!r}")
+        if self.mixed_precision not in (None, "no", "fp16", "bf16"):
+            raise ValueError(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
+        if self.stride >= self.max_length - 2:
+            raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
+        if not self.run_name:
+            self.run_name = Path(self.output_dir).name
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _str_to_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """An argparse parser with one flag per field of `TrainingArguments` plus ``--config``."""
+    parser = argparse.ArgumentParser(
+        description="Train SciBertForJointNerRe (joint NER + document-level RE) with Accelerate.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--config", help="YAML file of settings (keys are the flag names, with _ or -).")
+    for f in dataclasses.fields(TrainingArguments):
+        flag = "--" + f.name.replace("_", "-")
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        if kind == "bool":
+            parser.add_argument(flag, type=_str_to_bool, default=f.default, help=f.metadata["help"])
+        elif kind.startswith("int"):
+            parser.add_argument(flag, type=int, default=f.default, help=f.metadata["help"])
+        elif kind.startswith("float"):
+            parser.add_argument(flag, type=float, default=f.default, help=f.metadata["help"])
+        else:
+            parser.add_argument(flag, type=str, default=f.default, help=f.metadata["help"])
+    return parser
+
+
+def load_yaml_settings(path: str | Path) -> dict[str, Any]:
+    """Read a YAML settings file; unknown keys are an error naming the file."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(TrainingArguments)}
+    settings = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name not in known:
+            raise ValueError(f"{path}: unknown setting {key!r}")
+        settings[name] = value
+    return settings
+
+
+def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
+    """Parse flags (and an optional YAML file) into `TrainingArguments`."""
+    parser = build_parser()
+    pre, _ = parser.parse_known_args(argv)
+    if pre.config:
+        parser.set_defaults(**load_yaml_settings(pre.config))
+    namespace = vars(parser.parse_args(argv))
+    namespace.pop("config")
+    return TrainingArguments(**namespace)

@@ -1,0 +1,207 @@
+"""The training loop: a plain Accelerate loop that runs the same on a laptop CPU, one GPU or many nodes.
+
+    accelerate launch train.py --dataset bc5cdr [--config run.yaml] [--flags ...]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+
+from modeling import SciBertForJointNerRe
+from modeling.preprocessing_joint_ner_re import load_tokenizer
+from training.arguments import TrainingArguments
+from training.checkpointing import TrainerState, resolve_resume_path, save_checkpoint
+from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
+from training.optimization import build_optimizer, build_scheduler
+from training.validation import selection_value, validate
+
+logger = logging.getLogger(__name__)
+
+
+def _limit(dataset, n: int):
+    return dataset.select(range(min(n, len(dataset)))) if n > 0 else dataset
+
+
+def _batch_tokens(batch: dict[str, Any]) -> int:
+    mask = batch.get("attention_mask")
+    return int(mask.sum().item()) if isinstance(mask, torch.Tensor) else 0
+
+
+def train(args: TrainingArguments) -> dict[str, Any]:
+    """Train, select the best model on validation, save it to ``args.output_dir``; return the metrics."""
+    output_dir = Path(args.output_dir)
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        # the schedule is counted in optimizer steps of this loop, stepped once per step below
+        step_scheduler_with_optimizer=False,
+    )
+    logging.basicConfig(level=logging.INFO if accelerator.is_main_process else logging.WARNING)
+    set_seed(args.seed)
+
+    entity_types, relation_types = corpus_labels(args.dataset)
+    tokenizer = load_tokenizer(args.encoder)
+    model = SciBertForJointNerRe.from_encoder(
+        args.encoder,
+        entity_types=entity_types,
+        relation_types=relation_types,
+        max_length=args.max_length,
+        stride=args.stride,
+        dropout=args.dropout,
+        ner_loss_weight=args.ner_loss_weight,
+        re_loss_weight=args.re_loss_weight,
+    )
+
+    with accelerator.main_process_first():
+        corpus = load_documents(args.dataset, args.dataset_config, args.data_dir, args.cache_dir)
+        train_docs = _limit(corpus["train"], args.limit_train_docs)
+        val_docs = _limit(corpus["validation"], args.limit_eval_docs)
+        train_features = featurize(train_docs, tokenizer, model.config, desc="train features")
+    loader, batch_sampler = make_train_dataloader(
+        train_features.with_format(None), args.per_device_batch_size, args.seed, tokenizer.pad_token_id, args.group_by_length
+    )
+    optimizer = build_optimizer(model, args.encoder_lr, args.head_lr, args.weight_decay)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+
+    steps_per_epoch = math.ceil(len(loader) / args.gradient_accumulation_steps)
+    total_steps = args.max_steps or math.ceil(steps_per_epoch * args.num_epochs)
+    num_epochs = math.ceil(total_steps / steps_per_epoch)
+    eval_interval = max(1, round(steps_per_epoch * args.eval_every_epochs))
+    scheduler = accelerator.prepare(build_scheduler(optimizer, total_steps, args.warmup_ratio))
+    state = TrainerState()
+    accelerator.register_for_checkpointing(state)
+
+    if args.resume_from_checkpoint:
+        resume_path = resolve_resume_path(args.resume_from_checkpoint, output_dir)
+        accelerator.load_state(str(resume_path))
+        logger.info("resumed from %s at step %d (epoch %d, batch %d)", resume_path, state.global_step, state.epoch, state.batches_done_in_epoch)
+
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        args.save(output_dir / "training_args.json")
+    if args.report_to != "none":
+        accelerator.init_trackers(args.run_name, config={k: v for k, v in args.to_dict().items() if v is not None})
+    logger.info(
+        "%d training documents, %d validation documents, %d processes, %d optimizer steps (%d per epoch)",
+        len(train_docs), len(val_docs), accelerator.num_processes, total_steps, steps_per_epoch,
+    )
+
+    history: list[dict[str, Any]] = []
+    progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not accelerator.is_local_main_process)
+    window_loss, window_batches, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+    stop = state.global_step >= total_steps
+
+    for epoch in range(state.epoch, num_epochs):
+        if stop:
+            break
+        batch_sampler.set_epoch(epoch)
+        skip = state.batches_done_in_epoch if epoch == state.epoch else 0
+        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        state.epoch, state.batches_done_in_epoch = epoch, skip
+        model.train()
+        for batch in epoch_loader:
+            with accelerator.accumulate(model):
+                outputs = model(**batch)
+                accelerator.backward(outputs.loss)
+                if accelerator.sync_gradients and args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            state.batches_done_in_epoch += 1
+            window_loss += outputs.loss.detach().float().item()
+            window_batches += 1
+            window_tokens += _batch_tokens(batch)
+            if not accelerator.sync_gradients:
+                continue
+
+            scheduler.step()
+            state.global_step += 1
+            progress.update(1)
+            if state.global_step % args.logging_steps == 0 or state.global_step == total_steps:
+                elapsed = time.perf_counter() - window_start
+                tokens = accelerator.gather(torch.tensor([window_tokens], device=accelerator.device)).sum().item()
+                record = {
+                    "step": state.global_step,
+                    "epoch": state.global_step / steps_per_epoch,
+                    "loss": window_loss / max(window_batches, 1),
+                    "lr_encoder": scheduler.get_last_lr()[0],
+                    "tokens_per_second": tokens / max(elapsed, 1e-9),
+                }
+                accelerator.log(record, step=state.global_step)
+                history.append(record)
+                progress.set_postfix(loss=f"{record['loss']:.4f}")
+                window_loss, window_batches, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+
+            if state.global_step % eval_interval == 0 or state.global_step == total_steps:
+                metrics = validate(accelerator, model, tokenizer, val_docs, args.eval_batch_size)
+                value = selection_value(metrics, args.selection_metric)
+                record = {"step": state.global_step, "validation": metrics, args.selection_metric: value}
+                history.append(record)
+                accelerator.log({f"validation/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=state.global_step)
+                logger.info("step %d validation %s = %.4f", state.global_step, args.selection_metric, value)
+                if value > state.best_metric:
+                    state.best_metric, state.best_step = value, state.global_step
+                    state.evaluations_without_improvement = 0
+                    state.best_validation = metrics
+                    _save_model(accelerator, model, tokenizer, output_dir)
+                else:
+                    state.evaluations_without_improvement += 1
+                model.train()
+                if 0 < args.early_stopping_patience <= state.evaluations_without_improvement:
+                    logger.info("early stopping: %d validations without improvement", state.evaluations_without_improvement)
+                    stop = True
+
+            at_epoch_end = state.batches_done_in_epoch == len(loader)
+            if (args.save_steps and state.global_step % args.save_steps == 0) or at_epoch_end or stop:
+                if at_epoch_end:  # the checkpoint resumes at the start of the next epoch
+                    state.epoch, state.batches_done_in_epoch = epoch + 1, 0
+                save_checkpoint(accelerator, output_dir, state.global_step, args.save_total_limit)
+            if state.global_step >= total_steps:
+                stop = True
+            if args.stop_after_steps and state.global_step >= args.stop_after_steps:
+                logger.warning("--stop-after-steps %d reached: exiting as if killed", args.stop_after_steps)
+                accelerator.end_training()
+                return {"stopped_at_step": state.global_step}
+            if stop:
+                break
+    progress.close()
+
+    summary = {
+        "best_step": state.best_step,
+        "global_step": state.global_step,
+        "selection_metric": args.selection_metric,
+        "best_validation_value": state.best_metric,
+        "validation": state.best_validation,
+        "final_lr": scheduler.get_last_lr(),
+    }
+    if accelerator.is_main_process:
+        with open(output_dir / "trainer_log.jsonl", "a") as handle:
+            for record in history:
+                handle.write(json.dumps(record) + "\n")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return summary
+
+
+def _save_model(accelerator: Accelerator, model, tokenizer, output_dir: Path) -> None:
+    """Write the (best so far) model and tokenizer as safetensors + config, with the modeling code."""
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.save_pretrained(
+        output_dir, is_main_process=accelerator.is_main_process, save_function=accelerator.save, safe_serialization=True
+    )
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(output_dir)
+    accelerator.wait_for_everyone()

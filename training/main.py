@@ -1,0 +1,50 @@
+"""`train.py` entry point: train, then score the best model on the test split and write its card."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+from training.arguments import TrainingArguments, parse_args
+from training.loop import train
+
+logger = logging.getLogger(__name__)
+
+
+def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]:
+    """Evaluate the saved best model on test (main process only), write metrics.json and the model card."""
+    from evaluation.run import evaluate_model
+    from hub.model_card import write_model_card
+
+    output_dir = Path(args.output_dir)
+    metrics: dict[str, Any] = {"training": {k: v for k, v in summary.items() if k != "validation"}}
+    metrics["validation"] = summary["validation"]
+    if args.evaluate_test:
+        metrics["test"] = evaluate_model(
+            model_path=str(output_dir),
+            dataset=args.dataset,
+            split="test",
+            config=args.dataset_config or None,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir,
+            output_dir=args.results_dir,
+            run_name=args.run_name,
+            batch_size=args.eval_batch_size,
+        )
+    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_model_card(output_dir, metrics=metrics, training_args=args.to_dict())
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    summary = train(args)
+    if "stopped_at_step" in summary:
+        return summary
+    from accelerate import PartialState
+
+    if not PartialState().is_main_process:
+        return summary
+    return finalize(args, summary)

@@ -1,0 +1,37 @@
+"""Optimizer with separate encoder / head learning rates, and the warmup + linear decay schedule."""
+
+from __future__ import annotations
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+_NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "LayerNorm.bias")
+
+
+def build_optimizer(
+    model: torch.nn.Module, encoder_lr: float, head_lr: float, weight_decay: float, encoder_prefix: str = "encoder."
+) -> torch.optim.AdamW:
+    """AdamW with four groups: encoder/heads x decayed/not decayed (biases and LayerNorm weights)."""
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_encoder = name.startswith(encoder_prefix)
+        decays = not any(marker in name for marker in _NO_DECAY)
+        groups.setdefault((is_encoder, decays), []).append(param)
+    if not any(is_encoder for is_encoder, _ in groups):
+        raise ValueError(f"no parameter name starts with {encoder_prefix!r}: cannot tell the encoder from the heads")
+    param_groups = [
+        {
+            "params": params,
+            "lr": encoder_lr if is_encoder else head_lr,
+            "weight_decay": weight_decay if decays else 0.0,
+        }
+        for (is_encoder, decays), params in sorted(groups.items())
+    ]
+    return torch.optim.AdamW(param_groups)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
+    """Linear warmup over ``warmup_ratio * total_steps`` optimizer steps, then linear decay to zero."""
+    return get_linear_schedule_with_warmup(optimizer, int(round(warmup_ratio * total_steps)), total_steps)

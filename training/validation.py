@@ -1,0 +1,50 @@
+"""Validation during training: predictions sharded over processes, metrics from `evaluation`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import datasets
+from accelerate import Accelerator
+from accelerate.utils import gather_object
+
+from evaluation.scoring import score_documents
+
+SELECTION_KEYS = {"ner_f1": ("ner_f1",), "re_f1": ("re_gold_f1",), "mean_f1": ("ner_f1", "re_gold_f1")}
+
+
+def validate(
+    accelerator: Accelerator, model, tokenizer, documents: datasets.Dataset, batch_size: int
+) -> dict[str, float]:
+    """Predict the validation documents (each process a slice) and score them on every process.
+
+    Returns flat metrics: ``ner_f1`` (seqeval strict micro), ``mention_f1``, ``re_gold_f1`` (relations
+    with gold entities) and ``re_end2end_f1``. Every process gets the same numbers, so decisions taken
+    on them (best model, early stopping) agree across processes.
+    """
+    model.eval()
+    unwrapped = accelerator.unwrap_model(model)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    indices = list(range(rank, len(documents), world))
+    shard = [documents[i] for i in indices]
+    with accelerator.autocast():
+        gold_mode = unwrapped.extract(shard, tokenizer, mode="gold", batch_size=batch_size) if shard else []
+        end2end = unwrapped.extract(shard, tokenizer, mode="end2end", batch_size=batch_size) if shard else []
+    gathered = gather_object([(i, g, e) for i, g, e in zip(indices, gold_mode, end2end)])
+    gathered.sort(key=lambda item: item[0])
+    gold_documents = [documents[i] for i, _, _ in gathered]
+    scores = score_documents(
+        gold_documents, {"gold": [g for _, g, _ in gathered], "end2end": [e for _, _, e in gathered]}
+    )
+    return {
+        "ner_f1": scores["ner"]["seqeval"]["micro"]["f1"],
+        "mention_f1": scores["ner"]["mentions"]["micro"]["f1"],
+        "re_gold_f1": scores["re_gold"]["micro"]["f1"],
+        "re_end2end_f1": scores["re_end2end"]["micro"]["f1"],
+    }
+
+
+def selection_value(metrics: dict[str, Any], selection_metric: str) -> float:
+    """The number the best model is chosen by (RE F1 is the gold-entity one: it isolates the RE head)."""
+    keys = SELECTION_KEYS[selection_metric]
+    return sum(metrics[key] for key in keys) / len(keys)
