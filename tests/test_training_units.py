@@ -1,0 +1,82 @@
+"""Unit tests of the training pieces that stand alone: settings, batch sampler, checkpoint bookkeeping."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.arguments import TrainingArguments, parse_args
+from training.checkpointing import COMPLETE_MARKER, list_complete_checkpoints, resolve_resume_path
+from training.sampler import LengthGroupedBatchSampler
+
+
+def test_yaml_settings_are_overridden_by_flags(tmp_path):
+    settings = tmp_path / "run.yaml"
+    settings.write_text("encoder: some/encoder\nper-device-batch-size: 3\nhead_lr: 0.5\ngroup_by_length: false\n")
+    args = parse_args(["--config", str(settings), "--head-lr", "0.25", "--output-dir", str(tmp_path / "m")])
+    assert args.encoder == "some/encoder"
+    assert args.per_device_batch_size == 3
+    assert args.head_lr == 0.25  # the flag wins over the file
+    assert args.group_by_length is False
+    assert args.run_name == "m"
+
+
+def test_unknown_yaml_setting_names_the_file(tmp_path):
+    settings = tmp_path / "bad.yaml"
+    settings.write_text("learning_rate: 1e-5\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown setting 'learning_rate'"):
+        parse_args(["--config", str(settings)])
+
+
+def test_invalid_choices_are_rejected():
+    with pytest.raises(ValueError, match="selection_metric"):
+        TrainingArguments(selection_metric="accuracy")
+    with pytest.raises(ValueError, match="stride"):
+        TrainingArguments(max_length=64, stride=62)
+
+
+def test_training_args_round_trip_as_json(tmp_path):
+    args = TrainingArguments(output_dir=str(tmp_path / "out"), num_epochs=2.5)
+    args.save(tmp_path / "args.json")
+    assert TrainingArguments(**json.loads((tmp_path / "args.json").read_text())) == args
+
+
+def test_sampler_covers_every_index_once_and_groups_lengths():
+    lengths = [(i * 37) % 101 for i in range(230)]
+    sampler = LengthGroupedBatchSampler(lengths, batch_size=8, seed=1, mega_batch_mult=5)
+    batches = list(sampler)
+    assert len(batches) == len(sampler) == 29
+    assert sorted(i for batch in batches for i in batch) == list(range(230))
+    # inside a mega-batch documents are sorted by length, so a batch spans a narrow range of lengths
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches) / len(batches)
+    random_spread = sum(
+        max(lengths[i] for i in b) - min(lengths[i] for i in b)
+        for b in LengthGroupedBatchSampler(lengths, 8, seed=1, group_by_length=False)
+    ) / len(batches)
+    assert spread < random_spread / 2
+
+
+def test_sampler_order_depends_only_on_seed_and_epoch():
+    lengths = list(range(50))
+    first = LengthGroupedBatchSampler(lengths, 4, seed=7)
+    second = LengthGroupedBatchSampler(lengths, 4, seed=7)
+    first.set_epoch(3)
+    second.set_epoch(3)
+    assert list(first) == list(second)
+    second.set_epoch(4)
+    assert list(first) != list(second)
+
+
+def test_only_complete_checkpoints_are_resumable(tmp_path):
+    root = tmp_path / "checkpoints"
+    for name, complete in [("step-000002", True), ("step-000010", True), ("step-000012.partial", True), ("step-000011", False)]:
+        (root / name).mkdir(parents=True)
+        if complete:
+            (root / name / COMPLETE_MARKER).write_text("{}")
+    assert [p.name for p in list_complete_checkpoints(tmp_path)] == ["step-000002", "step-000010"]
+    assert resolve_resume_path("latest", tmp_path).name == "step-000010"
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint"):
+        resolve_resume_path(str(root / "step-000011"), tmp_path)
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
+        resolve_resume_path("latest", tmp_path / "elsewhere")
