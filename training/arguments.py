@@ -34,6 +34,7 @@ class TrainingArguments:
     cache_dir: str | None = field(default=None, metadata={"help": "datasets cache folder."})
     limit_train_docs: int = field(default=0, metadata={"help": "Use only the first N training documents (0: all)."})
     limit_eval_docs: int = field(default=0, metadata={"help": "Use only the first N validation documents (0: all)."})
+    limit_test_docs: int = field(default=0, metadata={"help": "Score only the first N test documents (0: all)."})
     # model
     encoder: str = field(
         default="allenai/scibert_scivocab_cased", metadata={"help": "Encoder checkpoint (Hub id or local folder)."}

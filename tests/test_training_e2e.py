@@ -1,0 +1,119 @@
+"""train.py end to end on real BC5CDR documents with a tiny random encoder: outputs, resume, evaluate.py, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from tests.tiny_encoder import write_tiny_encoder
+from training.main import main as train_main
+
+REPO = Path(__file__).resolve().parents[1]
+BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
+pytestmark = pytest.mark.slow
+
+
+def _common_flags(encoder: Path, cache: Path) -> list[str]:
+    return [
+        "--dataset", "bc5cdr", "--data-dir", str(BC5CDR), "--cache-dir", str(cache),
+        "--encoder", str(encoder), "--max-length", "64", "--stride", "16",
+        "--limit-train-docs", "4", "--limit-eval-docs", "2", "--per-device-batch-size", "1",
+        "--encoder-lr", "1e-3", "--head-lr", "1e-3", "--mixed-precision", "no", "--logging-steps", "1",
+        "--early-stopping-patience", "0",
+    ]
+
+
+@pytest.fixture(scope="module")
+def encoder(tmp_path_factory) -> Path:
+    return write_tiny_encoder(tmp_path_factory.mktemp("encoder"), lowercase=False)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("hf_cache")
+
+
+@pytest.fixture(scope="module")
+def trained(encoder, cache, tmp_path_factory) -> tuple[Path, Path, dict]:
+    work = tmp_path_factory.mktemp("run")
+    out, results = work / "model", work / "results"
+    metrics = train_main(
+        _common_flags(encoder, cache)
+        + ["--num-epochs", "1", "--output-dir", str(out), "--results-dir", str(results), "--limit-test-docs", "3"]
+    )
+    return out, results, metrics
+
+
+def test_training_writes_a_complete_model_folder(trained):
+    out, results, metrics = trained
+    for name in ["model.safetensors", "config.json", "tokenizer_config.json", "training_args.json", "metrics.json", "README.md"]:
+        assert (out / name).is_file(), name
+    assert not list(out.glob("*.bin")) and not list(out.glob("*.pt"))
+    config = json.loads((out / "config.json").read_text())
+    assert "AutoModel" in config["auto_map"]
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["training"]["global_step"] == 4  # 4 documents, batch 1, one epoch
+    assert set(saved["validation"]) >= {"ner_f1", "re_gold_f1", "re_end2end_f1"}
+    assert 0.0 <= saved["test"]["ner"]["seqeval"]["micro"]["f1"] <= 1.0
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n") and "model-index" in card
+    test_dir = results / "model" / "bc5cdr-test"
+    assert (test_dir / "metrics.json").is_file()
+    assert list(test_dir.glob("*.PubTator*"))
+
+
+def test_evaluate_script_runs_on_the_trained_model(trained, cache, tmp_path):
+    out, _, _ = trained
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(cache)}
+    done = subprocess.run(
+        [sys.executable, "evaluate.py", "--model", str(out), "--dataset", "bc5cdr", "--split", "validation",
+         "--data-dir", str(BC5CDR), "--limit", "3", "--output-dir", str(tmp_path), "--run-name", "e2e"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((tmp_path / "e2e" / "bc5cdr-validation" / "metrics.json").read_text())
+    assert "ner" in metrics
+
+
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(encoder, cache, tmp_path):
+    flags = _common_flags(encoder, cache) + [
+        "--num-epochs", "2", "--save-steps", "2", "--save-total-limit", "10", "--evaluate-test", "false",
+        "--dropout", "0.3",
+    ]
+    straight = train_main(flags + ["--output-dir", str(tmp_path / "straight")])
+    stopped = train_main(flags + ["--output-dir", str(tmp_path / "resumed"), "--stop-after-steps", "5"])
+    assert stopped == {"stopped_at_step": 5}
+    resumed = train_main(flags + ["--output-dir", str(tmp_path / "resumed"), "--resume-from-checkpoint", "latest"])
+    assert straight["global_step"] == resumed["global_step"] == 8
+    assert straight["final_lr"] == resumed["final_lr"]
+    final_a = load_file(tmp_path / "straight" / "checkpoints" / "step-000008" / "model.safetensors")
+    final_b = load_file(tmp_path / "resumed" / "checkpoints" / "step-000008" / "model.safetensors")
+    assert final_a.keys() == final_b.keys()
+    for key in final_a:
+        assert (final_a[key] == final_b[key]).all(), key
+
+
+def test_two_process_ddp_run_gives_a_usable_model(encoder, cache, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
+         "train.py", *_common_flags(encoder, cache), "--num-epochs", "1", "--output-dir", str(out),
+         "--results-dir", str(tmp_path / "results"), "--limit-test-docs", "2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert "2 processes" in done.stderr
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["training"]["global_step"] == 2  # 4 documents, batch 1 per process, 2 processes
+    from transformers import AutoModel
+
+    model = AutoModel.from_pretrained(out, trust_remote_code=True)
+    assert model.config.entity_types == ["Chemical", "Disease"]
