@@ -1,0 +1,69 @@
+"""BC5CDR and ChemDisGene as Hugging Face `datasets` builders (see docs/ARCHITECTURE.md for the schema).
+
+    from loaders import load_corpus
+    cdr = load_corpus("bc5cdr", "documents", data_dir="../shared/data/bc5cdr")      # DatasetDict
+    cdg = load_corpus("chem_dis_gene", "curated_re", data_dir="../shared/data/chem_dis_gene/sample")
+
+Without `data_dir` the corpora are downloaded from their public sources (`loaders.sources`).
+"""
+
+from __future__ import annotations
+
+import datasets
+
+from .base import CorpusBuilder
+from .bc5cdr import Bc5cdr
+from .chem_dis_gene import ChemDisGene
+from .pubtator import ParseReport, PubTatorFormatError
+
+CORPORA: dict[str, type[CorpusBuilder]] = {"bc5cdr": Bc5cdr, "chem_dis_gene": ChemDisGene}
+
+__all__ = ["CORPORA", "PubTatorFormatError", "ParseReport", "load_corpus", "prepare_corpus"]
+
+
+def prepare_corpus(
+    corpus: str,
+    config_name: str | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    **config_kwargs,
+) -> CorpusBuilder:
+    """Instantiate a corpus builder and build its Arrow cache (a no-op when the cache is warm).
+
+    `config_kwargs` go to the config, e.g. `strict=False`. After a fresh build, `builder.reports[split]`
+    holds what strict=False skipped. Input errors surface as `PubTatorFormatError`, not wrapped.
+    """
+    if corpus not in CORPORA:
+        raise KeyError(f"unknown corpus {corpus!r}; expected one of {sorted(CORPORA)}")
+    builder_class = CORPORA[corpus]
+    builder = builder_class(
+        config_name=config_name or builder_class.DEFAULT_CONFIG_NAME,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+        **config_kwargs,
+    )
+    try:
+        builder.download_and_prepare()
+    except datasets.exceptions.DatasetGenerationError as error:
+        cause = error.__cause__
+        if isinstance(cause, PubTatorFormatError):
+            raise cause from None
+        raise
+    return builder
+
+
+def load_corpus(
+    corpus: str,
+    config_name: str | None = None,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    **config_kwargs,
+) -> datasets.DatasetDict:
+    """Build (or reuse from cache) one config of a corpus and return its splits.
+
+    corpus: "bc5cdr" | "chem_dis_gene"; config_name: BC5CDR "documents" (default) | "ner" | "re",
+    ChemDisGene "ctd_derived_documents" (default) | "ctd_derived_ner" | "ctd_derived_re" |
+    "curated_documents" | "curated_ner" | "curated_re"; data_dir: a local copy with the release's file
+    names (else download); cache_dir: the `datasets` cache (default: the HF cache).
+    """
+    return prepare_corpus(corpus, config_name, data_dir, cache_dir, **config_kwargs).as_dataset()

@@ -1,0 +1,328 @@
+"""Streaming, validating reader for PubTator abstracts files and relationship TSV files.
+
+Why not `bioc.pubtator` (bioc 2.1, installed): its `iterparse` does stream, but it
+- strips every line, so leading/trailing spaces of a title or abstract vanish and offsets can shift;
+- prints and skips lines it cannot parse, and reads a truncated 4-field mention line as a relation;
+- reports no file or line number, checks no PMID consistency, no offsets, no duplicate PMIDs, no empty
+  file, and drops a document without a title without a word;
+- joins title and abstract with a newline and has no composite-part or unlinked-id handling.
+Those checks are the point of this module (the issue forbids silent skips), so the reader is written
+here: a small line-by-line state machine that holds one document at a time.
+
+Errors are `PubTatorFormatError("<file>, line <n>: <what is wrong>")`. With `strict=False` the same
+problems are recorded in a `ParseReport` and the offending unit is skipped: a bad mention or relation
+line skips that line, a missing title/abstract line or a duplicated PMID skips the whole document.
+An empty file is an error in both modes (there is nothing to skip to).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from os import PathLike
+from typing import Iterable, Iterator, TextIO
+
+logger = logging.getLogger(__name__)
+
+_TITLE_OR_ABSTRACT = re.compile(r"^([^|\t]*)\|([ta])\|(.*)$", re.DOTALL)
+_MAX_STORED_PROBLEMS = 1000
+
+
+class PubTatorFormatError(ValueError):
+    """A problem in an input file, located by file and 1-based line number."""
+
+    def __init__(self, path: str | PathLike, line: int, message: str):
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        super().__init__(f"{self.path}, line {line}: {message}")
+
+
+@dataclass
+class ParseReport:
+    """Problems met in `strict=False` mode (the first 1000 kept verbatim, all counted)."""
+
+    count: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def record(self, error: PubTatorFormatError) -> None:
+        self.count += 1
+        if len(self.problems) < _MAX_STORED_PROBLEMS:
+            self.problems.append(str(error))
+        logger.warning("skipped (strict=False): %s", error)
+
+
+class ErrorPolicy:
+    """Raise on the first problem (`strict=True`) or record it in `report` and let the caller skip."""
+
+    def __init__(self, strict: bool = True, report: ParseReport | None = None):
+        self.strict = strict
+        self.report = report if report is not None else ParseReport()
+
+    def fail(self, path: str | PathLike, line: int, message: str) -> None:
+        error = PubTatorFormatError(path, line, message)
+        if self.strict:
+            raise error
+        self.report.record(error)
+
+
+@dataclass(slots=True)
+class RawMention:
+    start: int
+    end: int
+    text: str
+    type: str
+    ids: list[str]
+    composite_parts: list[str]
+    line: int
+
+
+@dataclass(slots=True)
+class RawRelation:
+    label: str
+    head: str
+    tail: str
+    path: str
+    line: int
+
+
+@dataclass(slots=True)
+class RawDocument:
+    pmid: str
+    title: str
+    abstract: str
+    mentions: list[RawMention]
+    relations: list[RawRelation]
+    path: str
+    line: int  # line of the title
+
+    @property
+    def text(self) -> str:
+        return self.title + " " + self.abstract
+
+
+def open_text(path: str | PathLike) -> TextIO:
+    """Open a UTF-8 text file, transparently gunzipping it (detected by magic bytes, not by name).
+
+    Lines are split on "\\n" only: a stray "\\r" inside a title must not start a new line.
+    """
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="\n")
+    return open(path, encoding="utf-8", newline="\n")
+
+
+def _numbered_lines(handle: TextIO) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(handle, 1):
+        if line.endswith("\n"):
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+        yield number, line
+
+
+def _blocks(lines: Iterable[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
+    """Group numbered lines into blank-line separated blocks (one document each)."""
+    block: list[tuple[int, str]] = []
+    for number, line in lines:
+        if line.strip():
+            block.append((number, line))
+        elif block:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def iter_pubtator(
+    path: str | PathLike,
+    entity_types: Iterable[str],
+    relation_labels: Iterable[str] = (),
+    policy: ErrorPolicy | None = None,
+) -> Iterator[RawDocument]:
+    """Yield the documents of a PubTator file one at a time, validated line by line.
+
+    `entity_types` are the allowed mention types; `relation_labels` the allowed labels of in-file
+    relation lines (`PMID<TAB>label<TAB>id1<TAB>id2`, BC5CDR); pass none where the file has no relations.
+    Checks: title then abstract line with the same numeric PMID, 6 or 7 fields per mention line,
+    integer offsets with 0 <= start < end <= len(text), mention text == text[start:end], known type,
+    composite parts matching the ids, known relation label, unique PMIDs, a non-empty file.
+    Entity-level checks (relation arguments exist) happen in `loaders.documents`.
+    """
+    policy = policy or ErrorPolicy()
+    entity_types = frozenset(entity_types)
+    relation_labels = frozenset(relation_labels)
+    seen: dict[str, int] = {}  # pmid -> line of its title (small: one entry per document)
+    path = str(path)
+    empty = True
+    with open_text(path) as handle:
+        for block in _blocks(_numbered_lines(handle)):
+            empty = False
+            document = _parse_block(path, block, entity_types, relation_labels, policy)
+            if document is None:
+                continue
+            if document.pmid in seen:
+                policy.fail(path, document.line, f"duplicated PMID {document.pmid} (first seen at line {seen[document.pmid]})")
+                continue
+            seen[document.pmid] = document.line
+            yield document
+    if empty:
+        raise PubTatorFormatError(path, 1, "file is empty: no PubTator document found")
+
+
+def _parse_block(
+    path: str,
+    block: list[tuple[int, str]],
+    entity_types: frozenset[str],
+    relation_labels: frozenset[str],
+    policy: ErrorPolicy,
+) -> RawDocument | None:
+    header = _title_or_abstract(block[0][1])
+    first_line = block[0][0]
+    if header is None or header[1] != "t":
+        what = f"an abstract line for PMID {header[0]}" if header else f"{block[0][1][:60]!r}"
+        policy.fail(path, first_line, f"missing title line: a document must start with 'PMID|t|title', found {what}")
+        return None
+    pmid, _, title = header
+    if not pmid.isdigit():
+        policy.fail(path, first_line, f"PMID {pmid!r} is not a number")
+        return None
+    second = _title_or_abstract(block[1][1]) if len(block) > 1 else None
+    if second is None or second[1] != "a" or second[0] != pmid:
+        found = f"{block[1][1][:60]!r} at line {block[1][0]}" if len(block) > 1 else "the end of the document"
+        policy.fail(path, first_line, f"missing abstract line 'PMID|a|abstract' for PMID {pmid}: found {found}")
+        return None
+    abstract = second[2]
+    document = RawDocument(pmid, title, abstract, [], [], path, first_line)
+    text = document.text
+    for number, line in block[2:]:
+        fields = line.split("\t")
+        if len(fields) in (6, 7):
+            mention = _parse_mention(path, number, fields, pmid, text, entity_types, policy)
+            if mention is not None:
+                document.mentions.append(mention)
+        elif len(fields) == 4 and not fields[1].strip().isdigit():
+            relation = _parse_relation(path, number, fields, pmid, relation_labels, policy)
+            if relation is not None:
+                document.relations.append(relation)
+        elif _title_or_abstract(line) is not None:
+            policy.fail(path, number, f"title/abstract line inside the document of PMID {pmid} (missing blank line?)")
+        else:
+            policy.fail(
+                path,
+                number,
+                f"truncated or malformed line: {len(fields)} tab-separated fields, expected 6 or 7 "
+                "(mention: PMID, start, end, text, type, ids[, parts]) or 4 (relation: PMID, label, id1, id2)",
+            )
+    return document
+
+
+def _title_or_abstract(line: str) -> tuple[str, str, str] | None:
+    match = _TITLE_OR_ABSTRACT.match(line)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
+def _parse_mention(
+    path: str,
+    number: int,
+    fields: list[str],
+    pmid: str,
+    text: str,
+    entity_types: frozenset[str],
+    policy: ErrorPolicy,
+) -> RawMention | None:
+    line_pmid, start_s, end_s, mention_text, entity_type, ids_field = fields[:6]
+    if line_pmid != pmid:
+        policy.fail(path, number, f"mention line names PMID {line_pmid!r} inside the document of PMID {pmid}")
+        return None
+    try:
+        start, end = int(start_s), int(end_s)
+    except ValueError:
+        policy.fail(path, number, f"offsets must be integers, got start={start_s!r} end={end_s!r}")
+        return None
+    if not 0 <= start < end <= len(text):
+        policy.fail(path, number, f"offsets {start}-{end} out of range for a text of {len(text)} characters")
+        return None
+    if text[start:end] != mention_text:
+        policy.fail(
+            path, number, f"mention text {mention_text!r} does not match the document text {text[start:end]!r} at {start}-{end}"
+        )
+        return None
+    if entity_type not in entity_types:
+        policy.fail(path, number, f"unknown entity type {entity_type!r} (expected one of {sorted(entity_types)})")
+        return None
+    if not ids_field:
+        policy.fail(path, number, "empty concept id field (unlinked mentions are written -1 or -)")
+        return None
+    ids = ids_field.split("|")
+    # A 7th column may be present but empty (a trailing tab in 18 BC5CDR training lines): no parts.
+    parts = fields[6].split("|") if len(fields) == 7 and fields[6] else []
+    if parts and len(parts) != len(ids):
+        policy.fail(path, number, f"composite mention has {len(ids)} ids but {len(parts)} parts")
+        return None
+    return RawMention(start, end, mention_text, entity_type, ids, parts, number)
+
+
+def _parse_relation(
+    path: str, number: int, fields: list[str], pmid: str, labels: frozenset[str], policy: ErrorPolicy
+) -> RawRelation | None:
+    line_pmid, label, head, tail = fields
+    if line_pmid != pmid:
+        policy.fail(path, number, f"relation line names PMID {line_pmid!r} inside the document of PMID {pmid}")
+        return None
+    if not labels:
+        policy.fail(path, number, f"relation line {label!r} in a file that holds no relations (truncated mention line?)")
+        return None
+    if label not in labels:
+        policy.fail(path, number, f"unknown relation label {label!r} (expected one of {sorted(labels)})")
+        return None
+    if not head or not tail:
+        policy.fail(path, number, "relation with an empty entity id")
+        return None
+    return RawRelation(label, head, tail, path, number)
+
+
+def iter_relation_tsv(
+    path: str | PathLike, labels: Iterable[str], policy: ErrorPolicy | None = None
+) -> Iterator[tuple[str, RawRelation]]:
+    """Yield (pmid, relation) from a ChemDisGene relationship file `PMID<TAB>label<TAB>subject<TAB>object`."""
+    policy = policy or ErrorPolicy()
+    labels = frozenset(labels)
+    path = str(path)
+    rows = 0
+    with open_text(path) as handle:
+        for number, line in _numbered_lines(handle):
+            if not line.strip():
+                continue
+            rows += 1
+            fields = line.split("\t")
+            if len(fields) != 4:
+                policy.fail(path, number, f"truncated or malformed line: {len(fields)} tab-separated fields, expected 4 (PMID, label, subject, object)")
+                continue
+            if not fields[0].isdigit():
+                policy.fail(path, number, f"PMID {fields[0]!r} is not a number")
+                continue
+            relation = _parse_relation(path, number, fields, fields[0], labels, policy)
+            if relation is not None:
+                yield fields[0], relation
+    if rows == 0:
+        raise PubTatorFormatError(path, 1, "file is empty: no relationship found")
+
+
+def read_pmid_list(path: str | PathLike) -> set[str]:
+    """Read a one-PMID-per-line file (ChemDisGene `drugprot_pmids.txt.gz`); an empty list is allowed."""
+    pmids: set[str] = set()
+    with open_text(path) as handle:
+        for number, line in _numbered_lines(handle):
+            line = line.strip()
+            if not line:
+                continue
+            if not line.isdigit():
+                raise PubTatorFormatError(path, number, f"expected one numeric PMID per line, got {line[:60]!r}")
+            pmids.add(line)
+    return pmids
+

@@ -1,0 +1,99 @@
+"""Word tokenization and BIO encoding for the `ner` view (also used by evaluation for seqeval).
+
+Everything here takes plain text and mention dicts (`{"start", "end", "type", ...}`, offsets into the
+text, end exclusive), so it works for gold and predicted mentions alike and needs no dataset.
+
+Tokens are the matches of `\\w+|[^\\w\\s]` (runs of word characters, or single punctuation marks),
+further split at every boundary of an encoded mention. That split is what makes the encoding lossless:
+the BIO spans of `bio_tags` map back (`spans_from_bio`) to exactly the encoded mentions.
+
+Overlap rule (`select_non_overlapping`): BIO can hold only non-overlapping mentions. Mentions are
+considered longest first, then earliest start, then file order; each is kept unless it overlaps one
+already kept. A kept mention is also dropped if it does not start and end on a token character
+(leading/trailing whitespace, or no word or punctuation character at all), since no token span could
+reproduce it. Dropped mentions are returned, never silently lost.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left, bisect_right
+from typing import Iterable, Mapping, Sequence
+
+TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
+
+Span = tuple[int, int]
+
+
+def tokenize_words(text: str, split_at: Iterable[int] = ()) -> list[Span]:
+    """(start, end) character offsets of the word tokens of `text`, also split at each offset in `split_at`."""
+    cuts = sorted(set(split_at))
+    tokens: list[Span] = []
+    for match in TOKEN_PATTERN.finditer(text):
+        start, end = match.span()
+        inner = cuts[bisect_right(cuts, start) : bisect_left(cuts, end)]
+        for cut in inner:
+            tokens.append((start, cut))
+            start = cut
+        tokens.append((start, end))
+    return tokens
+
+
+def select_non_overlapping(mentions: Sequence[Mapping]) -> tuple[list[int], list[int]]:
+    """Indices of kept and of dropped mentions under the overlap rule (both in ascending order)."""
+    order = sorted(range(len(mentions)), key=lambda i: (mentions[i]["start"] - mentions[i]["end"], mentions[i]["start"], i))
+    kept: list[int] = []
+    dropped: list[int] = []
+    for i in order:
+        start, end = mentions[i]["start"], mentions[i]["end"]
+        if any(start < mentions[k]["end"] and mentions[k]["start"] < end for k in kept):
+            dropped.append(i)
+        else:
+            kept.append(i)
+    return sorted(kept), sorted(dropped)
+
+
+def bio_tags(text: str, mentions: Sequence[Mapping]) -> tuple[list[Span], list[str], list[int]]:
+    """BIO-encode `mentions` over the word tokens of `text`.
+
+    Returns (tokens as (start, end) offsets, one tag per token such as "B-Chemical", indices of the
+    mentions that could not be encoded (see the overlap rule in the module docstring)).
+    """
+    kept, dropped = select_non_overlapping(mentions)
+    boundaries = [mentions[i]["start"] for i in kept] + [mentions[i]["end"] for i in kept]
+    tokens = tokenize_words(text, boundaries)
+    starts = [start for start, _ in tokens]
+    tags = ["O"] * len(tokens)
+    for i in kept:
+        mention = mentions[i]
+        first = bisect_left(starts, mention["start"])
+        last = bisect_left(starts, mention["end"])  # one past the last token inside the mention
+        if first == last or tokens[first][0] != mention["start"] or tokens[last - 1][1] != mention["end"]:
+            dropped.append(i)
+            continue
+        tags[first] = f"B-{mention['type']}"
+        for j in range(first + 1, last):
+            tags[j] = f"I-{mention['type']}"
+    return tokens, tags, sorted(dropped)
+
+
+def spans_from_bio(tokens: Sequence[Span], tags: Sequence[str]) -> list[tuple[int, int, str]]:
+    """Decode BIO tags into (start, end, type) character spans.
+
+    An I- tag that does not continue a span of the same type opens a new span (the lenient reading
+    that seqeval also uses)."""
+    spans: list[tuple[int, int, str]] = []
+    current: list | None = None
+    for (start, end), tag in zip(tokens, tags):
+        prefix, _, entity_type = tag.partition("-")
+        if prefix == "I" and current is not None and current[2] == entity_type:
+            current[1] = end
+            continue
+        if current is not None:
+            spans.append(tuple(current))
+            current = None
+        if prefix in ("B", "I"):
+            current = [start, end, entity_type]
+    if current is not None:
+        spans.append(tuple(current))
+    return spans
