@@ -100,7 +100,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
 
     history: list[dict[str, Any]] = []
     progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not accelerator.is_local_main_process)
-    window_loss, window_batches, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+    window_loss, window_batches, window_tokens, window_seconds = 0.0, 0, 0, 0.0
     stop = state.global_step >= total_steps
 
     for epoch in range(state.epoch, num_epochs):
@@ -111,6 +111,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
         state.epoch, state.batches_done_in_epoch = epoch, skip
         model.train()
+        batch_start = time.perf_counter()
         for batch in epoch_loader:
             with accelerator.accumulate(model):
                 outputs = model(**batch)
@@ -123,26 +124,27 @@ def train(args: TrainingArguments) -> dict[str, Any]:
             window_loss += outputs.loss.detach().float().item()
             window_batches += 1
             window_tokens += _batch_tokens(batch)
+            window_seconds += time.perf_counter() - batch_start  # training time only, not validation or saving
             if not accelerator.sync_gradients:
+                batch_start = time.perf_counter()
                 continue
 
             scheduler.step()
             state.global_step += 1
             progress.update(1)
             if state.global_step % args.logging_steps == 0 or state.global_step == total_steps:
-                elapsed = time.perf_counter() - window_start
                 tokens = accelerator.gather(torch.tensor([window_tokens], device=accelerator.device)).sum().item()
                 record = {
                     "step": state.global_step,
                     "epoch": state.global_step / steps_per_epoch,
                     "loss": window_loss / max(window_batches, 1),
                     "lr_encoder": scheduler.get_last_lr()[0],
-                    "tokens_per_second": tokens / max(elapsed, 1e-9),
+                    "tokens_per_second": tokens / max(window_seconds, 1e-9),
                 }
                 accelerator.log(record, step=state.global_step)
                 history.append(record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
-                window_loss, window_batches, window_tokens, window_start = 0.0, 0, 0, time.perf_counter()
+                window_loss, window_batches, window_tokens, window_seconds = 0.0, 0, 0, 0.0
 
             if state.global_step % eval_interval == 0 or state.global_step == total_steps:
                 metrics = validate(accelerator, model, tokenizer, val_docs, args.eval_batch_size)
@@ -163,19 +165,20 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                     logger.info("early stopping: %d validations without improvement", state.evaluations_without_improvement)
                     stop = True
 
+            if state.global_step >= total_steps:
+                stop = True
             at_epoch_end = state.batches_done_in_epoch == len(loader)
             if (args.save_steps and state.global_step % args.save_steps == 0) or at_epoch_end or stop:
                 if at_epoch_end:  # the checkpoint resumes at the start of the next epoch
                     state.epoch, state.batches_done_in_epoch = epoch + 1, 0
                 save_checkpoint(accelerator, output_dir, state.global_step, args.save_total_limit)
-            if state.global_step >= total_steps:
-                stop = True
             if args.stop_after_steps and state.global_step >= args.stop_after_steps:
                 logger.warning("--stop-after-steps %d reached: exiting as if killed", args.stop_after_steps)
                 accelerator.end_training()
                 return {"stopped_at_step": state.global_step}
             if stop:
                 break
+            batch_start = time.perf_counter()
     progress.close()
 
     summary = {

@@ -1,0 +1,139 @@
+"""The stock-tools baseline: `AutoModelForTokenClassification` trained with the transformers `Trainer`.
+
+It reads the `ner` view of a corpus (word tokens + BIO tags), labels the first subword of each word
+(the usual recipe of the transformers token-classification example), truncates at the encoder's
+window like a stock user would, and turns word-level predictions back into character-offset mentions
+so that it is scored by exactly the same code as the joint model (`evaluation.scoring.score_ner`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import torch
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    Trainer,
+    TrainingArguments,
+)
+
+from loaders.words import spans_from_bio
+
+
+def tokenize_ner_view(rows: datasets.Dataset, tokenizer, max_length: int) -> datasets.Dataset:
+    """Subword features with labels on first subwords (-100 elsewhere); keeps `length` for grouping."""
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        encoded = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        labels, lengths = [], []
+        for i, tags in enumerate(batch["ner_tags"]):
+            previous, row = None, []
+            for word in encoded.word_ids(i):
+                row.append(-100 if word is None or word == previous else tags[word])
+                previous = word
+            labels.append(row)
+            lengths.append(len(row))
+        encoded["labels"] = labels
+        encoded["length"] = lengths
+        return encoded
+
+    return rows.map(encode, batched=True, remove_columns=rows.column_names, desc="baseline features")
+
+
+def build_trainer(
+    encoder: str,
+    label_names: list[str],
+    train_rows: datasets.Dataset,
+    eval_rows: datasets.Dataset | None,
+    output_dir: str | Path,
+    epochs: float,
+    learning_rate: float,
+    batch_size: int,
+    seed: int,
+    max_length: int = 512,
+    warmup_ratio: float = 0.1,
+    max_steps: int = -1,
+) -> tuple[Trainer, Any]:
+    """A `Trainer` over the `ner` view with evaluation and best-model selection on seqeval F1."""
+    from evaluation.ner_metrics import seqeval_scores
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    model = AutoModelForTokenClassification.from_pretrained(
+        encoder,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+    )
+    train_features = tokenize_ner_view(train_rows, tokenizer, max_length)
+    eval_features = tokenize_ner_view(eval_rows, tokenizer, max_length) if eval_rows is not None else None
+
+    def compute_metrics(prediction) -> dict[str, float]:
+        logits, labels = prediction
+        predicted = np.argmax(logits, axis=-1)
+        gold_tags, predicted_tags = [], []
+        for row_pred, row_gold in zip(predicted, labels):
+            keep = row_gold != -100
+            gold_tags.append([label_names[t] for t in row_gold[keep]])
+            predicted_tags.append([label_names[t] for t in row_pred[keep]])
+        return {"f1": seqeval_scores(gold_tags, predicted_tags)["micro"]["f1"]}
+
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=learning_rate,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=16,
+        warmup_steps=warmup_ratio,
+        weight_decay=0.01,
+        seed=seed,
+        train_sampling_strategy="group_by_length",
+        eval_strategy="epoch" if eval_features is not None else "no",
+        save_strategy="epoch" if eval_features is not None else "no",
+        save_total_limit=1,
+        load_best_model_at_end=eval_features is not None,
+        metric_for_best_model="f1",
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        logging_steps=50,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_features,
+        eval_dataset=eval_features,
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        compute_metrics=compute_metrics if eval_features is not None else None,
+    )
+    return trainer, tokenizer
+
+
+def predict_mentions(trainer: Trainer, tokenizer, rows: datasets.Dataset, label_names: list[str], max_length: int = 512) -> tuple[list[dict], int]:
+    """Character-offset mentions per document (like `extract`'s output) and the number of truncated words."""
+    features = tokenize_ner_view(rows, tokenizer, max_length)
+    logits = trainer.predict(features).predictions
+    predicted = np.argmax(logits, axis=-1)
+    outputs, truncated = [], 0
+    for row, feature, row_pred in zip(rows, features, predicted):
+        tags = ["O"] * len(row["tokens"])
+        encoded = tokenizer(row["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        seen = set()
+        for position, word in enumerate(encoded.word_ids()):
+            if word is not None and word not in seen:
+                seen.add(word)
+                tags[word] = label_names[int(row_pred[position])]
+        truncated += len(row["tokens"]) - len(seen)
+        spans = list(zip(row["token_starts"], row["token_ends"]))
+        mentions = [
+            {"start": start, "end": end, "text": row["text"][start:end], "type": entity_type}
+            for start, end, entity_type in spans_from_bio(spans, tags)
+        ]
+        outputs.append({"mentions": mentions, "entities": [], "relations": []})
+    return outputs, truncated
