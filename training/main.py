@@ -32,6 +32,7 @@ def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]
             output_dir=args.results_dir,
             run_name=args.run_name,
             batch_size=args.eval_batch_size,
+            limit=args.limit_test_docs or None,
         )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(output_dir, metrics=metrics, training_args=args.to_dict())
