@@ -15,6 +15,7 @@ Undefined ratios are 0.0 (see ``evaluation.counts``).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -132,3 +133,49 @@ def seqeval_scores(gold_tags: Sequence[Sequence[str]], predicted_tags: Sequence[
     micro = convert(report["micro avg"]) if report else dict(zero)
     return {"micro": micro,
             "per_type": {t: convert(report[t]) if t in report else dict(zero) for t in order}}
+
+
+def _refine(tokens: Sequence[tuple[int, int]], tags: Sequence[str],
+            common: Sequence[tuple[int, int]]) -> list[str]:
+    """Carry BIO tags onto a finer tokenization: each common token lies inside one token of ``tokens``; it
+    keeps that token's B- only if it starts there, otherwise the B- becomes I- (the span is unchanged)."""
+    starts = [start for start, _ in tokens]
+    out: list[str] = []
+    for start, end in common:
+        k = bisect_right(starts, start) - 1
+        if k < 0 or tokens[k][1] < end:
+            raise AssertionError(f"token [{start}, {end}) is not inside one coarser token")  # cannot happen
+        tag = tags[k]
+        out.append("I-" + tag[2:] if tag.startswith("B-") and tokens[k][0] != start else tag)
+    return out
+
+
+def bio_tag_sequences(gold_documents: Sequence[Mapping], predictions: Sequence[Mapping]
+                      ) -> tuple[list[list[str]], list[list[str]], dict[str, int]]:
+    """Word-level IOB2 sequences of gold and predicted mentions over one common tokenization per document.
+
+    Each side is encoded by ``loaders.words.bio_tags`` (same overlap rule for both); as that encoder splits
+    words at the boundaries of the mentions it encodes, the two token lists can differ, so both tag lists
+    are carried onto their common refinement (``tokenize_words`` split at every boundary of either side).
+    Returns (gold tags, predicted tags, {"gold_dropped", "predicted_dropped", "gold_mentions",
+    "predicted_mentions"}) where *_dropped count the mentions the BIO view could not hold.
+    """
+    from loaders.words import bio_tags, tokenize_words
+
+    _check_aligned(gold_documents, predictions)
+    gold_sequences: list[list[str]] = []
+    predicted_sequences: list[list[str]] = []
+    stats = {"gold_mentions": 0, "predicted_mentions": 0, "gold_dropped": 0, "predicted_dropped": 0}
+    for gold_doc, pred_doc in zip(gold_documents, predictions):
+        text = gold_doc["text"]
+        gold_tokens, gold_tags, gold_dropped = bio_tags(text, gold_doc["mentions"])
+        pred_tokens, pred_tags, pred_dropped = bio_tags(text, pred_doc["mentions"])
+        cuts = {offset for token in (*gold_tokens, *pred_tokens) for offset in token}
+        common = tokenize_words(text, cuts)
+        gold_sequences.append(_refine(gold_tokens, gold_tags, common))
+        predicted_sequences.append(_refine(pred_tokens, pred_tags, common))
+        stats["gold_mentions"] += len(gold_doc["mentions"])
+        stats["predicted_mentions"] += len(pred_doc["mentions"])
+        stats["gold_dropped"] += len(gold_dropped)
+        stats["predicted_dropped"] += len(pred_dropped)
+    return gold_sequences, predicted_sequences, stats

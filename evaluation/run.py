@@ -1,0 +1,223 @@
+"""``python evaluate.py``: predict a corpus split with a saved model, score it, write the results folder.
+
+``results/<run>/<dataset>[-<config>]-<split>/`` receives ``metrics.json``, the predictions
+(``predictions_<mode>.PubTator.txt``; for BC5CDR with ``CID`` lines for the BioCreative V kit, for
+ChemDisGene mentions only plus ``relationships_<mode>.tsv``), ``ner_per_type_f1.png``,
+``ner_confusion.png`` and ``re_per_label_f1.png``; a summary table is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .re_metrics import MODES
+from .scoring import score_documents
+from .writers import write_metrics_json, write_pubtator, write_relationships_tsv
+
+logger = logging.getLogger(__name__)
+
+CORPORA = ("bc5cdr", "chem_dis_gene")
+PUBTATOR_RELATIONS = {"bc5cdr"}  # corpora whose relations go into the PubTator file (CID lines)
+
+
+def run_name_for(model_path: str) -> str:
+    """A folder name from a model directory or Hub id ("org/name" -> "org__name")."""
+    path = Path(model_path)
+    name = path.name if path.exists() else model_path.replace("/", "__")
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "model"
+
+
+def results_folder(output_dir: str | Path, run_name: str, dataset: str, split: str, config: str | None) -> Path:
+    """``<output_dir>/<run>/<dataset>-<split>``, or ``<dataset>-<config>-<split>`` when a config is named."""
+    return Path(output_dir) / run_name / "-".join(p for p in (dataset, config, split) if p)
+
+
+def load_documents(dataset: str, split: str, config: str | None = None, data_dir: str | None = None,
+                   cache_dir: str | None = None, limit: int | None = None) -> list[dict]:
+    """The ``documents`` view of one split (``<config>_documents`` when a config such as ``curated`` is named)."""
+    from loaders import load_corpus
+
+    if dataset not in CORPORA:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPORA}")
+    config_name = f"{config}_documents" if config else "documents"
+    splits = load_corpus(dataset, config_name, data_dir=data_dir, cache_dir=cache_dir)
+    if split not in splits:
+        raise ValueError(f"{dataset} ({config_name}) has no split {split!r}; it has {sorted(splits)}")
+    data = splits[split]
+    if limit is not None:
+        data = data.select(range(min(limit, len(data))))
+    return [dict(row) for row in data]
+
+
+def load_model(model_path: str, device: str | None = None) -> tuple[Any, Any]:
+    """``AutoModel`` (``trust_remote_code=True``) and its tokenizer, in eval mode on ``device``."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = AutoModel.from_pretrained(model_path, trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    return model.to(device).eval(), tokenizer
+
+
+def predict(model: Any, tokenizer: Any, documents: Sequence[Mapping], modes: Sequence[str],
+            batch_size: int = 8) -> dict[str, list[dict]]:
+    """``model.extract`` once per mode (``extract`` is the modeling contract in docs/ARCHITECTURE.md)."""
+    import torch
+
+    out: dict[str, list[dict]] = {}
+    with torch.inference_mode():
+        for mode in modes:
+            out[mode] = list(model.extract(list(documents), tokenizer, mode=mode, batch_size=batch_size))
+            if len(out[mode]) != len(documents):
+                raise RuntimeError(f"model.extract(mode={mode!r}) returned {len(out[mode])} predictions "
+                                   f"for {len(documents)} documents")
+    return out
+
+
+def write_results(folder: Path, dataset: str, documents: Sequence[Mapping],
+                  predictions_by_mode: Mapping[str, Sequence[Mapping]], metrics: dict) -> dict[str, str]:
+    """Prediction files and plots into ``folder``; returns {kind: file name} (metrics.json is written by the caller)."""
+    from .plots import plot_confusion, plot_f1_bars
+
+    files: dict[str, str] = {}
+    for mode, predictions in predictions_by_mode.items():
+        if dataset in PUBTATOR_RELATIONS:
+            files[f"pubtator_{mode}"] = write_pubtator(folder / f"predictions_{mode}.PubTator.txt", documents,
+                                                       predictions, with_relations=True).name
+        else:
+            if mode == "end2end":  # gold-mode mentions are the gold ones: nothing to write
+                files[f"pubtator_{mode}"] = write_pubtator(folder / f"predictions_{mode}.PubTator.txt",
+                                                           documents, predictions, with_relations=False).name
+            files[f"relationships_{mode}"] = write_relationships_tsv(folder / f"relationships_{mode}.tsv",
+                                                                     documents, predictions).name
+    ner = metrics.get("ner")
+    if ner:
+        series = {"seqeval strict IOB2": {t: s["f1"] for t, s in ner["seqeval"]["per_type"].items()},
+                  "mention exact span": {t: s["f1"] for t, s in ner["mentions"]["per_type"].items()}}
+        files["ner_per_type_f1"] = plot_f1_bars(folder / "ner_per_type_f1.png", series,
+                                                f"{dataset}: NER F1 per type").name
+        files["ner_confusion"] = plot_confusion(folder / "ner_confusion.png", ner["confusion"]["labels"],
+                                                ner["confusion"]["matrix"],
+                                                f"{dataset}: NER span confusion").name
+    re_series = {f"RE {mode}": {label: s["f1"] for label, s in metrics[f"re_{mode}"]["per_label"].items()}
+                 for mode in MODES if f"re_{mode}" in metrics}
+    if re_series:
+        files["re_per_label_f1"] = plot_f1_bars(folder / "re_per_label_f1.png", re_series,
+                                                f"{dataset}: relation F1 per label").name
+    return files
+
+
+def format_summary(metrics: Mapping) -> str:
+    """A plain-text table of P/R/F1 (micro, then per type / label)."""
+    rows: list[tuple[str, Mapping]] = []
+    ner = metrics.get("ner")
+    if ner:
+        for key, title in (("seqeval", "NER seqeval strict IOB2"), ("mentions", "NER mention exact span")):
+            rows.append((f"{title} (micro)", ner[key]["micro"]))
+            rows += [(f"  {t}", s) for t, s in ner[key]["per_type"].items()]
+    for mode in MODES:
+        if f"re_{mode}" in metrics:
+            rows.append((f"RE {mode} (micro)", metrics[f"re_{mode}"]["micro"]))
+            rows += [(f"  {label}", s) for label, s in metrics[f"re_{mode}"]["per_label"].items()]
+    width = max([len(name) for name, _ in rows] + [10])
+    lines = [f"{'':{width}}  {'P':>7} {'R':>7} {'F1':>7} {'gold':>7}"]
+    for name, s in rows:
+        gold = s.get("n_gold", s.get("support", 0))
+        lines.append(f"{name:{width}}  {s['precision']:7.4f} {s['recall']:7.4f} {s['f1']:7.4f} {gold:7d}")
+    if ner:
+        bio = ner["bio_view"]
+        lines.append(f"BIO view left out {bio['gold_dropped']} gold and {bio['predicted_dropped']} predicted "
+                     "overlapping mentions (mention scores include them)")
+    return "\n".join(lines)
+
+
+def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = "test", config: str | None = None,
+                   data_dir: str | None = None, cache_dir: str | None = None, output_dir: str | Path = "results",
+                   run_name: str | None = None, modes: Sequence[str] = MODES, batch_size: int = 8,
+                   limit: int | None = None, model: Any = None, tokenizer: Any = None,
+                   documents: Sequence[Mapping] | None = None, device: str | None = None,
+                   print_summary: bool = True) -> dict:
+    """Predict, score and write ``results/<run>/<dataset>[-<config>]-<split>/``; returns the metrics dict.
+
+    Give ``model_path`` (a saved model folder or Hub id), or an already loaded ``model`` and ``tokenizer``.
+    ``documents`` (``documents`` schema rows) replace loading the split from ``loaders``.
+    """
+    from loaders.schema import ENTITY_TYPES, RELATION_TYPES
+
+    modes = list(dict.fromkeys(modes))
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes}")
+    if dataset not in CORPORA:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPORA}")
+    if model is None:
+        if model_path is None:
+            raise ValueError("give model_path or model + tokenizer")
+        model, tokenizer = load_model(model_path, device)
+    elif tokenizer is None:
+        raise ValueError("a model given without its tokenizer")
+    if documents is None:
+        documents = load_documents(dataset, split, config, data_dir, cache_dir, limit)
+    elif limit is not None:
+        documents = list(documents)[:limit]
+    documents = list(documents)
+    run_name = run_name or run_name_for(str(model_path or getattr(model, "name_or_path", "") or "model"))
+    folder = results_folder(output_dir, run_name, dataset, split, config)
+
+    started = time.perf_counter()
+    predictions = predict(model, tokenizer, documents, modes, batch_size)
+    predict_s = time.perf_counter() - started
+    scores = score_documents(documents, predictions, ENTITY_TYPES[dataset], list(RELATION_TYPES[dataset]))
+    metrics: dict[str, Any] = {
+        "model": str(model_path or getattr(model, "name_or_path", "")), "dataset": dataset, "config": config,
+        "split": split, "n_documents": len(documents), "modes": modes, **scores,
+        "timing": {"predict_s": round(predict_s, 3),
+                   "documents_per_s": round(len(documents) / predict_s, 3) if predict_s > 0 else None},
+    }
+    metrics["files"] = write_results(folder, dataset, documents, predictions, metrics)
+    metrics["files"]["metrics"] = "metrics.json"
+    write_metrics_json(folder / "metrics.json", metrics)
+    metrics["output_dir"] = str(folder)
+    if print_summary:
+        print(f"{dataset} {config or ''} {split}: {len(documents)} documents -> {folder}".replace("  ", " "))
+        print(format_summary(metrics))
+    return metrics
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evaluate.py", description="Evaluate a joint NER + RE model on a corpus split: NER (seqeval strict "
+        "IOB2 and exact mention spans) and document-level relations (gold and end-to-end entities).")
+    parser.add_argument("--model", required=True, help="saved model folder or Hub id (trust_remote_code)")
+    parser.add_argument("--dataset", required=True, choices=CORPORA)
+    parser.add_argument("--split", default="test", help="split of the documents config (default: test)")
+    parser.add_argument("--config", default=None, help="ChemDisGene family: ctd_derived or curated "
+                        "(loads <config>_documents; default: the corpus's documents config)")
+    parser.add_argument("--data-dir", default=None, help="local copy of the raw corpus (default: download)")
+    parser.add_argument("--cache-dir", default=None, help="datasets cache folder")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES,
+                        help="relation modes; NER is scored on the end2end predictions (default: both)")
+    parser.add_argument("--run-name", default=None, help="results subfolder (default: the model folder name)")
+    parser.add_argument("--output-dir", default="results", help="results root (default: results)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--limit", type=int, default=None, help="evaluate only the first N documents")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        build_parser().error("--batch-size and --limit must be positive")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    evaluate_model(args.model, dataset=args.dataset, split=args.split, config=args.config, data_dir=args.data_dir,
+                   cache_dir=args.cache_dir, output_dir=args.output_dir, run_name=args.run_name, modes=args.modes,
+                   batch_size=args.batch_size, limit=args.limit, device=args.device)
+    return 0

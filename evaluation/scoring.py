@@ -1,0 +1,46 @@
+"""All metrics of one evaluation from gold documents and ``model.extract`` outputs (no model, no files)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from .ner_metrics import bio_tag_sequences, mention_scores, seqeval_scores, span_confusion
+from .re_metrics import MODES, relation_scores
+
+
+def score_ner(gold_documents: Sequence[Mapping], predictions: Sequence[Mapping],
+              entity_types: Sequence[str] = ()) -> dict:
+    """NER metrics of end-to-end predictions: ``{"seqeval", "mentions", "confusion", "bio_view"}``.
+
+    ``bio_view`` counts the mentions (gold and predicted) that the word-level BIO view could not hold
+    (overlaps removed by the shared overlap rule); seqeval scores only what the BIO view holds, while the
+    mention scores see every mention.
+    """
+    gold_tags, predicted_tags, dropped = bio_tag_sequences(gold_documents, predictions)
+    return {
+        "seqeval": seqeval_scores(gold_tags, predicted_tags, entity_types),
+        "mentions": mention_scores(gold_documents, predictions, entity_types),
+        "confusion": span_confusion(gold_documents, predictions, entity_types),
+        "bio_view": dropped,
+    }
+
+
+def score_documents(gold_documents: Sequence[Mapping], predictions_by_mode: Mapping[str, Sequence[Mapping]],
+                    entity_types: Sequence[str] = (), relation_labels: Sequence[str] = ()) -> dict:
+    """Metrics for each prediction mode given: ``{"ner": ..., "re_gold": ..., "re_end2end": ...}``.
+
+    ``predictions_by_mode`` maps "gold" and/or "end2end" to ``model.extract`` outputs aligned with
+    ``gold_documents``. NER is scored on the end-to-end predictions (``"ner"`` is None without them, since
+    gold-mode mentions are the gold ones); ``re_<mode>`` is present for each mode given.
+    """
+    unknown = set(predictions_by_mode) - set(MODES)
+    if unknown:
+        raise ValueError(f"unknown prediction mode(s) {sorted(unknown)}; expected some of {MODES}")
+    documents = list(gold_documents)
+    result: dict = {"ner": None}
+    if "end2end" in predictions_by_mode:
+        result["ner"] = score_ner(documents, predictions_by_mode["end2end"], entity_types)
+    for mode in MODES:
+        if mode in predictions_by_mode:
+            result[f"re_{mode}"] = relation_scores(documents, predictions_by_mode[mode], mode, relation_labels)
+    return result
