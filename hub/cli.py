@@ -17,6 +17,10 @@ from .export_model import ExportError, export_model
 from .upload import MissingTokenError, require_token, upload_folder
 
 
+class UploadError(RuntimeError):
+    """The Hub refused or could not be reached (the message never contains the token)."""
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo-id", help="owner/name on the Hub (required unless --local-dir is given)")
     parser.add_argument("--local-dir", type=Path, help="write the files here instead of uploading (no network)")
@@ -42,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset = sub.add_parser("dataset", help="a corpus, every config and split as Parquet")
     dataset.add_argument("corpus", choices=["bc5cdr", "chem_dis_gene"])
     dataset.add_argument("--data-dir", help="local copy of the release (default: download it)")
+    dataset.add_argument("--cache-dir", help="datasets cache folder (default: the HF cache)")
     dataset.add_argument("--config", action="append", dest="configs", help="only these configs (repeatable)")
     dataset.add_argument(
         "--max-shard-mb", type=float, default=DEFAULT_MAX_SHARD_BYTES / 1024**2, help="Arrow MB per Parquet shard"
@@ -75,6 +80,7 @@ def _export_dataset(args: argparse.Namespace, out_dir: Path) -> None:
         config_names=args.configs,
         repo_id=args.repo_id,
         max_shard_bytes=int(args.max_shard_mb * 1024**2),
+        cache_dir=args.cache_dir,
     )
     print(f"exported {args.corpus}: {len(files)} files to {out_dir}")
 
@@ -94,14 +100,17 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="push_to_hub_") as tmp:
         out_dir = Path(tmp) / "export"
         export(args, out_dir)
-        url = upload_folder(
-            out_dir,
-            args.repo_id,
-            repo_type=repo_type,
-            private=args.private,
-            revision=args.revision,
-            commit_message=args.commit_message,
-        )
+        try:
+            url = upload_folder(
+                out_dir,
+                args.repo_id,
+                repo_type=repo_type,
+                private=args.private,
+                revision=args.revision,
+                commit_message=args.commit_message,
+            )
+        except Exception as err:  # network, auth, offline mode: report it as one line
+            raise UploadError(f"upload to {args.repo_id} failed: {type(err).__name__}: {err}") from err
     print(f"uploaded to {args.repo_id}: {url}")
     return 0
 
@@ -110,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ExportError, MissingTokenError, FileExistsError, FileNotFoundError, KeyError) as err:
+    except (ExportError, MissingTokenError, UploadError, FileExistsError, FileNotFoundError, KeyError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

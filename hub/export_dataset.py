@@ -81,12 +81,18 @@ def corpus_config_names(corpus: str) -> list[str]:
     return list(entry)
 
 
-def load_configs(corpus: str, *, data_dir: str | None, config_names: Sequence[str] | None = None) -> dict[str, DatasetDict]:
+def load_configs(
+    corpus: str,
+    *,
+    data_dir: str | None,
+    config_names: Sequence[str] | None = None,
+    cache_dir: str | None = None,
+) -> dict[str, DatasetDict]:
     """Build each config of `corpus` with `loaders.load_corpus` (offline when `data_dir` is a local copy)."""
     from loaders import load_corpus
 
     names = list(config_names) if config_names else corpus_config_names(corpus)
-    return {name: load_corpus(corpus, name, data_dir=data_dir) for name in names}
+    return {name: load_corpus(corpus, name, data_dir=data_dir, cache_dir=cache_dir) for name in names}
 
 
 def export_dataset_dicts(
@@ -117,9 +123,13 @@ def export_dataset(
     config_names: Sequence[str] | None = None,
     repo_id: str | None = None,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+    cache_dir: str | None = None,
 ) -> list[Path]:
-    """Build `corpus` with the project's loaders and export every config and split to `out_dir`."""
-    configs = load_configs(corpus, data_dir=data_dir, config_names=config_names)
+    """Build `corpus` with the project's loaders and export every config and split to `out_dir`.
+
+    `config_names` defaults to every config the builder declares; `cache_dir` is the `datasets` cache.
+    """
+    configs = load_configs(corpus, data_dir=data_dir, config_names=config_names, cache_dir=cache_dir)
     note = "Built from the original release files with this project's loaders (`loaders/`)."
     return export_dataset_dicts(
         configs, out_dir, corpus=corpus, repo_id=repo_id, max_shard_bytes=max_shard_bytes, source_note=note
