@@ -1,0 +1,160 @@
+"""Configuration of the joint NER + relation extraction model (`JointNerReConfig`).
+
+Imports only the standard library and transformers: this file is copied next to `config.json` for
+`trust_remote_code=True` loading.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from transformers import AutoConfig, BertConfig, PretrainedConfig
+
+
+def bio_labels(entity_types: Sequence[str]) -> list[str]:
+    """BIO tag set over `entity_types`: "O" first, then B-/I- for each type in order."""
+    labels = ["O"]
+    for entity_type in entity_types:
+        labels += [f"B-{entity_type}", f"I-{entity_type}"]
+    return labels
+
+
+class JointNerReConfig(PretrainedConfig):
+    """Config of `SciBertForJointNerRe`.
+
+    Args:
+        encoder_config: the encoder's config as a dict (with its `model_type`), so that building the model
+            needs no network. Default: a BERT-base config.
+        entity_types: entity type names; the NER tags are BIO over them (`ner_labels`, "O" first).
+        relation_types: `{label: [head_type, tail_type]}`; its order is the logit order (kept in
+            `relation_labels`, since config.json sorts keys); only entity pairs whose types match a label's
+            signature are candidates, and only the matching labels get a logit.
+        window_length: encoder window in tokens, special tokens included. `max_length=` is accepted as an
+            alias when constructing; the attribute cannot be called `max_length` because transformers treats
+            that name as a generation parameter and refuses to save such a config.
+        stride: overlap in tokens between consecutive windows.
+        classifier_dropout: dropout before the NER layer and on entity embeddings.
+        ner_loss_weight, re_loss_weight: weights of the two losses in `loss`.
+        re_threshold: margin on the adaptive threshold; a label is predicted when
+            `logit(label) - logit(TH) > re_threshold`.
+        re_embedding_size: size of the head/tail projections (default: the encoder's hidden size).
+        re_block_size: block size of the group bilinear classifier (must divide `re_embedding_size`).
+        re_use_context: add an attention-pooled, pair-specific context vector to the head/tail inputs.
+        encoder_name_or_path: the checkpoint the encoder came from (for the record).
+        do_lower_case: whether the tokenizer lowercases (False for cased checkpoints).
+    """
+
+    model_type = "scibert_joint_ner_re"
+
+    def __init__(
+        self,
+        encoder_config: Mapping[str, Any] | None = None,
+        entity_types: Sequence[str] = ("Chemical", "Disease"),
+        relation_types: Mapping[str, Sequence[str]] | None = None,
+        window_length: int = 512,
+        stride: int = 128,
+        classifier_dropout: float = 0.1,
+        ner_loss_weight: float = 1.0,
+        re_loss_weight: float = 1.0,
+        re_threshold: float = 0.0,
+        re_embedding_size: int | None = None,
+        re_block_size: int = 64,
+        re_use_context: bool = True,
+        encoder_name_or_path: str | None = None,
+        do_lower_case: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if "max_length" in kwargs:
+            window_length = kwargs.pop("max_length")
+        kwargs.pop("ner_labels", None)  # derived from entity_types; a saved copy is ignored
+        # config.json is written with sorted keys, so the logit order of the relation labels is stored apart
+        relation_labels = kwargs.pop("relation_labels", None)
+        if encoder_config is None:
+            encoder_config = BertConfig().to_dict()
+        elif isinstance(encoder_config, PretrainedConfig):
+            encoder_config = encoder_config.to_dict()
+        encoder_config = dict(encoder_config)
+        if "model_type" not in encoder_config:
+            raise ValueError("encoder_config needs a 'model_type' (e.g. 'bert')")
+        if relation_types is None:
+            relation_types = {"CID": ["Chemical", "Disease"]}
+        self.encoder_config = encoder_config
+        self.entity_types = list(entity_types)
+        relation_types = {str(k): list(v) for k, v in relation_types.items()}
+        if relation_labels is not None:
+            if sorted(relation_labels) != sorted(relation_types):
+                raise ValueError(f"relation_labels {relation_labels} do not match relation_types {relation_types}")
+            relation_types = {label: relation_types[label] for label in relation_labels}
+        self.relation_types = relation_types
+        self.relation_labels = list(relation_types)
+        self.ner_labels = bio_labels(self.entity_types)
+        self.window_length = int(window_length)
+        self.stride = int(stride)
+        self.classifier_dropout = float(classifier_dropout)
+        self.ner_loss_weight = float(ner_loss_weight)
+        self.re_loss_weight = float(re_loss_weight)
+        self.re_threshold = float(re_threshold)
+        self.re_embedding_size = re_embedding_size
+        self.re_block_size = int(re_block_size)
+        self.re_use_context = bool(re_use_context)
+        self.encoder_name_or_path = encoder_name_or_path
+        self.do_lower_case = bool(do_lower_case)
+        super().__init__(**kwargs)
+        self._validate()
+
+    def _validate(self) -> None:
+        if not self.entity_types:
+            raise ValueError("entity_types is empty")
+        if len(set(self.entity_types)) != len(self.entity_types):
+            raise ValueError(f"entity_types has duplicates: {self.entity_types}")
+        for label, signature in self.relation_types.items():
+            if len(signature) != 2:
+                raise ValueError(f"relation_types[{label!r}] must be [head_type, tail_type], got {signature}")
+            unknown = [t for t in signature if t not in self.entity_types]
+            if unknown:
+                raise ValueError(
+                    f"relation_types[{label!r}] = {signature} names unknown entity type(s) {unknown}; "
+                    f"entity_types = {self.entity_types}"
+                )
+        if self.window_length < 3:
+            raise ValueError(f"window_length must be >= 3 (2 special tokens + content), got {self.window_length}")
+        if not 0 <= self.stride < self.window_length - 2:
+            raise ValueError(
+                f"stride (window overlap) must be in [0, window_length - 2 = {self.window_length - 2}), "
+                f"got {self.stride}"
+            )
+        size = self.embedding_size
+        if size % self.re_block_size:
+            raise ValueError(f"re_block_size {self.re_block_size} does not divide re_embedding_size {size}")
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "JointNerReConfig":
+        """Build from a saved dict. `entity_types=` / `relation_types=` given as loading kwargs (e.g.
+        `AutoModel.from_pretrained(dir, entity_types=[...])`) must equal the checkpoint's label sets: they fix
+        the head sizes and the meaning of every logit, so a mismatch is a ValueError, not an override."""
+        for key in ("entity_types", "relation_types"):
+            given, stored = kwargs.get(key), config_dict.get(key)
+            if given is None or stored is None:
+                continue
+            if key == "entity_types":
+                same = sorted(given) == sorted(stored)
+            else:
+                same = {str(k): list(v) for k, v in given.items()} == {k: list(v) for k, v in stored.items()}
+            if not same:
+                raise ValueError(f"{key} {given} do not match the checkpoint's {stored}")
+            kwargs.pop(key)
+        return super().from_dict(config_dict, **kwargs)
+
+    # ---- derived views -------------------------------------------------------------------------------
+    @property
+    def embedding_size(self) -> int:
+        """Size of the head/tail projections of the RE head."""
+        if self.re_embedding_size:
+            return int(self.re_embedding_size)
+        hidden = self.encoder_config.get("hidden_size")
+        return int(hidden if hidden is not None else self.build_encoder_config().hidden_size)
+
+    def build_encoder_config(self) -> PretrainedConfig:
+        """The encoder's `PretrainedConfig`, rebuilt from the stored dict (no network)."""
+        cfg = dict(self.encoder_config)
+        return AutoConfig.for_model(cfg.pop("model_type"), **cfg)

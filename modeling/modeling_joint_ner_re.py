@@ -1,0 +1,444 @@
+"""`SciBertForJointNerRe`: one shared encoder, a BIO NER head and a document-level (ATLOP-like) RE head.
+
+Imports only torch, transformers and the standard library, and the sibling files through relative imports
+(`save_pretrained` copies them all next to `config.json`, so `trust_remote_code=True` loading works).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import ModelOutput
+
+from .configuration_joint_ner_re import JointNerReConfig, bio_labels
+from .postprocessing_joint_ner_re import decode_bio, decode_relations, group_mentions, public_mention
+from .preprocessing_joint_ner_re import (
+    collate_entities,
+    collate_features,
+    entity_features,
+    load_tokenizer,
+    prepare_features,
+    tokenizer_lowercases,
+)
+
+# Logit given to labels a pair's type signature does not allow (finite so bf16/fp16 stay NaN-free).
+MASKED_LOGIT = -1e4
+_EXCLUDED = -1e30  # for the float32 loss only
+
+
+@dataclass
+class JointNerReOutput(ModelOutput):
+    """Output of `SciBertForJointNerRe.forward`.
+
+    loss: `ner_loss_weight * ner_loss + re_loss_weight * re_loss` over the parts whose labels were given.
+    ner_loss: token cross-entropy over BIO tags (mean over labelled tokens).
+    re_loss: adaptive-threshold loss (ATLOP), mean over real candidate pairs.
+    ner_logits: `[batch, max_tokens, num_ner_labels]`, one row per document token (windows merged).
+    re_logits: `[batch, max_pairs, num_relation_labels]`, each label's logit minus the threshold-class logit
+        (float32); a label is predicted when this exceeds `config.re_threshold`; labels that the pair's type
+        signature does not allow are set to `MASKED_LOGIT`.
+    pairs: `[batch, max_pairs, 2]` (head, tail) entity indices of each row of `re_logits`, -1 for padding.
+    """
+
+    loss: torch.Tensor | None = None
+    ner_loss: torch.Tensor | None = None
+    re_loss: torch.Tensor | None = None
+    ner_logits: torch.Tensor | None = None
+    re_logits: torch.Tensor | None = None
+    pairs: torch.Tensor | None = None
+
+
+def _build_encoder(encoder_config: Any) -> PreTrainedModel:
+    # No pooler: it would be unused, and unused parameters break DDP without find_unused_parameters.
+    try:
+        return AutoModel.from_config(encoder_config, add_pooling_layer=False)
+    except TypeError:
+        return AutoModel.from_config(encoder_config)
+
+
+def adaptive_threshold_loss(
+    logits: torch.Tensor, labels: torch.Tensor, allowed: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """ATLOP's adaptive-threshold loss, averaged over the pairs in `mask`.
+
+    logits: `[..., 1 + R]` with the threshold class TH at index 0; labels, allowed: `[..., R]` (multi-hot,
+    bool). Positives are pushed above TH, TH above every allowed negative; disallowed labels are ignored.
+    """
+    logits = logits.float()
+    positive = labels.bool() & allowed
+    negative = allowed & ~positive
+    th = torch.ones_like(positive[..., :1])
+    keep_pos = torch.cat([th, positive], dim=-1)
+    keep_neg = torch.cat([th, negative], dim=-1)
+    log_p_pos = torch.log_softmax(logits.masked_fill(~keep_pos, _EXCLUDED), dim=-1)
+    loss_pos = -(log_p_pos[..., 1:] * positive.float()).sum(-1)
+    log_p_neg = torch.log_softmax(logits.masked_fill(~keep_neg, _EXCLUDED), dim=-1)
+    loss_neg = -log_p_neg[..., 0]
+    per_pair = (loss_pos + loss_neg) * mask.float()
+    return per_pair.sum() / mask.sum().clamp(min=1)
+
+
+class SciBertForJointNerRe(PreTrainedModel):
+    """Joint NER + document-level relation extraction over a shared BERT-like encoder.
+
+    Long documents are encoded as overlapping windows (see `preprocessing_joint_ner_re`) and merged so each
+    token has one state. NER: dropout + linear over BIO tags. RE: an entity is the log-sum-exp of the states at
+    its mentions' first tokens; every type-compatible ordered entity pair gets a pair-specific context vector
+    (attention of each entity over the document tokens, multiplied), head/tail projections and a group
+    bilinear classifier with an adaptive threshold class.
+    """
+
+    config_class = JointNerReConfig
+    base_model_prefix = "encoder"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def __init__(self, config: JointNerReConfig) -> None:
+        super().__init__(config)
+        if config.ner_labels != bio_labels(config.entity_types):
+            raise ValueError(f"config.ner_labels {config.ner_labels} do not match entity_types {config.entity_types}")
+        config._validate()
+        encoder_config = config.build_encoder_config()
+        max_positions = getattr(encoder_config, "max_position_embeddings", None)
+        if max_positions is not None and config.window_length > max_positions:
+            raise ValueError(
+                f"window_length {config.window_length} exceeds the encoder's max_position_embeddings {max_positions}"
+            )
+        self.encoder = _build_encoder(encoder_config)
+        hidden = encoder_config.hidden_size
+        emb = config.embedding_size
+        num_relations = len(config.relation_labels)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.ner_classifier = nn.Linear(hidden, len(config.ner_labels))
+        extractor_in = 2 * hidden if config.re_use_context else hidden
+        self.context_query = nn.Linear(hidden, hidden, bias=False) if config.re_use_context else None
+        self.head_extractor = nn.Linear(extractor_in, emb)
+        self.tail_extractor = nn.Linear(extractor_in, emb)
+        # Group bilinear (ATLOP): the weight of Linear(emb * block, 1 + R) viewed as [1 + R, K, block, block].
+        self.bilinear = nn.Linear(emb * config.re_block_size, 1 + num_relations)
+        self._signature_cache: dict[torch.device, torch.Tensor] = {}
+        self.post_init()
+
+    # ---- construction ------------------------------------------------------------------------------------
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder_name_or_path: str | os.PathLike = "allenai/scibert_scivocab_cased",
+        entity_types: Sequence[str] = ("Chemical", "Disease"),
+        relation_types: Mapping[str, Sequence[str]] | None = None,
+        do_lower_case: bool | None = None,
+        **config_kwargs: Any,
+    ) -> "SciBertForJointNerRe":
+        """A model whose encoder holds the pretrained weights of `encoder_name_or_path` (Hub id or local
+        folder, any BERT-like checkpoint) and whose heads are freshly initialised.
+
+        `do_lower_case` is recorded in the config; by default it is what `load_tokenizer` does for that
+        checkpoint (cased names -> False).
+        """
+        name = str(encoder_name_or_path)
+        encoder_config = AutoConfig.from_pretrained(name)
+        if do_lower_case is None:
+            do_lower_case = tokenizer_lowercases(load_tokenizer(name))
+        config = JointNerReConfig(
+            encoder_config=encoder_config.to_dict(),
+            entity_types=entity_types,
+            relation_types=relation_types,
+            encoder_name_or_path=name,
+            do_lower_case=do_lower_case,
+            **config_kwargs,
+        )
+        model = cls(config)
+        try:
+            pretrained = AutoModel.from_pretrained(name, config=encoder_config, add_pooling_layer=False)
+        except TypeError:
+            pretrained = AutoModel.from_pretrained(name, config=encoder_config)
+        model.encoder.load_state_dict(pretrained.state_dict())
+        return model
+
+    def check_label_sets(
+        self, entity_types: Sequence[str] | None = None, relation_types: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
+        """ValueError if the given label sets differ from the model's (order is free: labels are looked up by
+        name, the model's config fixes the logit order)."""
+        if entity_types is not None and sorted(entity_types) != sorted(self.config.entity_types):
+            raise ValueError(
+                f"entity types {list(entity_types)} do not match the checkpoint's {self.config.entity_types}"
+            )
+        if relation_types is not None:
+            given = {str(k): list(v) for k, v in relation_types.items()}
+            if given != self.config.relation_types:
+                raise ValueError(
+                    f"relation types {given} do not match the checkpoint's {self.config.relation_types}"
+                )
+
+    # ---- pieces of the forward pass ----------------------------------------------------------------------
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Encode all windows and gather one state per document token: `[batch, max_tokens, hidden]`."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        flat = hidden.reshape(-1, hidden.size(-1))
+        return flat[token_index]
+
+    def _allowed_labels(self, entity_types: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """`[batch, pairs, R]` bool: labels whose (head type, tail type) matches the pair's entity types."""
+        device = entity_types.device
+        table = self._signature_cache.get(device)
+        if table is None:
+            types = self.config.entity_types
+            n = len(types)
+            table = torch.zeros(n, n, len(self.config.relation_labels), dtype=torch.bool)
+            for r, (h, t) in enumerate(self.config.relation_types.values()):
+                table[types.index(h), types.index(t), r] = True
+            table = table.to(device)
+            self._signature_cache[device] = table
+        head_type = torch.gather(entity_types, 1, pairs[..., 0]).clamp(min=0)
+        tail_type = torch.gather(entity_types, 1, pairs[..., 1]).clamp(min=0)
+        return table[head_type, tail_type]
+
+    def relation_logits(
+        self,
+        sequence: torch.Tensor,
+        token_mask: torch.Tensor,
+        mention_index: torch.Tensor,
+        mention_mask: torch.Tensor,
+        entity_types: torch.Tensor,
+        pairs: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw logits `[batch, pairs, 1 + R]` (TH first) and the allowed-label mask `[batch, pairs, R]`."""
+        batch, num_tokens, hidden = sequence.shape
+        num_entities, num_mentions = mention_index.shape[1:]
+        gathered = torch.gather(
+            sequence, 1, mention_index.reshape(batch, -1, 1).expand(-1, -1, hidden)
+        ).view(batch, num_entities, num_mentions, hidden)
+        gathered = gathered.masked_fill(~mention_mask.unsqueeze(-1), MASKED_LOGIT)
+        entity_mask = mention_mask.any(-1)
+        entities = torch.logsumexp(gathered, dim=2).masked_fill(~entity_mask.unsqueeze(-1), 0.0)
+        entities = self.dropout(entities)
+
+        index = pairs.unsqueeze(-1).expand(-1, -1, -1, hidden)  # [B, P, 2, H]
+        head = torch.gather(entities, 1, index[:, :, 0])
+        tail = torch.gather(entities, 1, index[:, :, 1])
+        if self.context_query is not None:
+            scores = torch.einsum("beh,bth->bet", self.context_query(entities), sequence) / math.sqrt(hidden)
+            scores = scores.masked_fill(~token_mask.unsqueeze(1), MASKED_LOGIT)
+            attention = torch.softmax(scores.float(), dim=-1)  # [B, E, T]
+            att_index = pairs.unsqueeze(-1).expand(-1, -1, -1, num_tokens)
+            pair_attention = torch.gather(attention, 1, att_index[:, :, 0]) * torch.gather(
+                attention, 1, att_index[:, :, 1]
+            )
+            pair_attention = pair_attention / (pair_attention.sum(-1, keepdim=True) + 1e-5)
+            context = torch.bmm(pair_attention.to(sequence.dtype), sequence)  # [B, P, H]
+            head = torch.cat([head, context], dim=-1)
+            tail = torch.cat([tail, context], dim=-1)
+        head = torch.tanh(self.head_extractor(head))
+        tail = torch.tanh(self.tail_extractor(tail))
+
+        block = self.config.re_block_size
+        groups = head.size(-1) // block
+        weight = self.bilinear.weight.view(-1, groups, block, block)  # [1 + R, K, b, b]
+        head = head.view(batch, -1, groups, block)
+        tail = tail.view(batch, -1, groups, block)
+        # sum_k head_k^T W_rk tail_k, contracted so the [pairs, K, b, b] outer product is never built
+        projected = torch.einsum("bpki,rkij->bprkj", head, weight.to(head.dtype))
+        logits = torch.einsum("bprkj,bpkj->bpr", projected, tail) + self.bilinear.bias.to(head.dtype)
+        return logits, self._allowed_labels(entity_types, pairs)
+
+    # ---- forward ---------------------------------------------------------------------------------------
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_index: torch.Tensor,
+        token_mask: torch.Tensor,
+        mention_index: torch.Tensor | None = None,
+        mention_mask: torch.Tensor | None = None,
+        entity_types: torch.Tensor | None = None,
+        pairs: torch.Tensor | None = None,
+        pair_mask: torch.Tensor | None = None,
+        ner_labels: torch.Tensor | None = None,
+        pair_labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> JointNerReOutput:
+        """Logits (and losses when labels are given) for a batch from `collate_features`.
+
+        The RE part runs when the entity tensors are given (training passes gold entities: teacher forcing).
+        """
+        sequence = self.encode(input_ids, attention_mask, token_index)
+        ner_logits = self.ner_classifier(self.dropout(sequence))
+        ner_loss = re_loss = re_logits = out_pairs = None
+        if ner_labels is not None:
+            labels = ner_labels.masked_fill(~token_mask, -100)
+            losses = nn.functional.cross_entropy(
+                ner_logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="sum"
+            )
+            ner_loss = losses / (labels != -100).sum().clamp(min=1)
+        if mention_index is not None:
+            if pair_mask is None:
+                raise ValueError("pairs need a pair_mask")
+            raw, allowed = self.relation_logits(sequence, token_mask, mention_index, mention_mask, entity_types, pairs)
+            raw = raw.float()
+            re_logits = (raw[..., 1:] - raw[..., :1]).masked_fill(~allowed, MASKED_LOGIT)
+            out_pairs = pairs.masked_fill(~pair_mask.unsqueeze(-1), -1)
+            if pair_labels is not None:
+                num_labels = len(self.config.relation_labels)
+                if pair_labels.size(-1) == 0:  # no document in the batch had a candidate pair
+                    pair_labels = pair_labels.new_zeros(*pair_labels.shape[:-1], num_labels)
+                if pair_labels.size(-1) != num_labels:
+                    raise ValueError(
+                        f"pair_labels have {pair_labels.size(-1)} relation labels, the model has {num_labels} "
+                        f"({self.config.relation_labels})"
+                    )
+                re_loss = adaptive_threshold_loss(raw, pair_labels, allowed, pair_mask)
+        loss = None
+        if ner_loss is not None or re_loss is not None:
+            loss = sum(
+                weight * part
+                for weight, part in ((self.config.ner_loss_weight, ner_loss), (self.config.re_loss_weight, re_loss))
+                if part is not None
+            )
+        return JointNerReOutput(
+            loss=loss, ner_loss=ner_loss, re_loss=re_loss, ner_logits=ner_logits, re_logits=re_logits, pairs=out_pairs
+        )
+
+    # ---- inference for downstream users -------------------------------------------------------------------
+    @torch.inference_mode()
+    def extract(
+        self,
+        inputs: str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        mode: str = "end2end",
+        batch_size: int = 8,
+        threshold: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Mentions, entities and relations for each input text or document.
+
+        mode="end2end": mentions come from the NER head; mentions of one type with the same normalised text
+        form an entity (ids "E0", "E1", ...); relations are predicted between those entities.
+        mode="gold": each document's gold `mentions` and `entities` are used for relation extraction and
+        returned as `mentions`/`entities`; the NER head's own predictions go to `ner_mentions`.
+        Plain strings are accepted in end2end mode only.
+
+        Returns one dict per input: `{"pmid", "mentions": [{"start", "end", "text", "type"}],
+        "entities": [{"id", "type", "mention_indices"}], "relations": [{"label", "head", "tail", "score"}]}`.
+        An empty (or whitespace-only) text gives empty lists. Invalid documents raise ValueError (see
+        `prepare_features`).
+        """
+        if mode not in ("end2end", "gold"):
+            raise ValueError(f"mode must be 'end2end' or 'gold', got {mode!r}")
+        if isinstance(inputs, (str, Mapping)):
+            inputs = [inputs]
+        threshold = self.config.re_threshold if threshold is None else threshold
+        documents = []
+        for i, item in enumerate(inputs):
+            if isinstance(item, str):
+                if mode == "gold":
+                    raise ValueError(f"input {i} is a plain string; mode='gold' needs documents with mentions/entities")
+                item = {"pmid": f"input-{i}", "text": item}
+            elif mode == "gold" and ("mentions" not in item or "entities" not in item):
+                raise ValueError(f"input {i} ({item.get('pmid', '<no pmid>')!r}) has no gold mentions/entities")
+            documents.append(item)
+
+        results: list[dict[str, Any] | None] = [None] * len(documents)
+        features: dict[int, dict[str, Any]] = {}
+        for i, doc in enumerate(documents):
+            text = doc.get("text")
+            if isinstance(text, str) and not text.strip():
+                results[i] = self._empty_result(doc, mode)
+                continue
+            features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=mode == "gold")
+        order = sorted(features, key=lambda i: features[i]["length"])
+        was_training = self.training
+        self.eval()
+        try:
+            for b in range(0, len(order), batch_size):
+                chunk = order[b : b + batch_size]
+                for i, result in zip(chunk, self._extract_batch([documents[i] for i in chunk],
+                                                                [features[i] for i in chunk], tokenizer, mode, threshold)):
+                    results[i] = result
+        finally:
+            self.train(was_training)
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _empty_result(document: Mapping[str, Any], mode: str) -> dict[str, Any]:
+        result: dict[str, Any] = {"pmid": document.get("pmid", ""), "mentions": [], "entities": [], "relations": []}
+        if mode == "gold":
+            result["ner_mentions"] = []
+        return result
+
+    def _extract_batch(
+        self,
+        documents: Sequence[Mapping[str, Any]],
+        features: Sequence[dict[str, Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        mode: str,
+        threshold: float,
+    ) -> list[dict[str, Any]]:
+        device = self.device
+        batch = collate_features(features, tokenizer.pad_token_id)
+        sequence = self.encode(
+            batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["token_index"].to(device)
+        )
+        tags = self.ner_classifier(sequence).argmax(-1).cpu().tolist()
+        predicted = [
+            decode_bio(tags[b][: f["length"]], f["offsets"], doc["text"], self.config.ner_labels)
+            for b, (doc, f) in enumerate(zip(documents, features))
+        ]
+        if mode == "end2end":
+            entity_lists = [group_mentions(mentions) for mentions in predicted]
+            entity_parts = [
+                entity_features(
+                    [[mentions[m]["token_start"] for m in e["mention_indices"]] for e in entities],
+                    [self.config.entity_types.index(e["type"]) for e in entities],
+                    self.config,
+                )
+                for mentions, entities in zip(predicted, entity_lists)
+            ]
+        else:
+            entity_lists = [list(doc["entities"]) for doc in documents]
+            entity_parts = list(features)
+        entity_batch = {k: v.to(device) for k, v in collate_entities(entity_parts).items()}
+        raw, allowed = self.relation_logits(
+            sequence,
+            batch["token_mask"].to(device),
+            entity_batch["mention_index"],
+            entity_batch["mention_mask"],
+            entity_batch["entity_types"],
+            entity_batch["pairs"],
+        )
+        raw = raw.float()
+        re_logits = (raw[..., 1:] - raw[..., :1]).masked_fill(~allowed, MASKED_LOGIT).cpu()
+        results = []
+        for b, doc in enumerate(documents):
+            entities = entity_lists[b]
+            relations = decode_relations(
+                re_logits[b], entity_parts[b]["pairs"], [e["id"] for e in entities], self.config.relation_labels,
+                threshold,
+            )
+            result: dict[str, Any] = {"pmid": doc.get("pmid", "")}
+            if mode == "end2end":
+                result["mentions"] = [public_mention(m) for m in predicted[b]]
+                result["entities"] = [dict(e) for e in entities]
+            else:
+                result["mentions"] = [
+                    {"start": m["start"], "end": m["end"], "text": doc["text"][m["start"] : m["end"]], "type": m["type"]}
+                    for m in doc["mentions"]
+                ]
+                result["entities"] = [
+                    {"id": e["id"], "type": e["type"], "mention_indices": list(e["mention_indices"])} for e in entities
+                ]
+                result["ner_mentions"] = [public_mention(m) for m in predicted[b]]
+            result["relations"] = relations
+            results.append(result)
+        return results

@@ -1,0 +1,100 @@
+"""Model outputs -> character-offset mentions -> entities -> relations.
+
+Decoding rules (documented choices):
+- BIO repair: an `I-X` that does not continue a mention of type X (after `O`, after another type, or at the
+  start) opens a new mention, like seqeval's default (non-strict) chunking. Nothing predicted is dropped.
+- A mention spans from the start of its first token to the end of its last token (character offsets of the
+  tokenizer); a mention is never cut inside a token.
+- End-to-end entities: mentions of the same type whose normalised text (casefold, whitespace collapsed) is
+  equal form one entity; entity ids are "E0", "E1", ... in order of first mention.
+- Relations: a label is predicted for a pair when `logit(label) - logit(TH) > threshold`; its score is
+  `sigmoid(logit(label) - logit(TH))`, so a pair can carry several labels or none.
+
+Imports only torch and the standard library (this file ships with the model).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+
+
+def decode_bio(
+    tag_ids: Sequence[int], offsets: Sequence[Sequence[int]], text: str, ner_labels: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Mentions `{"start", "end", "text", "type", "token_start", "token_end"}` (token_end inclusive) from
+    one BIO tag id per token, in text order."""
+    mentions: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for i, tag_id in enumerate(tag_ids):
+        tag = ner_labels[tag_id]
+        if tag == "O":
+            current = None
+            continue
+        prefix, entity_type = tag.split("-", 1)
+        if prefix == "I" and current is not None and current["type"] == entity_type:
+            current["token_end"] = i
+            current["end"] = offsets[i][1]
+            continue
+        current = {"start": offsets[i][0], "end": offsets[i][1], "type": entity_type, "token_start": i, "token_end": i}
+        mentions.append(current)
+    for mention in mentions:
+        mention["text"] = text[mention["start"] : mention["end"]]
+    return mentions
+
+
+def normalise_mention_text(text: str) -> str:
+    """Casefold and collapse whitespace: the key that groups end-to-end mentions into entities."""
+    return " ".join(text.casefold().split())
+
+
+def group_mentions(mentions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entities `{"id", "type", "mention_indices"}` grouping mentions by (type, normalised text)."""
+    entities: list[dict[str, Any]] = []
+    by_key: dict[tuple[str, str], dict[str, Any]] = {}
+    for index, mention in enumerate(mentions):
+        key = (mention["type"], normalise_mention_text(mention["text"]))
+        entity = by_key.get(key)
+        if entity is None:
+            entity = {"id": f"E{len(entities)}", "type": mention["type"], "mention_indices": []}
+            by_key[key] = entity
+            entities.append(entity)
+        entity["mention_indices"].append(index)
+    return entities
+
+
+def decode_relations(
+    re_logits: torch.Tensor,
+    pairs: Sequence[Sequence[int]],
+    entity_ids: Sequence[str],
+    relation_labels: Sequence[str],
+    threshold: float = 0.0,
+) -> list[dict[str, Any]]:
+    """Relations `{"label", "head", "tail", "score"}` of one document.
+
+    `re_logits` is `[num_pairs, num_labels]` (label logit minus threshold logit, disallowed labels very
+    negative), row i scoring `pairs[i]`; padded rows beyond `len(pairs)` are ignored.
+    """
+    if not pairs:
+        return []
+    logits = re_logits[: len(pairs)].float()
+    hits = (logits > threshold).nonzero().tolist()
+    scores = torch.sigmoid(logits)
+    relations = []
+    for row, label_index in hits:
+        head, tail = pairs[row]
+        relations.append(
+            {
+                "label": relation_labels[label_index],
+                "head": entity_ids[head],
+                "tail": entity_ids[tail],
+                "score": float(scores[row, label_index]),
+            }
+        )
+    return relations
+
+
+def public_mention(mention: dict[str, Any]) -> dict[str, Any]:
+    """The user-facing fields of a mention."""
+    return {key: mention[key] for key in ("start", "end", "text", "type")}

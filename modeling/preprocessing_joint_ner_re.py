@@ -1,0 +1,437 @@
+"""Document -> model features, and features -> batch tensors.
+
+A *document* follows the `documents` schema of docs/ARCHITECTURE.md (`pmid`, `text`, `mentions`, `entities`,
+`relations`; only `text` is required for inference). `prepare_features` turns one into plain python lists
+(Arrow-friendly, so `datasets.map` can store them); `collate_features` pads several into tensors for
+`SciBertForJointNerRe.forward`.
+
+Rules (documented choices):
+- The whole text is tokenized once (fast tokenizer, offsets, no special tokens, no truncation). The token
+  sequence is cut into windows of `window_length - 2` content tokens overlapping by `stride` tokens; each window
+  gets CLS/SEP. Each token takes its state from exactly one window: the one where it is farthest from an
+  *artificial* window edge (an edge that cuts the document; the document's own start and end do not count),
+  ties -> the earlier window.
+- A mention covers every token whose character span overlaps it. A token that crosses a mention boundary is
+  therefore labelled as part of the mention, and a mention decoded from it spans the whole token.
+- BIO on subwords: the first token of a mention is B-<type>, every later token (continuation subwords
+  included) I-<type>. Overlapping/nested mentions cannot all be tagged: the longer one (in characters) wins,
+  then the earlier one; the others keep no BIO tags but still count for relation extraction (their entity is
+  pooled from all its mentions).
+- An entity is represented by the token index of each mention's first token; relation candidates are all
+  ordered (head, tail) pairs of distinct entities whose (head type, tail type) is allowed by at least one label.
+
+Imports only torch, transformers and the standard library (this file ships with the model).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from typing import Any, Mapping, Sequence
+
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from .configuration_joint_ner_re import JointNerReConfig
+
+IGNORE_INDEX = -100
+
+
+# ---- tokenizer helpers -------------------------------------------------------------------------------------
+
+
+def tokenizer_lowercases(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True when the (fast) tokenizer's normalizer lowercases its input."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ValueError(f"{type(tokenizer).__name__} is not a fast tokenizer; offsets need a fast tokenizer")
+    probe = "NaloxoneABC"
+    normalizer = backend.normalizer
+    normalized = normalizer.normalize_str(probe) if normalizer is not None else probe
+    return normalized == probe.lower()
+
+
+def infer_do_lower_case(name_or_path: str | os.PathLike) -> bool | None:
+    """Whether the checkpoint wants lowercasing: from its name ("cased" but not "uncased" -> False, "uncased"
+    -> True), else from a local `tokenizer_config.json` / `config.json` field `do_lower_case`; None if unknown."""
+    name = str(name_or_path).lower()
+    if "uncased" in name:
+        return True
+    if "cased" in name:
+        return False
+    for filename in ("tokenizer_config.json", "config.json"):
+        path = os.path.join(str(name_or_path), filename)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                value = json.load(handle).get("do_lower_case")
+            if value is not None:
+                return bool(value)
+    return None
+
+
+def load_tokenizer(
+    name_or_path: str | os.PathLike, do_lower_case: bool | None = None, **kwargs: Any
+) -> PreTrainedTokenizerBase:
+    """Load a fast tokenizer, forcing `do_lower_case=False` for cased checkpoints, and verify the casing.
+
+    The SciBERT cased checkpoint ships no tokenizer config that says it is cased, so a plain
+    `AutoTokenizer.from_pretrained` would lowercase it; this helper passes the flag explicitly and then checks the
+    tokenizer really behaves that way (ValueError otherwise).
+    """
+    if do_lower_case is None:
+        do_lower_case = infer_do_lower_case(name_or_path)
+    if do_lower_case is not None:
+        kwargs["do_lower_case"] = do_lower_case
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), **kwargs)
+    lowercases = tokenizer_lowercases(tokenizer)
+    if do_lower_case is not None and lowercases != do_lower_case:
+        raise ValueError(
+            f"tokenizer of {name_or_path} {'lowercases' if lowercases else 'keeps case'} although "
+            f"do_lower_case={do_lower_case} was requested"
+        )
+    return tokenizer
+
+
+def tokenize_text(text: str, tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[list[int]]]:
+    """Token ids and character offsets `[start, end)` of the whole text, without special tokens or truncation."""
+    encoding = tokenizer(
+        text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+    )
+    return list(encoding["input_ids"]), [list(span) for span in encoding["offset_mapping"]]
+
+
+# ---- windows ------------------------------------------------------------------------------------------------
+
+
+def window_starts(num_tokens: int, content_length: int, stride: int) -> list[int]:
+    """Start token of each window; windows hold `content_length` tokens and overlap by `stride`."""
+    if content_length <= stride:
+        raise ValueError(f"window content length {content_length} must exceed stride {stride}")
+    starts = [0]
+    while starts[-1] + content_length < num_tokens:
+        starts.append(starts[-1] + content_length - stride)
+    return starts
+
+
+def assign_tokens_to_windows(
+    num_tokens: int, starts: Sequence[int], content_length: int
+) -> tuple[list[int], list[int]]:
+    """For each token, the window whose state it keeps and its position in that window (CLS is position 0).
+
+    The chosen window is the one where the token is farthest from an artificial edge (ties -> earlier window).
+    """
+    best_score = [-1.0] * num_tokens
+    token_window = [0] * num_tokens
+    token_position = [0] * num_tokens
+    for w, start in enumerate(starts):
+        end = min(start + content_length, num_tokens)
+        for i in range(start, end):
+            left = i - start if start > 0 else float("inf")
+            right = end - 1 - i if end < num_tokens else float("inf")
+            score = min(left, right)
+            if score > best_score[i]:
+                best_score[i] = score
+                token_window[i] = w
+                token_position[i] = i - start + 1
+    return token_window, token_position
+
+
+# ---- document checks ----------------------------------------------------------------------------------------
+
+
+def _doc_name(document: Mapping[str, Any]) -> str:
+    return f"document {document.get('pmid', '<no pmid>')!r}"
+
+
+def _mention_token_span(
+    document: Mapping[str, Any], index: int, mention: Mapping[str, Any], token_starts: list[int], token_ends: list[int]
+) -> tuple[int, int]:
+    """[first, last] token indices overlapping the mention."""
+    first = bisect.bisect_right(token_ends, mention["start"])
+    last = bisect.bisect_left(token_starts, mention["end"]) - 1
+    if first > last:
+        raise ValueError(f"{_doc_name(document)}: mention {index} {mention} covers no token")
+    return first, last
+
+
+def check_mentions(document: Mapping[str, Any], config: JointNerReConfig) -> None:
+    """ValueError naming the document and the mention for bad offsets, text mismatch or unknown type."""
+    text = document["text"]
+    for index, mention in enumerate(document.get("mentions") or []):
+        start, end = mention["start"], mention["end"]
+        if not (0 <= start < end <= len(text)):
+            raise ValueError(
+                f"{_doc_name(document)}: mention {index} offsets [{start}, {end}) are outside the text "
+                f"(length {len(text)}) or empty"
+            )
+        if "text" in mention and mention["text"] != text[start:end]:
+            raise ValueError(
+                f"{_doc_name(document)}: mention {index} text {mention['text']!r} != text[{start}:{end}] "
+                f"{text[start:end]!r}"
+            )
+        if mention["type"] not in config.entity_types:
+            raise ValueError(
+                f"{_doc_name(document)}: mention {index} has unknown entity type {mention['type']!r}; "
+                f"the model knows {config.entity_types}"
+            )
+
+
+def check_entities(document: Mapping[str, Any], config: JointNerReConfig) -> None:
+    """ValueError for unknown types, bad mention indices, duplicate ids, and relations that name absent
+    entities, unknown labels, or type signatures the label does not allow."""
+    name = _doc_name(document)
+    mentions = document.get("mentions") or []
+    ids: dict[str, str] = {}
+    for index, entity in enumerate(document.get("entities") or []):
+        if entity["type"] not in config.entity_types:
+            raise ValueError(
+                f"{name}: entity {index} ({entity['id']!r}) has unknown type {entity['type']!r}; "
+                f"the model knows {config.entity_types}"
+            )
+        if entity["id"] in ids:
+            raise ValueError(f"{name}: entity id {entity['id']!r} appears twice")
+        if not entity["mention_indices"]:
+            raise ValueError(f"{name}: entity {entity['id']!r} has no mentions")
+        bad = [m for m in entity["mention_indices"] if not 0 <= m < len(mentions)]
+        if bad:
+            raise ValueError(f"{name}: entity {entity['id']!r} names mention indices {bad} absent from mentions")
+        ids[entity["id"]] = entity["type"]
+    for index, relation in enumerate(document.get("relations") or []):
+        label, head, tail = relation["label"], relation["head"], relation["tail"]
+        if label not in config.relation_types:
+            raise ValueError(
+                f"{name}: relation {index} has unknown label {label!r}; the model knows {config.relation_labels}"
+            )
+        for role, entity_id in (("head", head), ("tail", tail)):
+            if entity_id not in ids:
+                raise ValueError(f"{name}: relation {index} {role} {entity_id!r} is absent from entities")
+        if head == tail:
+            raise ValueError(f"{name}: relation {index} links entity {head!r} to itself")
+        signature = config.relation_types[label]
+        if [ids[head], ids[tail]] != list(signature):
+            raise ValueError(
+                f"{name}: relation {index} {label} links ({ids[head]}, {ids[tail]}) but the label needs "
+                f"{tuple(signature)}"
+            )
+
+
+# ---- labels, entities, pairs ---------------------------------------------------------------------------------
+
+
+def bio_tags(spans: Sequence[tuple[int, int, int]], num_tokens: int) -> list[int]:
+    """BIO tag ids per token from `(first_token, last_token, type_index)` spans given in priority order: a
+    span that shares a token with an earlier (kept) span is not tagged."""
+    tags = [0] * num_tokens
+    taken = [False] * num_tokens
+    for first, last, type_index in spans:
+        if any(taken[first : last + 1]):
+            continue
+        tags[first] = 1 + 2 * type_index
+        for i in range(first + 1, last + 1):
+            tags[i] = 2 + 2 * type_index
+        for i in range(first, last + 1):
+            taken[i] = True
+    return tags
+
+
+def candidate_pairs(entity_type_ids: Sequence[int], config: JointNerReConfig) -> list[list[int]]:
+    """Ordered (head, tail) entity index pairs whose type pair is allowed by at least one relation label."""
+    allowed = {
+        (config.entity_types.index(h), config.entity_types.index(t)) for h, t in config.relation_types.values()
+    }
+    return [
+        [h, t]
+        for h, head_type in enumerate(entity_type_ids)
+        for t, tail_type in enumerate(entity_type_ids)
+        if h != t and (head_type, tail_type) in allowed
+    ]
+
+
+def prepare_features(
+    document: Mapping[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    config: JointNerReConfig,
+    with_labels: bool = True,
+    with_entities: bool = True,
+) -> dict[str, Any]:
+    """Features of one document, as plain python lists and ints.
+
+    Always: `pmid`, `input_ids` (one list per window, CLS/SEP included), `token_window`, `token_position`
+    (where each document token takes its state), `offsets` (character span of each token), `length`
+    (number of document tokens).
+    With `with_entities` and an `entities` field: `entity_mentions` (first-token index of each mention, per
+    entity), `entity_types` (type index per entity), `pairs` (candidate `[head, tail]` entity indices).
+    With `with_labels`: `ner_labels` (BIO tag id per token) when the document has `mentions`, and `pair_labels`
+    (multi-hot over `config.relation_labels`, one row per pair) when it also has `entities` and `relations`.
+
+    Raises ValueError (naming the document and the item) for empty text, bad mention offsets, unknown entity
+    types or relation labels, and relations between absent entities.
+    """
+    text = document.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"{_doc_name(document)}: text is empty")
+    check_mentions(document, config)
+    input_ids, offsets = tokenize_text(text, tokenizer)
+    if not input_ids:
+        raise ValueError(f"{_doc_name(document)}: text yields no tokens")
+    num_tokens = len(input_ids)
+    content_length = config.window_length - 2
+    starts = window_starts(num_tokens, content_length, config.stride)
+    token_window, token_position = assign_tokens_to_windows(num_tokens, starts, content_length)
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    if cls_id is None or sep_id is None:
+        raise ValueError(f"tokenizer {type(tokenizer).__name__} has no CLS/SEP token")
+    windows = [[cls_id] + input_ids[s : s + content_length] + [sep_id] for s in starts]
+    features: dict[str, Any] = {
+        "pmid": str(document.get("pmid", "")),
+        "input_ids": windows,
+        "token_window": token_window,
+        "token_position": token_position,
+        "offsets": offsets,
+        "length": num_tokens,
+    }
+
+    mentions = document.get("mentions")
+    spans: list[tuple[int, int]] = []
+    if mentions is not None:
+        token_starts = [s for s, _ in offsets]
+        token_ends = [e for _, e in offsets]
+        spans = [_mention_token_span(document, i, m, token_starts, token_ends) for i, m in enumerate(mentions)]
+    if with_labels and mentions is not None:
+        # overlapping mentions: longer (in characters) first, then earlier
+        order = sorted(
+            range(len(mentions)),
+            key=lambda i: (mentions[i]["start"] - mentions[i]["end"], mentions[i]["start"], i),
+        )
+        typed = [(*spans[i], config.entity_types.index(mentions[i]["type"])) for i in order]
+        features["ner_labels"] = bio_tags(typed, num_tokens)
+
+    entities = document.get("entities")
+    if with_entities and entities is not None:
+        if mentions is None:
+            raise ValueError(f"{_doc_name(document)}: has entities but no mentions")
+        check_entities(document, config)
+        type_ids = [config.entity_types.index(e["type"]) for e in entities]
+        features["entity_mentions"] = [[spans[m][0] for m in e["mention_indices"]] for e in entities]
+        features["entity_types"] = type_ids
+        pairs = candidate_pairs(type_ids, config)
+        features["pairs"] = pairs
+        relations = document.get("relations")
+        if with_labels and relations is not None:
+            index_of = {e["id"]: i for i, e in enumerate(entities)}
+            pair_row = {(h, t): row for row, (h, t) in enumerate(pairs)}
+            labels = config.relation_labels
+            pair_labels = [[0] * len(labels) for _ in pairs]
+            for relation in relations:
+                row = pair_row[(index_of[relation["head"]], index_of[relation["tail"]])]
+                pair_labels[row][labels.index(relation["label"])] = 1
+            features["pair_labels"] = pair_labels
+    return features
+
+
+def entity_features(
+    entity_mentions: Sequence[Sequence[int]], entity_type_ids: Sequence[int], config: JointNerReConfig
+) -> dict[str, Any]:
+    """Entity part of the features for entities given as token indices (used for predicted entities)."""
+    return {
+        "entity_mentions": [list(m) for m in entity_mentions],
+        "entity_types": list(entity_type_ids),
+        "pairs": candidate_pairs(entity_type_ids, config),
+    }
+
+
+# ---- collation ---------------------------------------------------------------------------------------------
+
+
+def _all_or_none(features: Sequence[Mapping[str, Any]], key: str) -> bool:
+    present = [key in f for f in features]
+    if any(present) and not all(present):
+        raise ValueError(f"collate_features: '{key}' is present in some features but not in others")
+    return all(present)
+
+
+def collate_entities(features: Sequence[Mapping[str, Any]], num_labels: int | None = None) -> dict[str, torch.Tensor]:
+    """Pad the entity/pair part of several features. Sizes are at least 1 so the RE head always runs
+    (padding is masked), which keeps every parameter in the graph (DDP-friendly)."""
+    batch = len(features)
+    num_entities = max([len(f["entity_types"]) for f in features] + [1])
+    num_mentions = max([len(m) for f in features for m in f["entity_mentions"]] + [1])
+    num_pairs = max([len(f["pairs"]) for f in features] + [1])
+    mention_index = torch.zeros(batch, num_entities, num_mentions, dtype=torch.long)
+    mention_mask = torch.zeros(batch, num_entities, num_mentions, dtype=torch.bool)
+    entity_types = torch.full((batch, num_entities), -1, dtype=torch.long)
+    pairs = torch.zeros(batch, num_pairs, 2, dtype=torch.long)
+    pair_mask = torch.zeros(batch, num_pairs, dtype=torch.bool)
+    for b, f in enumerate(features):
+        for e, token_ids in enumerate(f["entity_mentions"]):
+            mention_index[b, e, : len(token_ids)] = torch.tensor(token_ids, dtype=torch.long)
+            mention_mask[b, e, : len(token_ids)] = True
+        if f["entity_types"]:
+            entity_types[b, : len(f["entity_types"])] = torch.tensor(f["entity_types"], dtype=torch.long)
+        if f["pairs"]:
+            pairs[b, : len(f["pairs"])] = torch.tensor(f["pairs"], dtype=torch.long)
+            pair_mask[b, : len(f["pairs"])] = True
+    out = {
+        "mention_index": mention_index,
+        "mention_mask": mention_mask,
+        "entity_types": entity_types,
+        "pairs": pairs,
+        "pair_mask": pair_mask,
+    }
+    if _all_or_none(features, "pair_labels"):
+        width = num_labels if num_labels is not None else max(
+            [len(r) for f in features for r in f["pair_labels"]] + [0]
+        )
+        pair_labels = torch.zeros(batch, num_pairs, width, dtype=torch.float)
+        for b, f in enumerate(features):
+            if f["pair_labels"]:
+                pair_labels[b, : len(f["pair_labels"])] = torch.tensor(f["pair_labels"], dtype=torch.float)
+        out["pair_labels"] = pair_labels
+    return out
+
+
+def collate_features(
+    features: Sequence[Mapping[str, Any]], pad_token_id: int, num_relation_labels: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Batch tensors for `model(**batch)` from features of several documents.
+
+    `input_ids`/`attention_mask` stack the windows of all documents (`[num_windows, window_len]`);
+    `token_index` (`[batch, max_tokens]`) is the flat index `window * window_len + position` of each document
+    token's state in the encoder output, `token_mask` marks real tokens. `ner_labels` (pad -100) and the entity
+    tensors (see `collate_entities`) are included when every feature has them. Pass `num_relation_labels` so
+    `pair_labels` has the right width even when no document in the batch has a candidate pair.
+    """
+    if not features:
+        raise ValueError("collate_features: no features")
+    windows = [w for f in features for w in f["input_ids"]]
+    window_len = max(len(w) for w in windows)
+    input_ids = torch.full((len(windows), window_len), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros(len(windows), window_len, dtype=torch.long)
+    for i, w in enumerate(windows):
+        input_ids[i, : len(w)] = torch.tensor(w, dtype=torch.long)
+        attention_mask[i, : len(w)] = 1
+    max_tokens = max(f["length"] for f in features)
+    token_index = torch.zeros(len(features), max_tokens, dtype=torch.long)
+    token_mask = torch.zeros(len(features), max_tokens, dtype=torch.bool)
+    first_window = 0
+    for b, f in enumerate(features):
+        n = f["length"]
+        win = torch.tensor(f["token_window"], dtype=torch.long) + first_window
+        token_index[b, :n] = win * window_len + torch.tensor(f["token_position"], dtype=torch.long)
+        token_mask[b, :n] = True
+        first_window += len(f["input_ids"])
+    batch: dict[str, torch.Tensor] = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "token_index": token_index,
+        "token_mask": token_mask,
+    }
+    if _all_or_none(features, "ner_labels"):
+        ner_labels = torch.full((len(features), max_tokens), IGNORE_INDEX, dtype=torch.long)
+        for b, f in enumerate(features):
+            ner_labels[b, : f["length"]] = torch.tensor(f["ner_labels"], dtype=torch.long)
+        batch["ner_labels"] = ner_labels
+    if _all_or_none(features, "entity_types"):
+        batch.update(collate_entities(features, num_relation_labels))
+    return batch
