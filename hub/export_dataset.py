@@ -23,11 +23,11 @@ from .dataset_card import build_dataset_card, corpus_card_info
 DEFAULT_MAX_SHARD_BYTES = 500 * 1024**2  # Arrow bytes per Parquet shard (the Hub viewer likes < 1 GB)
 
 
-def shard_count(num_bytes: int, max_shard_bytes: int) -> int:
-    """Number of Parquet shards for a split of `num_bytes` Arrow bytes."""
+def shard_count(num_bytes: int, num_rows: int, max_shard_bytes: int) -> int:
+    """Number of Parquet shards for a split of `num_bytes` Arrow bytes (never more shards than rows)."""
     if max_shard_bytes <= 0:
         raise ValueError(f"max_shard_bytes must be positive, got {max_shard_bytes}")
-    return max(1, math.ceil(num_bytes / max_shard_bytes))
+    return max(1, min(num_rows, math.ceil(num_bytes / max_shard_bytes)))
 
 
 def ensure_empty_dir(path: Path) -> None:
@@ -50,7 +50,7 @@ def write_parquet_configs(
             if not dataset_dict:
                 raise ValueError(f"config {name!r} has no splits")
             for split, ds in dataset_dict.items():
-                num_shards = shard_count(ds.data.nbytes, max_shard_bytes)
+                num_shards = shard_count(ds.data.nbytes, ds.num_rows, max_shard_bytes)
                 for index in range(num_shards):
                     path = out_dir / name / f"{split}-{index:05d}-of-{num_shards:05d}.parquet"
                     path.parent.mkdir(parents=True, exist_ok=True)
