@@ -188,7 +188,7 @@ def _parse_block(
         policy.fail(path, first_line, f"missing title line: a document must start with 'PMID|t|title', found {what}")
         return None
     pmid, _, title = header
-    if not pmid.isdigit():
+    if not _is_decimal(pmid):
         policy.fail(path, first_line, f"PMID {pmid!r} is not a number")
         return None
     second = _title_or_abstract(block[1][1]) if len(block) > 1 else None
@@ -205,7 +205,7 @@ def _parse_block(
             mention = _parse_mention(path, number, fields, pmid, text, entity_types, policy)
             if mention is not None:
                 document.mentions.append(mention)
-        elif len(fields) == 4 and not fields[1].strip().isdigit():
+        elif len(fields) == 4 and not _is_decimal(fields[1]):
             relation = _parse_relation(path, number, fields, pmid, relation_labels, policy)
             if relation is not None:
                 document.relations.append(relation)
@@ -219,6 +219,10 @@ def _parse_block(
                 "(mention: PMID, start, end, text, type, ids[, parts]) or 4 (relation: PMID, label, id1, id2)",
             )
     return document
+
+
+def _is_decimal(value: str) -> bool:
+    return value.isascii() and value.isdigit()
 
 
 def _title_or_abstract(line: str) -> tuple[str, str, str] | None:
@@ -239,11 +243,11 @@ def _parse_mention(
     if line_pmid != pmid:
         policy.fail(path, number, f"mention line names PMID {line_pmid!r} inside the document of PMID {pmid}")
         return None
-    try:
-        start, end = int(start_s), int(end_s)
-    except ValueError:
+    # int() alone would also take " 41", "+41" and "4_1"
+    if not (_is_decimal(start_s) and _is_decimal(end_s)):
         policy.fail(path, number, f"offsets must be integers, got start={start_s!r} end={end_s!r}")
         return None
+    start, end = int(start_s), int(end_s)
     if not 0 <= start < end <= len(text):
         policy.fail(path, number, f"offsets {start}-{end} out of range for a text of {len(text)} characters")
         return None
@@ -303,7 +307,7 @@ def iter_relation_tsv(
             if len(fields) != 4:
                 policy.fail(path, number, f"truncated or malformed line: {len(fields)} tab-separated fields, expected 4 (PMID, label, subject, object)")
                 continue
-            if not fields[0].isdigit():
+            if not _is_decimal(fields[0]):
                 policy.fail(path, number, f"PMID {fields[0]!r} is not a number")
                 continue
             relation = _parse_relation(path, number, fields, fields[0], labels, policy)
@@ -321,7 +325,7 @@ def read_pmid_list(path: str | PathLike) -> set[str]:
             line = line.strip()
             if not line:
                 continue
-            if not line.isdigit():
+            if not _is_decimal(line):
                 raise PubTatorFormatError(path, number, f"expected one numeric PMID per line, got {line[:60]!r}")
             pmids.add(line)
     return pmids
