@@ -278,7 +278,7 @@ The model code ships with the weights (`modeling_joint_ner_re.py` and friends), 
 from transformers import AutoModel, AutoTokenizer
 
 model = AutoModel.from_pretrained("{load_id}", trust_remote_code=True)
-tokenizer = AutoTokenizer.from_pretrained("{load_id}")
+tokenizer = AutoTokenizer.from_pretrained("{load_id}", trust_remote_code=True)  # reads config.json
 predictions = model.extract(["Naloxone reverses the antihypertensive effect of clonidine."], tokenizer,
                             mode="end2end")
 for prediction in predictions:

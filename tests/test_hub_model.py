@@ -1,0 +1,176 @@
+"""Model export: the folder push_to_hub.py writes loads with `trust_remote_code=True` in a fresh process
+outside the repository and extracts the same entities and relations; refusals; the model card."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+from hub.cli import main as push_to_hub
+from hub.export_model import ExportError, export_model, plan_model_export
+from hub.model_card import build_model_card
+from modeling import SciBertForJointNerRe, load_tokenizer
+from tests.tiny_encoder import write_tiny_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = "Naloxone reverses the antihypertensive effect of clonidine in rats."
+METRICS = {
+    "training": {"global_step": 3},
+    "validation": {"ner_f1": 0.5, "mention_f1": 0.5, "re_gold_f1": 0.25, "re_end2end_f1": 0.125},
+    "test": {
+        "dataset": "bc5cdr",
+        "ner": {"seqeval": {"micro": {"precision": 0.6, "recall": 0.4, "f1": 0.48},
+                            "per_type": {"Chemical": {"precision": 0.7, "recall": 0.5, "f1": 0.5833}}}},
+        "re_gold": {"mode": "gold", "micro": {"precision": 0.3, "recall": 0.2, "f1": 0.24}, "per_label": {}},
+        "re_end2end": {"mode": "end2end", "micro": {"precision": 0.1, "recall": 0.1, "f1": 0.1}},
+    },
+}
+
+LOAD_SCRIPT = r"""
+import json, sys
+import torch
+from transformers import AutoModel, AutoTokenizer
+folder, text = sys.argv[1], sys.argv[2]
+model = AutoModel.from_pretrained(folder, trust_remote_code=True)
+tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+model.eval()
+print(json.dumps({
+    "module": type(model).__module__,
+    "checksum": float(sum(p.double().abs().sum() for p in model.state_dict().values())),
+    "extract": model.extract([text], tokenizer, mode="end2end"),
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """A tiny random model saved the way train.py saves one (weights, code, tokenizer, args, metrics)."""
+    tmp = tmp_path_factory.mktemp("hub_model")
+    encoder = write_tiny_encoder(tmp / "encoder")
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe.from_encoder(
+        str(encoder), entity_types=["Chemical", "Disease"], relation_types={"CID": ["Chemical", "Disease"]},
+        max_length=64, stride=16, re_block_size=8,
+    ).eval()
+    tokenizer = load_tokenizer(encoder)
+    folder = tmp / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "metrics.json").write_text(json.dumps(METRICS))
+    (folder / "training_args.json").write_text(json.dumps({"dataset": "bc5cdr", "encoder": str(encoder), "seed": 1}))
+    return {"tmp": tmp, "folder": folder, "model": model, "tokenizer": tokenizer}
+
+
+def copy_of(folder: Path, dest: Path) -> Path:
+    shutil.copytree(folder, dest)
+    return dest
+
+
+def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> None:
+    tmp, out = trained["tmp"], trained["tmp"] / "export"
+    extra = copy_of(trained["folder"], tmp / "with_extras")
+    (extra / "checkpoint-3").mkdir()
+    (extra / "predictions.jsonl").write_text("{}\n")
+    assert push_to_hub(["model", str(extra), "--local-dir", str(out), "--repo-id", "someone/tiny-joint"]) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([
+        "README.md", "config.json", "model.safetensors", "metrics.json", "training_args.json",
+        "tokenizer.json", "tokenizer_config.json", "configuration_joint_ner_re.py", "modeling_joint_ner_re.py",
+        "preprocessing_joint_ner_re.py", "postprocessing_joint_ner_re.py",
+    ])
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
+    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf_home")}
+    result = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(out), TEXT], cwd=tmp, env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["module"].startswith("transformers_modules.")  # the copied code, not the repository's
+    model = trained["model"]
+    assert loaded["checksum"] == pytest.approx(
+        float(sum(p.double().abs().sum() for p in model.state_dict().values())), rel=1e-12
+    )
+    [expected] = model.extract([TEXT], trained["tokenizer"], mode="end2end")
+    [got] = loaded["extract"]
+    assert got["mentions"] == expected["mentions"] and got["entities"] == expected["entities"]
+    assert [(r["label"], r["head"], r["tail"]) for r in got["relations"]] == [
+        (r["label"], r["head"], r["tail"]) for r in expected["relations"]
+    ]
+    assert [r["score"] for r in got["relations"]] == pytest.approx([r["score"] for r in expected["relations"]])
+
+
+def test_model_card_metadata_and_model_index(trained, tmp_path) -> None:
+    out = tmp_path / "export"
+    export_model(trained["folder"], out, repo_id="someone/tiny-joint", datasets=["someone/bc5cdr"],
+                 base_model="allenai/scibert_scivocab_cased")
+    card = ModelCard.load(out / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "token-classification"
+    assert data["base_model"] == "allenai/scibert_scivocab_cased" and data["datasets"] == ["someone/bc5cdr"]
+    assert data["license"] == "apache-2.0" and "bc5cdr" in data["tags"]
+    found = {(r.dataset_split, r.metric_name): r.metric_value for r in card.data.eval_results}
+    assert found[("test", "NER micro f1 (test)")] == 0.48
+    assert found[("test", "RE (gold entities) precision (test)")] == 0.3
+    assert found[("test", "RE (end-to-end) recall (test)")] == 0.1
+    assert found[("validation", "RE (gold entities) f1 (validation)")] == 0.25
+    assert len(found) == 3 * 3 + 3  # test: 3 tasks x P/R/F1; validation: the three F1s
+    assert 'AutoModel.from_pretrained("someone/tiny-joint", trust_remote_code=True)' in card.text
+    assert "| test | `Chemical` | 70.00 | 50.00 | 58.33 |" in card.text
+
+
+def test_card_tolerates_missing_metrics_parts(trained) -> None:
+    only_validation = build_model_card(trained["folder"], metrics={"validation": {"ner_f1": 0.5}})
+    card = ModelCard(only_validation)
+    assert [(r.dataset_split, r.metric_type) for r in card.data.eval_results] == [("validation", "f1")]
+    empty = ModelCard(build_model_card(trained["folder"], metrics={}))
+    assert card.data.library_name == empty.data.library_name == "transformers"
+    assert not empty.data.eval_results and "No evaluation was recorded" in empty.text
+    # a local encoder folder is not a Hub id, so no base_model is claimed
+    assert empty.data.base_model is None
+
+
+def test_export_refuses_pickle_weights_unless_allowed(trained, tmp_path) -> None:
+    folder = copy_of(trained["folder"], tmp_path / "model")
+    (folder / "pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ExportError, match=r"pickle weights \['pytorch_model.bin'\]"):
+        plan_model_export(folder)
+    assert push_to_hub(["model", str(folder), "--local-dir", str(tmp_path / "refused")]) == 2
+    assert not (tmp_path / "refused").exists()
+    files, _ = export_model(folder, tmp_path / "allowed", allow_pickle=True)
+    assert (tmp_path / "allowed" / "pytorch_model.bin") in files
+
+
+def test_export_refuses_missing_metrics_unless_allowed(trained, tmp_path) -> None:
+    folder = copy_of(trained["folder"], tmp_path / "model")
+    (folder / "metrics.json").unlink()
+    with pytest.raises(ExportError, match="no metrics.json"):
+        plan_model_export(folder)
+    export_model(folder, tmp_path / "out", allow_missing_metrics=True)
+    assert "No evaluation was recorded" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_export_copies_missing_code_files_from_the_project(trained, tmp_path) -> None:
+    folder = copy_of(trained["folder"], tmp_path / "model")
+    for code in folder.glob("*.py"):
+        code.unlink()
+    plan, _ = plan_model_export(folder)
+    code_files = {name: path for name, path in plan.items() if name.endswith(".py")}
+    assert sorted(code_files) == sorted(p.name for p in trained["folder"].glob("*.py"))
+    for name, path in code_files.items():
+        assert path == ROOT / "modeling" / name  # found through auto_map and relative imports
+
+
+def test_export_refuses_a_folder_without_auto_map(trained, tmp_path) -> None:
+    folder = copy_of(trained["folder"], tmp_path / "model")
+    config = json.loads((folder / "config.json").read_text())
+    del config["auto_map"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ExportError, match="no `auto_map`"):
+        plan_model_export(folder)
