@@ -23,6 +23,7 @@ from .writers import write_metrics_json, write_pubtator, write_relationships_tsv
 logger = logging.getLogger(__name__)
 
 CORPORA = ("bc5cdr", "chem_dis_gene")
+DEFAULT_DOCUMENTS_CONFIG = {"bc5cdr": "documents", "chem_dis_gene": "ctd_derived_documents"}
 PUBTATOR_RELATIONS = {"bc5cdr"}  # corpora whose relations go into the PubTator file (CID lines)
 
 
@@ -40,12 +41,13 @@ def results_folder(output_dir: str | Path, run_name: str, dataset: str, split: s
 
 def load_documents(dataset: str, split: str, config: str | None = None, data_dir: str | None = None,
                    cache_dir: str | None = None, limit: int | None = None) -> list[dict]:
-    """The ``documents`` view of one split (``<config>_documents`` when a config such as ``curated`` is named)."""
+    """The ``documents`` view of one split: ``<config>_documents`` when a config such as ``curated`` is
+    named, else the corpus's default (BC5CDR ``documents``, ChemDisGene ``ctd_derived_documents``)."""
     from loaders import load_corpus
 
     if dataset not in CORPORA:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPORA}")
-    config_name = f"{config}_documents" if config else "documents"
+    config_name = f"{config}_documents" if config else DEFAULT_DOCUMENTS_CONFIG[dataset]
     splits = load_corpus(dataset, config_name, data_dir=data_dir, cache_dir=cache_dir)
     if split not in splits:
         raise ValueError(f"{dataset} ({config_name}) has no split {split!r}; it has {sorted(splits)}")

@@ -8,6 +8,16 @@ from .ner_metrics import bio_tag_sequences, mention_scores, seqeval_scores, span
 from .re_metrics import MODES, relation_scores
 
 
+def check_alignment(gold_documents: Sequence[Mapping], predictions: Sequence[Mapping], mode: str) -> None:
+    """ValueError unless predictions and gold documents pair up one to one (same count, same pmids)."""
+    if len(gold_documents) != len(predictions):
+        raise ValueError(f"{mode}: {len(gold_documents)} gold documents but {len(predictions)} predictions")
+    for i, (gold, predicted) in enumerate(zip(gold_documents, predictions)):
+        if "pmid" in predicted and str(predicted["pmid"]) != str(gold["pmid"]):
+            raise ValueError(f"{mode}: prediction {i} is for pmid {predicted['pmid']!r}, "
+                             f"but gold document {i} is pmid {gold['pmid']!r}")
+
+
 def score_ner(gold_documents: Sequence[Mapping], predictions: Sequence[Mapping],
               entity_types: Sequence[str] = ()) -> dict:
     """NER metrics of end-to-end predictions: ``{"seqeval", "mentions", "confusion", "bio_view"}``.
@@ -30,16 +40,23 @@ def score_documents(gold_documents: Sequence[Mapping], predictions_by_mode: Mapp
     """Metrics for each prediction mode given: ``{"ner": ..., "re_gold": ..., "re_end2end": ...}``.
 
     ``predictions_by_mode`` maps "gold" and/or "end2end" to ``model.extract`` outputs aligned with
-    ``gold_documents``. NER is scored on the end-to-end predictions (``"ner"`` is None without them, since
-    gold-mode mentions are the gold ones); ``re_<mode>`` is present for each mode given.
+    ``gold_documents`` (a prediction carrying a "pmid" must carry its document's). NER is scored on the
+    end-to-end mentions, or, without end-to-end predictions, on the NER head's ``ner_mentions`` that
+    gold-mode predictions carry (``"ner"`` is None when neither exists: gold-mode ``mentions`` are the gold
+    ones). ``re_<mode>`` is present for each mode given.
     """
     unknown = set(predictions_by_mode) - set(MODES)
     if unknown:
         raise ValueError(f"unknown prediction mode(s) {sorted(unknown)}; expected some of {MODES}")
     documents = list(gold_documents)
+    for mode, predictions in predictions_by_mode.items():
+        check_alignment(documents, predictions, mode)
     result: dict = {"ner": None}
     if "end2end" in predictions_by_mode:
         result["ner"] = score_ner(documents, predictions_by_mode["end2end"], entity_types)
+    elif "gold" in predictions_by_mode and all("ner_mentions" in p for p in predictions_by_mode["gold"]):
+        ner_view = [{"mentions": p["ner_mentions"]} for p in predictions_by_mode["gold"]]
+        result["ner"] = score_ner(documents, ner_view, entity_types)
     for mode in MODES:
         if mode in predictions_by_mode:
             result[f"re_{mode}"] = relation_scores(documents, predictions_by_mode[mode], mode, relation_labels)

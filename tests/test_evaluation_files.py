@@ -84,9 +84,14 @@ def test_score_documents_ner_and_both_relation_modes():
     assert math.isclose(result["re_gold"]["micro"]["f1"], 2 / 3)
     e2e = result["re_end2end"]["micro"]  # E0 matches D015738 through its 2nd mention: both pairs correct
     assert (e2e["tp_pred"], e2e["n_pred"], e2e["tp_gold"], e2e["n_gold"]) == (2, 2, 2, 2)
-    assert set(score_documents([GOLD], {"gold": [gold_mode]})) == {"ner", "re_gold"}
+    assert score_documents([GOLD], {"gold": [gold_mode]}) == {"ner": None, "re_gold": result["re_gold"]}
+    # gold mode alone: NER from the NER head's own mentions, which gold-mode predictions carry
+    gold_only = score_documents([GOLD], {"gold": [{**gold_mode, "ner_mentions": END2END["mentions"]}]})
+    assert gold_only["ner"]["mentions"] == result["ner"]["mentions"]
     with pytest.raises(ValueError, match="unknown prediction mode"):
         score_documents([GOLD], {"e2e": [END2END]})
+    with pytest.raises(ValueError, match="end2end: prediction 0 is for pmid '9', but gold document 0 is pmid '42'"):
+        score_documents([GOLD], {"end2end": [{**END2END, "pmid": "9"}]})
 
 
 def test_pubtator_text_and_round_trip_through_strict_reader(tmp_path):
