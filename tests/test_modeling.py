@@ -1,0 +1,429 @@
+"""Tests of modeling/: config, preprocessing (windows, BIO, pairs), heads, extract, save/load, remote code.
+
+Everything runs on a tiny randomly initialised BERT and a vocabulary written to tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer, BertTokenizerFast
+
+from modeling import JointNerReConfig, SciBertForJointNerRe
+from modeling.modeling_joint_ner_re import MASKED_LOGIT
+from modeling.postprocessing_joint_ner_re import decode_bio, group_mentions
+from modeling.preprocessing_joint_ner_re import (
+    assign_tokens_to_windows,
+    collate_features,
+    load_tokenizer,
+    prepare_features,
+    window_starts,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+ENTITY_TYPES = ["Chemical", "Disease", "Gene"]
+# deliberately not in sorted order: config.json sorts keys, the logit order must survive a round trip
+RELATION_TYPES = {"CID": ["Chemical", "Disease"], "TREATS": ["Chemical", "Disease"], "BINDS": ["Chemical", "Gene"]}
+
+
+def make_doc(pmid: str, text: str, spans, entities, relations) -> dict:
+    """A document in the loaders' schema; spans are (surface, type, occurrence index)."""
+    mentions = []
+    for surface, entity_type, occurrence in spans:
+        start = -1
+        for _ in range(occurrence + 1):
+            start = text.index(surface, start + 1)
+        mentions.append({"start": start, "end": start + len(surface), "text": surface, "type": entity_type,
+                         "ids": [], "composite_parts": []})
+    return {
+        "pmid": pmid,
+        "text": text,
+        "mentions": mentions,
+        "entities": [{"id": i, "type": mentions[m[0]]["type"], "mention_indices": m} for i, m in entities],
+        "relations": [{"label": label, "head": h, "tail": t} for label, h, t in relations],
+    }
+
+
+DOCS = [
+    make_doc(
+        "1",
+        "Naloxone reverses clonidine induced hypotension . Naloxone also caused bradycardia in rats .",
+        [("Naloxone", "Chemical", 0), ("clonidine", "Chemical", 0), ("hypotension", "Disease", 0),
+         ("Naloxone", "Chemical", 1), ("bradycardia", "Disease", 0)],
+        [("C1", [0, 3]), ("C2", [1]), ("D1", [2]), ("D2", [4])],
+        [("CID", "C2", "D1"), ("CID", "C1", "D2")],
+    ),
+    make_doc(
+        "2",
+        "Lithium treatment led to tremor and Lithium binds GSK3 kinase in neurons .",
+        [("Lithium", "Chemical", 0), ("tremor", "Disease", 0), ("Lithium", "Chemical", 1),
+         ("GSK3 kinase", "Gene", 0)],
+        [("C1", [0, 2]), ("D1", [1]), ("G1", [3])],
+        [("CID", "C1", "D1"), ("BINDS", "C1", "G1")],
+    ),
+    make_doc(  # one pair with two labels (ChemDisGene-like multi-label)
+        "3",
+        "Aspirin treats and causes headache but not ulcer .",
+        [("Aspirin", "Chemical", 0), ("headache", "Disease", 0), ("ulcer", "Disease", 0)],
+        [("C1", [0]), ("D1", [1]), ("D2", [2])],
+        [("CID", "C1", "D1"), ("TREATS", "C1", "D1")],
+    ),
+]
+FILLER = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi".split()
+
+
+def _write_vocab(folder: Path) -> Path:
+    words = set(FILLER)
+    for doc in DOCS:
+        words |= set(re.findall(r"\w+|[^\w\s]", doc["text"]))
+    words.discard("Naloxone")  # split into subwords on purpose: Nal ##ox ##one
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "Nal", "##ox", "##one", "nal"] + sorted(words)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    return folder / "vocab.txt"
+
+
+@pytest.fixture(scope="module")
+def vocab_file(tmp_path_factory) -> Path:
+    return _write_vocab(tmp_path_factory.mktemp("vocab"))
+
+
+@pytest.fixture(scope="module")
+def tokenizer(vocab_file) -> BertTokenizerFast:
+    # transformers 5: the vocabulary path goes in `vocab=` (a `vocab_file=` keyword is silently ignored)
+    return BertTokenizerFast(vocab=str(vocab_file), do_lower_case=False)
+
+
+def tiny_config(tokenizer, **overrides) -> JointNerReConfig:
+    encoder = dict(model_type="bert", vocab_size=len(tokenizer.get_vocab()), hidden_size=32, num_hidden_layers=2,
+                   num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
+                   hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    kwargs = dict(encoder_config=encoder, entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
+                  window_length=16, stride=4, re_block_size=8, classifier_dropout=0.0)
+    kwargs.update(overrides)
+    return JointNerReConfig(**kwargs)
+
+
+def spans_of(result: dict) -> set:
+    return {(m["start"], m["end"], m["type"]) for m in result["mentions"]}
+
+
+def relations_by_spans(result: dict) -> set:
+    """Relations with entities named by their mention spans, so gold and predicted ids compare."""
+    spans = {e["id"]: frozenset((result["mentions"][i]["start"], result["mentions"][i]["end"])
+                                for i in e["mention_indices"]) for e in result["entities"]}
+    return {(r["label"], spans[r["head"]], spans[r["tail"]]) for r in result["relations"]}
+
+
+# ---- config ------------------------------------------------------------------------------------------------
+
+
+def test_config_labels_validation_and_round_trip(tokenizer, tmp_path):
+    config = tiny_config(tokenizer, max_length=12)  # `max_length` is an alias of window_length
+    assert config.window_length == 12
+    assert config.ner_labels == ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease", "B-Gene", "I-Gene"]
+    assert config.relation_labels == ["CID", "TREATS", "BINDS"]
+    config.save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model_type"] == "scibert_joint_ner_re" and saved["encoder_config"]["hidden_size"] == 32
+    loaded = JointNerReConfig.from_pretrained(tmp_path)
+    assert loaded.relation_labels == ["CID", "TREATS", "BINDS"]
+    assert list(loaded.relation_types) == ["CID", "TREATS", "BINDS"]
+    with pytest.raises(ValueError, match=r"unknown entity type\(s\) \['Protein'\]"):
+        tiny_config(tokenizer, relation_types={"X": ["Chemical", "Protein"]})
+    with pytest.raises(ValueError, match="stride"):
+        tiny_config(tokenizer, window_length=8, stride=6)
+    with pytest.raises(ValueError, match="re_block_size"):
+        tiny_config(tokenizer, re_block_size=5)
+
+
+# ---- tokenizer casing ----------------------------------------------------------------------------------------
+
+
+def test_load_tokenizer_keeps_case_for_cased_checkpoints(tmp_path):
+    for name in ("toy_scivocab_cased", "toy_scivocab_uncased"):
+        _write_vocab(tmp_path / name)
+        (tmp_path / name / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    plain = AutoTokenizer.from_pretrained(str(tmp_path / "toy_scivocab_cased"))
+    assert plain.tokenize("Naloxone") == ["nal", "##ox", "##one"]  # why the helper exists: BERT lowercases by default
+    cased = load_tokenizer(tmp_path / "toy_scivocab_cased")
+    assert cased.tokenize("Naloxone") == ["Nal", "##ox", "##one"]
+    uncased = load_tokenizer(tmp_path / "toy_scivocab_uncased")
+    assert uncased.tokenize("Naloxone") == ["nal", "##ox", "##one"]
+
+
+# ---- windows -------------------------------------------------------------------------------------------------
+
+
+def test_window_merging_on_a_three_window_document(tokenizer):
+    config = tiny_config(tokenizer, window_length=8, stride=2)  # 6 content tokens, windows start every 4
+    doc = {"pmid": "w", "text": " ".join(FILLER)}  # 14 tokens
+    features = prepare_features(doc, tokenizer, config)
+    assert features["length"] == 14
+    assert window_starts(14, 6, 2) == [0, 4, 8]
+    assert len(features["input_ids"]) == 3
+    token_ids = tokenizer(doc["text"], add_special_tokens=False)["input_ids"]
+    for window, start in zip(features["input_ids"], [0, 4, 8]):
+        assert window == [tokenizer.cls_token_id] + token_ids[start : start + 6] + [tokenizer.sep_token_id]
+    # hand-computed: a token keeps the window where it is farthest from a cut (document ends are no cut)
+    expected_window = [0] * 5 + [1] * 4 + [2] * 5
+    expected_start = [0, 4, 8]
+    assert features["token_window"] == expected_window
+    assert features["token_position"] == [i - expected_start[w] + 1 for i, w in enumerate(expected_window)]
+    assert sorted(i for i in range(14) for _ in [features["token_window"][i]]) == list(range(14))  # once each
+
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe(config).eval()
+    batch = collate_features([features], tokenizer.pad_token_id)
+    with torch.no_grad():
+        merged = model.encode(batch["input_ids"], batch["attention_mask"], batch["token_index"])[0]
+        per_window = [model.encoder(input_ids=torch.tensor([w])).last_hidden_state[0] for w in features["input_ids"]]
+    expected = torch.stack([per_window[w][i - expected_start[w] + 1] for i, w in enumerate(expected_window)])
+    assert merged.shape == (14, 32)
+    torch.testing.assert_close(merged, expected)
+    # the overlap really differs between windows (so the selection matters)
+    assert not torch.allclose(per_window[0][5 + 1], per_window[1][5 - 4 + 1])
+
+
+def test_window_assignment_single_window_and_ties():
+    assert window_starts(5, 6, 2) == [0]
+    assert assign_tokens_to_windows(5, [0], 6) == ([0] * 5, [1, 2, 3, 4, 5])
+    # 10 tokens, windows [0, 6) and [4, 10): token 4 is 1 from w0's cut, 0 from w1's -> w0; token 5 -> w1
+    windows, _ = assign_tokens_to_windows(10, window_starts(10, 6, 2), 6)
+    assert windows == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
+    # 9 tokens, windows [0, 5), [2, 7), [4, 9): token 3 is 1 from a cut in w0 and in w1 (tie -> w0); token 4 is
+    # 2 from both cuts of w1; token 5 is 1 from a cut in w1 and in w2 (tie -> w1)
+    assert window_starts(9, 5, 3) == [0, 2, 4]
+    windows, positions = assign_tokens_to_windows(9, [0, 2, 4], 5)
+    assert windows == [0, 0, 0, 0, 1, 1, 2, 2, 2]
+    assert positions == [1, 2, 3, 4, 3, 4, 3, 4, 5]
+
+
+# ---- BIO labels, pairs -----------------------------------------------------------------------------------------
+
+
+def test_bio_labels_subwords_overlaps_and_boundary_tokens(tokenizer):
+    config = tiny_config(tokenizer)
+    text = "Naloxone reverses clonidine induced hypotension ."
+    mentions = [
+        {"start": 0, "end": 8, "type": "Chemical"},  # Nal ##ox ##one
+        {"start": 18, "end": 47, "type": "Disease"},  # "clonidine induced hypotension" (longest: wins)
+        {"start": 18, "end": 27, "type": "Chemical"},  # nested in the Disease mention: no tags
+        {"start": 3, "end": 5, "type": "Chemical"},  # inside the token "##ox": the token is the mention
+    ]
+    doc = {"pmid": "bio", "text": text, "mentions": mentions,
+           "entities": [{"id": "a", "type": "Chemical", "mention_indices": [0]},
+                        {"id": "b", "type": "Disease", "mention_indices": [1]},
+                        {"id": "c", "type": "Chemical", "mention_indices": [2, 3]}],
+           "relations": [{"label": "CID", "head": "c", "tail": "b"}]}
+    features = prepare_features(doc, tokenizer, config)
+    tags = [config.ner_labels[t] for t in features["ner_labels"]]
+    # tokens: Nal ##ox ##one reverses clonidine induced hypotension .
+    assert tags == ["B-Chemical", "I-Chemical", "I-Chemical", "O", "B-Disease", "I-Disease", "I-Disease", "O"]
+    # the nested and the sub-token mentions still feed their entity (first token of each mention)
+    assert features["entity_mentions"] == [[0], [4], [4, 1]]
+    assert features["pairs"] == [[0, 1], [2, 1]]
+    assert features["pair_labels"] == [[0, 0, 0], [1, 0, 0]]
+
+
+def test_type_signature_filtering_of_pairs_and_logits(tokenizer):
+    config = tiny_config(tokenizer)
+    features = prepare_features(DOCS[1], tokenizer, config)  # entities: C1 (Chemical), D1 (Disease), G1 (Gene)
+    # only Chemical->Disease and Chemical->Gene are allowed: no reversed, no Disease-Gene pairs
+    assert features["pairs"] == [[0, 1], [0, 2]]
+    assert features["pair_labels"] == [[1, 0, 0], [0, 0, 1]]
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe(config).eval()
+    with torch.no_grad():
+        out = model(**collate_features([features], tokenizer.pad_token_id))
+    logits = out.re_logits[0]
+    assert logits.shape == (2, 3)
+    assert (logits[0, 2] == MASKED_LOGIT) and (logits[0, :2] > MASKED_LOGIT).all()  # Chem-Dis: no BINDS
+    assert (logits[1, :2] == MASKED_LOGIT).all() and (logits[1, 2] > MASKED_LOGIT)  # Chem-Gene: BINDS only
+    assert out.pairs[0].tolist() == [[0, 1], [0, 2]]
+
+
+# ---- decoding --------------------------------------------------------------------------------------------------
+
+
+def test_decode_bio_repairs_and_grouping():
+    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    text = "aa bb cc dd ee"
+    offsets = [[0, 2], [3, 5], [6, 8], [9, 11], [12, 14]]
+    # I- after O opens a mention; an I- of another type opens a new one
+    mentions = decode_bio([2, 2, 0, 1, 4], offsets, text, labels)
+    assert [(m["text"], m["type"]) for m in mentions] == [("aa bb", "Chemical"), ("dd", "Chemical"), ("ee", "Disease")]
+    grouped = group_mentions([{"text": "Lithium", "type": "Chemical"}, {"text": "tremor", "type": "Disease"},
+                              {"text": "LITHIUM", "type": "Chemical"}, {"text": "lithium", "type": "Disease"},
+                              {"text": "GSK3  kinase", "type": "Gene"}, {"text": "gsk3 kinase", "type": "Gene"}])
+    assert grouped == [{"id": "E0", "type": "Chemical", "mention_indices": [0, 2]},
+                       {"id": "E1", "type": "Disease", "mention_indices": [1]},
+                       {"id": "E2", "type": "Disease", "mention_indices": [3]},
+                       {"id": "E3", "type": "Gene", "mention_indices": [4, 5]}]
+
+
+# ---- bad input -------------------------------------------------------------------------------------------------
+
+
+def test_bad_documents_raise_clear_errors(tokenizer):
+    config = tiny_config(tokenizer)
+    doc = DOCS[0]
+
+    def variant(**changes):
+        return {**doc, **changes}
+
+    with pytest.raises(ValueError, match="'e1': text is empty"):
+        prepare_features({"pmid": "e1", "text": "  "}, tokenizer, config)
+    bad_offsets = [dict(m) for m in doc["mentions"]]
+    bad_offsets[2] = {**bad_offsets[2], "end": 500}
+    with pytest.raises(ValueError, match=r"'1': mention 2 offsets \[36, 500\) are outside the text"):
+        prepare_features(variant(mentions=bad_offsets), tokenizer, config)
+    unknown = [dict(m) for m in doc["mentions"]]
+    unknown[1] = {**unknown[1], "type": "Species"}
+    with pytest.raises(ValueError, match="'1': mention 1 has unknown entity type 'Species'"):
+        prepare_features(variant(mentions=unknown), tokenizer, config)
+    entities = [dict(e) for e in doc["entities"]]
+    entities[0] = {**entities[0], "type": "Species"}
+    with pytest.raises(ValueError, match="entity 0 \\('C1'\\) has unknown type 'Species'"):
+        prepare_features(variant(entities=entities), tokenizer, config)
+    with pytest.raises(ValueError, match="relation 0 tail 'D9' is absent from entities"):
+        prepare_features(variant(relations=[{"label": "CID", "head": "C1", "tail": "D9"}]), tokenizer, config)
+    with pytest.raises(ValueError, match="unknown label 'XYZ'"):
+        prepare_features(variant(relations=[{"label": "XYZ", "head": "C1", "tail": "D1"}]), tokenizer, config)
+    with pytest.raises(ValueError, match=r"links \(Disease, Chemical\) but the label needs \('Chemical', 'Disease'\)"):
+        prepare_features(variant(relations=[{"label": "CID", "head": "D1", "tail": "C1"}]), tokenizer, config)
+
+
+def test_documents_without_entities_or_pairs_and_empty_extract(tokenizer):
+    config = tiny_config(tokenizer)
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe(config)
+    no_entities = {"pmid": "n", "text": "alpha beta gamma", "mentions": [], "entities": [], "relations": []}
+    only_diseases = make_doc("d", "tremor and headache .", [("tremor", "Disease", 0), ("headache", "Disease", 0)],
+                             [("D1", [0]), ("D2", [1])], [])
+    features = [prepare_features(d, tokenizer, config) for d in (no_entities, only_diseases)]
+    assert features[0]["pairs"] == [] and features[1]["pairs"] == []
+    out = model(**collate_features(features, tokenizer.pad_token_id, len(config.relation_labels)))
+    assert out.re_loss.item() == 0.0 and torch.isfinite(out.loss)
+    out.loss.backward()  # the RE head stays in the graph (masked), as DDP needs
+    assert model.bilinear.weight.grad is not None
+    assert (out.pairs == -1).all()
+    results = model.extract(["", "alpha beta"], tokenizer)
+    assert results[0] == {"pmid": "input-0", "mentions": [], "entities": [], "relations": []}
+    assert results[1]["relations"] == []  # no candidate pairs in an untrained model's output is fine either way
+    with pytest.raises(ValueError, match="plain string; mode='gold'"):
+        model.extract("alpha beta", tokenizer, mode="gold")
+    with pytest.raises(ValueError, match="mode must be"):
+        model.extract("alpha beta", tokenizer, mode="fast")
+
+
+# ---- learning, save/load, remote code -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tokenizer):
+    """A tiny model overfitted on DOCS (module-scoped: the train/save tests share it)."""
+    config = tiny_config(tokenizer)
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe(config)
+    features = [prepare_features(d, tokenizer, config) for d in DOCS]
+    assert len(features[0]["input_ids"]) == 2  # the first document spans two windows
+    batch = collate_features(features, tokenizer.pad_token_id, len(config.relation_labels))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(80):
+        out = model(**batch)
+        out.loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(out.loss.item())
+    return model, losses, batch
+
+
+def test_overfit_recovers_gold_mentions_and_relations(trained, tokenizer):
+    model, losses, _ = trained
+    # ATLOP's loss has a floor of 2 log 2 on a pair with two gold labels, hence not ~0
+    assert losses[-1] < 0.1 * losses[0], (losses[0], losses[-1])
+    end2end = model.extract(DOCS, tokenizer, mode="end2end", batch_size=2)
+    gold = model.extract(DOCS, tokenizer, mode="gold")
+    for doc, pred, pred_gold in zip(DOCS, end2end, gold):
+        assert spans_of(pred) == spans_of(doc), doc["pmid"]
+        assert relations_by_spans(pred) == relations_by_spans(doc), doc["pmid"]
+        assert {(r["label"], r["head"], r["tail"]) for r in pred_gold["relations"]} == {
+            (r["label"], r["head"], r["tail"]) for r in doc["relations"]}
+        assert spans_of({"mentions": pred_gold["ner_mentions"]}) == spans_of(doc)
+        assert all(0.5 < r["score"] <= 1.0 for r in pred["relations"])
+    assert end2end[0]["mentions"][0] == {"start": 0, "end": 8, "text": "Naloxone", "type": "Chemical"}
+
+
+def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_path):
+    model, _, batch = trained
+    model.eval()
+    model.save_pretrained(tmp_path)
+    files = sorted(os.listdir(tmp_path))
+    assert files == ["config.json", "configuration_joint_ner_re.py", "model.safetensors", "modeling_joint_ner_re.py",
+                     "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py"]
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["auto_map"] == {"AutoConfig": "configuration_joint_ner_re.JointNerReConfig",
+                                  "AutoModel": "modeling_joint_ner_re.SciBertForJointNerRe"}
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(loaded) is SciBertForJointNerRe
+    with torch.no_grad():
+        a, b = model(**batch), loaded(**batch)
+    for key in ("loss", "ner_logits", "re_logits", "pairs"):
+        assert torch.equal(a[key], b[key]), key
+    assert loaded.extract(DOCS, tokenizer) == model.extract(DOCS, tokenizer)
+    with pytest.raises(ValueError, match="relation_types .* do not match the checkpoint"):
+        AutoModel.from_pretrained(tmp_path, relation_types={"CID": ["Chemical", "Disease"]})
+    with pytest.raises(ValueError, match="entity_types .* do not match the checkpoint"):
+        SciBertForJointNerRe.from_pretrained(tmp_path, entity_types=["Chemical", "Disease"])
+    with pytest.raises(ValueError, match="relation types .* do not match"):
+        loaded.check_label_sets(relation_types={"CID": ["Chemical", "Disease"]})
+
+
+@pytest.mark.slow
+def test_trust_remote_code_load_in_a_fresh_process(trained, tokenizer, tmp_path):
+    model, _, _ = trained
+    model_dir = tmp_path / "model"
+    model.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    (tmp_path / "docs.json").write_text(json.dumps(DOCS))
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        repo = {str(REPO)!r}
+        assert all(not p or not p.startswith(repo) or "/.venv/" in p for p in sys.path), sys.path
+        from transformers import AutoModel, AutoTokenizer
+        model = AutoModel.from_pretrained({str(model_dir)!r}, trust_remote_code=True)
+        assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+        tokenizer = AutoTokenizer.from_pretrained({str(model_dir)!r}, trust_remote_code=True)
+        docs = json.load(open("docs.json"))
+        print(json.dumps(model.extract(docs, tokenizer, mode="end2end")))
+        try:
+            import modeling
+        except ModuleNotFoundError:
+            pass
+        else:
+            raise SystemExit("the repository's modeling package is importable")
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "hf_modules"), TRANSFORMERS_VERBOSITY="error")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    remote = json.loads(proc.stdout.strip().splitlines()[-1])
+    local = model.eval().extract(DOCS, tokenizer, mode="end2end")
+    assert [spans_of(r) for r in remote] == [spans_of(r) for r in local]
+    assert [relations_by_spans(r) for r in remote] == [relations_by_spans(r) for r in local]
+    for r_remote, r_local in zip(remote, local):
+        for x, y in zip(r_remote["relations"], r_local["relations"]):
+            assert x["score"] == pytest.approx(y["score"], abs=1e-5)
