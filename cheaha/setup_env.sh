@@ -26,5 +26,6 @@ cheaha_setup_env() {
         eval "$(conda shell.bash hook)"
         conda activate "$ENV_PATH"
     fi
-    echo "python: $(command -v python) ($(python -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())'))"
+    local probe='import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())'
+    echo "python: $(command -v python) ($(python -c "$probe"))"
 }

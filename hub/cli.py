@@ -86,9 +86,7 @@ def _export_dataset(args: argparse.Namespace, out_dir: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    export: Callable[[argparse.Namespace, Path], None] = (
-        _export_model if args.command == "model" else _export_dataset
-    )
+    export: Callable[[argparse.Namespace, Path], None] = _export_model if args.command == "model" else _export_dataset
     repo_type = "model" if args.command == "model" else "dataset"
     if args.local_dir is not None:
         export(args, args.local_dir)

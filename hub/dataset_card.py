@@ -85,7 +85,10 @@ def config_info(dataset_dict: DatasetDict) -> DatasetInfo:
     first = next(iter(dataset_dict.values()))
     info = DatasetInfo(features=first.features)
     info.splits = SplitDict(
-        {name: SplitInfo(name=name, num_bytes=ds.data.nbytes, num_examples=ds.num_rows) for name, ds in dataset_dict.items()}
+        {
+            name: SplitInfo(name=name, num_bytes=ds.data.nbytes, num_examples=ds.num_rows)
+            for name, ds in dataset_dict.items()
+        }
     )
     info.dataset_size = sum(ds.data.nbytes for ds in dataset_dict.values())
     return info
@@ -114,7 +117,9 @@ def card_metadata(
         "configs": [
             {
                 "config_name": name,
-                "data_files": [{"split": split, "path": f"{name}/" + SHARD_PATTERN.format(split=split)} for split in dd],
+                "data_files": [
+                    {"split": split, "path": f"{name}/" + SHARD_PATTERN.format(split=split)} for split in dd
+                ],
                 **({"default": True} if name == default_config else {}),
             }
             for name, dd in configs.items()

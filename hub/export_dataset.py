@@ -109,7 +109,9 @@ def export_dataset_dicts(
     out_dir = Path(out_dir)
     ensure_empty_dir(out_dir)
     files = write_parquet_configs(configs, out_dir, max_shard_bytes=max_shard_bytes)
-    card = build_dataset_card(configs, corpus_card_info(corpus, card_overrides), repo_id=repo_id, source_note=source_note)
+    card = build_dataset_card(
+        configs, corpus_card_info(corpus, card_overrides), repo_id=repo_id, source_note=source_note
+    )
     readme = out_dir / "README.md"
     readme.write_text(card)
     return [readme, *files]

@@ -86,8 +86,9 @@ def find_code_file(module: str, model_dir: Path, fallback_dir: Path) -> Path:
         candidate = folder / f"{module}.py"
         if candidate.is_file():
             return candidate
-    raise ExportError(f"{model_dir}: code module {module!r} (from auto_map or a relative import) not found "
-                      f"here nor in {fallback_dir}")
+    raise ExportError(
+        f"{model_dir}: code module {module!r} (from auto_map or a relative import) not found here nor in {fallback_dir}"
+    )
 
 
 def code_files(model_dir: Path, config: dict, fallback_dir: Path = PROJECT_MODELING_DIR) -> dict[str, Path]:
@@ -177,7 +178,9 @@ def export_model(
     Returns the files written and the names of files in `model_dir` that were left out (checkpoints,
     predictions, logs...), so the caller can report them.
     """
-    plan, left_out = plan_model_export(model_dir, allow_pickle=allow_pickle, allow_missing_metrics=allow_missing_metrics)
+    plan, left_out = plan_model_export(
+        model_dir, allow_pickle=allow_pickle, allow_missing_metrics=allow_missing_metrics
+    )
     out_dir = Path(out_dir)
     ensure_empty_dir(out_dir)
     written = []

@@ -215,7 +215,9 @@ def build_model_card(
         pipeline_tag="token-classification",
         license=license,
         language=["en"],
-        tags=list(dict.fromkeys(["biomedical", "ner", "relation-extraction", "joint-ner-re", *[corpus] * bool(corpus), *tags])),
+        tags=list(
+            dict.fromkeys(["biomedical", "ner", "relation-extraction", "joint-ner-re", *[corpus] * bool(corpus), *tags])
+        ),
         datasets=list(datasets) or None,
         base_model=base_model,
         model_name=model_name,

@@ -61,15 +61,25 @@ def test_batch_scripts_mark_their_settings_at_the_top() -> None:
     for script in CHEAHA.glob("*.sbatch"):
         text = script.read_text()
         head = text[: text.index("set -euo pipefail")]
-        for marker in ("EDIT: resources", "EDIT: environment", "#SBATCH --partition=", "#SBATCH --time=",
-                       "MODULES=", "ENV_PATH=", "TRAIN_ARGS="):
+        for marker in (
+            "EDIT: resources",
+            "EDIT: environment",
+            "#SBATCH --partition=",
+            "#SBATCH --time=",
+            "MODULES=",
+            "ENV_PATH=",
+            "TRAIN_ARGS=",
+        ):
             assert marker in head, f"{script.name}: {marker!r} not in the settings block"
 
 
 @pytest.mark.parametrize(
     "name, kind, processes",
-    [("accelerate_single_gpu.yaml", "NO", 1), ("accelerate_multi_gpu.yaml", "MULTI_GPU", 2),
-     ("accelerate_multi_node.yaml", "MULTI_GPU", 4)],
+    [
+        ("accelerate_single_gpu.yaml", "NO", 1),
+        ("accelerate_multi_gpu.yaml", "MULTI_GPU", 2),
+        ("accelerate_multi_node.yaml", "MULTI_GPU", 4),
+    ],
 )
 def test_accelerate_configs_load(name: str, kind: str, processes: int) -> None:
     config = load_config_from_file(str(CHEAHA / name))
@@ -80,8 +90,13 @@ def test_accelerate_configs_load(name: str, kind: str, processes: int) -> None:
 
 @pytest.mark.parametrize(
     "nodelist, first",
-    [("c0101", "c0101"), ("c0[101-104,200],d7", "c0101"), ("gpu-a,gpu-b", "gpu-a"), ("c0[7,9]", "c07"),
-     ("n[01-02]x,n3", "n01x")],
+    [
+        ("c0101", "c0101"),
+        ("c0[101-104,200],d7", "c0101"),
+        ("gpu-a,gpu-b", "gpu-a"),
+        ("c0[7,9]", "c07"),
+        ("n[01-02]x,n3", "n01x"),
+    ],
 )
 def test_first_host_of_a_nodelist(nodelist: str, first: str) -> None:
     result = run_bash('source cheaha/launch_line.sh && cheaha_first_host "$1"', slurm_env(), nodelist)
@@ -108,7 +123,10 @@ def test_multi_gpu_script_uses_the_gpus_slurm_gave() -> None:
 def test_multi_node_script_gives_each_node_its_rank_and_the_first_host() -> None:
     lines = dry_run(
         "train_multi_node.sbatch",
-        SLURM_NNODES="2", SLURM_JOB_NODELIST="c0[201-202]", SLURM_GPUS_ON_NODE="2", SLURM_JOB_ID="4242",
+        SLURM_NNODES="2",
+        SLURM_JOB_NODELIST="c0[201-202]",
+        SLURM_GPUS_ON_NODE="2",
+        SLURM_JOB_ID="4242",
     )
     assert len(lines) == 2
     for rank, argv in enumerate(lines):
@@ -117,20 +135,35 @@ def test_multi_node_script_gives_each_node_its_rank_and_the_first_host() -> None
         assert (args.num_machines, args.machine_rank, args.num_processes) == (2, rank, 4)
         assert args.main_process_ip == "c0201"
         assert args.main_process_port == 29500 + 4242 % 1000
-    assert lines[0][lines[0].index("train.py"):] == lines[1][lines[1].index("train.py"):]
+    assert lines[0][lines[0].index("train.py") :] == lines[1][lines[1].index("train.py") :]
 
 
 def test_multi_node_launch_respects_a_preset_address_and_quotes_arguments() -> None:
-    env = slurm_env(SLURM_NNODES="3", SLURM_NODEID="2", SLURM_JOB_NODELIST="x[1-3]", SLURM_GPUS_ON_NODE="4",
-                    MAIN_PROCESS_IP="10.0.0.7", MAIN_PROCESS_PORT="31000")
-    result = run_bash('source cheaha/launch_line.sh && cheaha_build_launch multi_node cfg.yaml "$@"', env,
-                      "--output-dir", "models/with space")
+    env = slurm_env(
+        SLURM_NNODES="3",
+        SLURM_NODEID="2",
+        SLURM_JOB_NODELIST="x[1-3]",
+        SLURM_GPUS_ON_NODE="4",
+        MAIN_PROCESS_IP="10.0.0.7",
+        MAIN_PROCESS_PORT="31000",
+    )
+    result = run_bash(
+        'source cheaha/launch_line.sh && cheaha_build_launch multi_node cfg.yaml "$@"',
+        env,
+        "--output-dir",
+        "models/with space",
+    )
     assert result.returncode == 0, result.stderr
     argv = shlex.split(result.stdout)
     assert argv[:5] == ["accelerate", "launch", "--config_file", "cfg.yaml", "--multi_gpu"]
-    flags = dict(zip(argv[5:-3:2], argv[6:-3:2]))
-    assert flags == {"--num_machines": "3", "--machine_rank": "2", "--main_process_ip": "10.0.0.7",
-                     "--main_process_port": "31000", "--num_processes": "12"}
+    flags = dict(zip(argv[5:-3:2], argv[6:-3:2], strict=True))
+    assert flags == {
+        "--num_machines": "3",
+        "--machine_rank": "2",
+        "--main_process_ip": "10.0.0.7",
+        "--main_process_port": "31000",
+        "--num_processes": "12",
+    }
     assert argv[-3:] == ["train.py", "--output-dir", "models/with space"]
 
 

@@ -41,7 +41,11 @@ def load_in_fresh_process(folder: Path, configs: list[str], tmp: Path) -> dict:
     out = tmp / f"{folder.name}-loaded.json"
     result = subprocess.run(
         [sys.executable, "-c", LOAD_SCRIPT, str(folder), str(out), *configs],
-        cwd=tmp, env=fresh_env(tmp), capture_output=True, text=True, timeout=300,
+        cwd=tmp,
+        env=fresh_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text())
@@ -113,8 +117,9 @@ def test_sharded_split_reads_back_in_order(tmp_path, exported) -> None:
     built = load_corpus("bc5cdr", "re", data_dir=str(DATA / "bc5cdr"), cache_dir=str(exported["cache"]))
     train = built["train"]
     assert shard_count(train.data.nbytes, train.num_rows, train.data.nbytes // 3 + 1) == 3
-    files = export_dataset_dicts({"re": built}, tmp_path / "out", corpus="bc5cdr",
-                                 max_shard_bytes=train.data.nbytes // 3 + 1)
+    files = export_dataset_dicts(
+        {"re": built}, tmp_path / "out", corpus="bc5cdr", max_shard_bytes=train.data.nbytes // 3 + 1
+    )
     assert sum("re/train-" in str(f) for f in files) == 3
     loaded = load_in_fresh_process(tmp_path / "out", ["re"], tmp_path)
     assert loaded["re"]["train"]["rows"] == train.to_list()

@@ -27,8 +27,12 @@ METRICS = {
     "validation": {"ner_f1": 0.5, "mention_f1": 0.5, "re_gold_f1": 0.25, "re_end2end_f1": 0.125},
     "test": {
         "dataset": "bc5cdr",
-        "ner": {"seqeval": {"micro": {"precision": 0.6, "recall": 0.4, "f1": 0.48},
-                            "per_type": {"Chemical": {"precision": 0.7, "recall": 0.5, "f1": 0.5833}}}},
+        "ner": {
+            "seqeval": {
+                "micro": {"precision": 0.6, "recall": 0.4, "f1": 0.48},
+                "per_type": {"Chemical": {"precision": 0.7, "recall": 0.5, "f1": 0.5833}},
+            }
+        },
         "re_gold": {"mode": "gold", "micro": {"precision": 0.3, "recall": 0.2, "f1": 0.24}, "per_label": {}},
         "re_end2end": {"mode": "end2end", "micro": {"precision": 0.1, "recall": 0.1, "f1": 0.1}},
     },
@@ -57,8 +61,12 @@ def trained(tmp_path_factory) -> dict:
     encoder = write_tiny_encoder(tmp / "encoder")
     torch.manual_seed(0)
     model = SciBertForJointNerRe.from_encoder(
-        str(encoder), entity_types=["Chemical", "Disease"], relation_types={"CID": ["Chemical", "Disease"]},
-        max_length=64, stride=16, re_block_size=8,
+        str(encoder),
+        entity_types=["Chemical", "Disease"],
+        relation_types={"CID": ["Chemical", "Disease"]},
+        max_length=64,
+        stride=16,
+        re_block_size=8,
     ).eval()
     tokenizer = load_tokenizer(encoder)
     folder = tmp / "model"
@@ -81,15 +89,32 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
     (extra / "predictions.jsonl").write_text("{}\n")
     assert push_to_hub(["model", str(extra), "--local-dir", str(out), "--repo-id", "someone/tiny-joint"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted([
-        "README.md", "config.json", "model.safetensors", "metrics.json", "training_args.json",
-        "tokenizer.json", "tokenizer_config.json", "configuration_joint_ner_re.py", "modeling_joint_ner_re.py",
-        "preprocessing_joint_ner_re.py", "postprocessing_joint_ner_re.py",
-    ])
+    assert names == sorted(
+        [
+            "README.md",
+            "config.json",
+            "model.safetensors",
+            "metrics.json",
+            "training_args.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "configuration_joint_ner_re.py",
+            "modeling_joint_ner_re.py",
+            "preprocessing_joint_ner_re.py",
+            "postprocessing_joint_ner_re.py",
+        ]
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
     env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf_home")}
-    result = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(out), TEXT], cwd=tmp, env=env,
-                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, str(out), TEXT],
+        cwd=tmp,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded["module"].startswith("transformers_modules.")  # the copied code, not the repository's
@@ -108,8 +133,13 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
 
 def test_model_card_metadata_and_model_index(trained, tmp_path) -> None:
     out = tmp_path / "export"
-    export_model(trained["folder"], out, repo_id="someone/tiny-joint", datasets=["someone/bc5cdr"],
-                 base_model="allenai/scibert_scivocab_cased")
+    export_model(
+        trained["folder"],
+        out,
+        repo_id="someone/tiny-joint",
+        datasets=["someone/bc5cdr"],
+        base_model="allenai/scibert_scivocab_cased",
+    )
     card = ModelCard.load(out / "README.md")
     data = card.data.to_dict()
     assert data["library_name"] == "transformers" and data["pipeline_tag"] == "token-classification"

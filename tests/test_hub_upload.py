@@ -46,8 +46,15 @@ def exported_folder(tmp_path: Path) -> Path:
 
 def test_upload_creates_the_repo_branch_and_commit_as_asked(tmp_path) -> None:
     api = RecordingApi()
-    url = upload_folder(exported_folder(tmp_path), "me/x", repo_type="dataset", private=True, revision="v1",
-                        commit_message="first", api=api)
+    url = upload_folder(
+        exported_folder(tmp_path),
+        "me/x",
+        repo_type="dataset",
+        private=True,
+        revision="v1",
+        commit_message="first",
+        api=api,
+    )
     assert url.endswith("/commit/abc")
     assert [name for name, _, _ in api.calls] == ["create_repo", "create_branch", "upload_folder"]
     _, args, kwargs = api.calls[0]
@@ -83,12 +90,34 @@ def test_missing_token_is_a_clear_error(tmp_path, monkeypatch) -> None:
 
 def test_token_from_env_is_used_but_never_printed_or_written(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {"HF_TOKEN": SECRET, "HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_OFFLINE": "1",
-            "TMPDIR": str(tmp_path), "HF_DATASETS_OFFLINE": "1"}
+    env |= {
+        "HF_TOKEN": SECRET,
+        "HF_HOME": str(tmp_path / "hf_home"),
+        "HF_HUB_OFFLINE": "1",
+        "TMPDIR": str(tmp_path),
+        "HF_DATASETS_OFFLINE": "1",
+    }
     result = subprocess.run(
-        [sys.executable, "push_to_hub.py", "dataset", "chem_dis_gene", "--data-dir", str(DATA / "chem_dis_gene" / "sample"),
-         "--config", "curated_re", "--cache-dir", str(tmp_path / "cache"), "--repo-id", "me/cdg", "--private"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "push_to_hub.py",
+            "dataset",
+            "chem_dis_gene",
+            "--data-dir",
+            str(DATA / "chem_dis_gene" / "sample"),
+            "--config",
+            "curated_re",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--repo-id",
+            "me/cdg",
+            "--private",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     # the token was found (no MissingTokenError), the export ran, then offline mode stopped the upload
     assert result.returncode == 2, result.stderr[-2000:]
