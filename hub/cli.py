@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--base-model", help="Hub id of the encoder (default: from training_args.json)")
     model.add_argument("--dataset", action="append", dest="datasets", help="Hub dataset id(s) for the card")
     model.add_argument("--license", default="apache-2.0", help="license of the weights (Hub license id)")
+    model.add_argument("--keep-card", action="store_true", help="upload the folder's README.md, not a fresh card")
     model.add_argument("--tag", action="append", dest="tags", default=[], help="extra card tag (repeatable)")
 
     dataset = sub.add_parser("dataset", help="a corpus, every config and split as Parquet")
@@ -66,6 +67,7 @@ def _export_model(args: argparse.Namespace, out_dir: Path) -> None:
         datasets=args.datasets,
         license=args.license,
         tags=args.tags,
+        keep_card=args.keep_card,
     )
     print(f"exported {len(files)} files from {args.model_dir} to {out_dir}")
     if left_out:

@@ -172,8 +172,10 @@ def export_model(
     datasets: Sequence[str] | None = None,
     license: str = "apache-2.0",
     tags: Sequence[str] = (),
+    keep_card: bool = False,
 ) -> tuple[list[Path], list[str]]:
-    """Copy the files to upload from `model_dir` into the new or empty `out_dir` and write README.md.
+    """Copy the files to upload from `model_dir` into the new or empty `out_dir` and write README.md
+    (a fresh card from the folder's files; `keep_card` copies the folder's own README.md instead).
 
     Returns the files written and the names of files in `model_dir` that were left out (checkpoints,
     predictions, logs...), so the caller can report them.
@@ -181,13 +183,18 @@ def export_model(
     plan, left_out = plan_model_export(
         model_dir, allow_pickle=allow_pickle, allow_missing_metrics=allow_missing_metrics
     )
+    if keep_card and not (Path(model_dir) / "README.md").is_file():
+        raise ExportError(f"{model_dir}: no README.md to keep")
     out_dir = Path(out_dir)
     ensure_empty_dir(out_dir)
     written = []
     for name, source in plan.items():
         shutil.copy2(source, out_dir / name)
         written.append(out_dir / name)
-    card = write_model_card(
-        out_dir, repo_id=repo_id, base_model=base_model, datasets=datasets, license=license, tags=tags
-    )
+    if keep_card:
+        card = Path(shutil.copy2(Path(model_dir) / "README.md", out_dir / "README.md"))
+    else:
+        card = write_model_card(
+            out_dir, repo_id=repo_id, base_model=base_model, datasets=datasets, license=license, tags=tags
+        )
     return [*written, card], left_out

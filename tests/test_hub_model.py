@@ -16,7 +16,7 @@ from huggingface_hub import ModelCard
 
 from hub.cli import main as push_to_hub
 from hub.export_model import ExportError, export_model, plan_model_export
-from hub.model_card import build_model_card
+from hub.model_card import build_model_card, write_model_card
 from modeling import SciBertForJointNerRe, load_tokenizer
 from tests.tiny_encoder import write_tiny_encoder
 
@@ -73,7 +73,9 @@ def trained(tmp_path_factory) -> dict:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     (folder / "metrics.json").write_text(json.dumps(METRICS))
-    (folder / "training_args.json").write_text(json.dumps({"dataset": "bc5cdr", "encoder": str(encoder), "seed": 1}))
+    training_args = {"dataset": "bc5cdr", "encoder": str(encoder), "seed": 1}
+    (folder / "training_args.json").write_text(json.dumps(training_args))
+    write_model_card(folder, metrics=METRICS, training_args=training_args)  # as train.py does
     return {"tmp": tmp, "folder": folder, "model": model, "tokenizer": tokenizer}
 
 
@@ -204,3 +206,9 @@ def test_export_refuses_a_folder_without_auto_map(trained, tmp_path) -> None:
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ExportError, match="no `auto_map`"):
         plan_model_export(folder)
+
+
+def test_keep_card_uploads_the_folders_own_card(trained, tmp_path) -> None:
+    files, _ = export_model(trained["folder"], tmp_path / "out", keep_card=True, repo_id="someone/other-name")
+    assert (tmp_path / "out" / "README.md").read_text() == (trained["folder"] / "README.md").read_text()
+    assert "# model" in (tmp_path / "out" / "README.md").read_text()  # train.py's card names the folder
