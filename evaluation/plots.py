@@ -30,7 +30,7 @@ def plot_f1_bars(path: str | Path, series: Mapping[str, Mapping[str, float]], ti
     categories = list(dict.fromkeys(c for scores in series.values() for c in scores))
     n_series = max(len(series), 1)
     height = 0.8 / n_series
-    fig = Figure(figsize=(7.5, 1.2 + 0.45 * max(len(categories), 1) * max(n_series, 1) ** 0.5))
+    fig = Figure(figsize=(7.5, 1.2 + 0.32 * max(len(categories), 1) * n_series ** 0.5))
     ax = fig.add_subplot()
     for s, (name, scores) in enumerate(series.items()):
         ys = [c + (s - (n_series - 1) / 2) * height for c in range(len(categories))]

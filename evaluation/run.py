@@ -64,7 +64,8 @@ def load_model(model_path: str, device: str | None = None) -> tuple[Any, Any]:
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = AutoModel.from_pretrained(model_path, trust_remote_code=True)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    # trust_remote_code here too: the tokenizer loader reads config.json, whose model type is the remote one
+    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=True)
     return model.to(device).eval(), tokenizer
 
 
@@ -117,22 +118,27 @@ def write_results(folder: Path, dataset: str, documents: Sequence[Mapping],
 
 
 def format_summary(metrics: Mapping) -> str:
-    """A plain-text table of P/R/F1 (micro, then per type / label)."""
+    """A plain-text table of P/R/F1: micro, then each type / label that occurs in gold or predictions."""
+
+    def occurs(scores: Mapping) -> bool:
+        return bool(scores.get("support") or scores.get("n_gold") or scores.get("n_pred") or scores.get("f1"))
+
     rows: list[tuple[str, Mapping]] = []
     ner = metrics.get("ner")
     if ner:
         for key, title in (("seqeval", "NER seqeval strict IOB2"), ("mentions", "NER mention exact span")):
             rows.append((f"{title} (micro)", ner[key]["micro"]))
-            rows += [(f"  {t}", s) for t, s in ner[key]["per_type"].items()]
+            rows += [(f"  {t}", s) for t, s in ner[key]["per_type"].items() if occurs(s)]
     for mode in MODES:
         if f"re_{mode}" in metrics:
             rows.append((f"RE {mode} (micro)", metrics[f"re_{mode}"]["micro"]))
-            rows += [(f"  {label}", s) for label, s in metrics[f"re_{mode}"]["per_label"].items()]
+            rows += [(f"  {label}", s) for label, s in metrics[f"re_{mode}"]["per_label"].items() if occurs(s)]
     width = max([len(name) for name, _ in rows] + [10])
-    lines = [f"{'':{width}}  {'P':>7} {'R':>7} {'F1':>7} {'gold':>7}"]
+    lines = [f"{'':{width}}  {'P':>7} {'R':>7} {'F1':>7} {'gold':>7} {'pred':>7}"]
     for name, s in rows:
         gold = s.get("n_gold", s.get("support", 0))
-        lines.append(f"{name:{width}}  {s['precision']:7.4f} {s['recall']:7.4f} {s['f1']:7.4f} {gold:7d}")
+        pred = str(s["n_pred"]) if "n_pred" in s else "-"  # seqeval reports no prediction count
+        lines.append(f"{name:{width}}  {s['precision']:7.4f} {s['recall']:7.4f} {s['f1']:7.4f} {gold:7d} {pred:>7}")
     if ner:
         bio = ner["bio_view"]
         lines.append(f"BIO view left out {bio['gold_dropped']} gold and {bio['predicted_dropped']} predicted "

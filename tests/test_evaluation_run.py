@@ -47,7 +47,8 @@ def distinct(rows, key) -> int:
 
 
 def test_gold_as_predictions_scores_one_on_the_whole_bc5cdr_test_split(cache):
-    documents = [dict(d) for d in load_corpus("bc5cdr", "documents", data_dir=str(BC5CDR), cache_dir=str(cache))["test"]]
+    corpus = load_corpus("bc5cdr", "documents", data_dir=str(BC5CDR), cache_dir=str(cache))
+    documents = [dict(d) for d in corpus["test"]]
     result = score_documents(documents, {"gold": documents, "end2end": documents}, ENTITY_TYPES["bc5cdr"], ["CID"])
     for scores in (result["ner"]["seqeval"]["micro"], result["ner"]["mentions"]["micro"],
                    result["re_gold"]["micro"], result["re_end2end"]["micro"]):
