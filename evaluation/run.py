@@ -1,9 +1,15 @@
 """``python evaluate.py``: predict a corpus split with a saved model, score it, write the results folder.
 
-``results/<run>/<dataset>[-<config>]-<split>/`` receives ``metrics.json``, the predictions
-(``predictions_<mode>.PubTator.txt``; for BC5CDR with ``CID`` lines for the BioCreative V kit, for
-ChemDisGene mentions only plus ``relationships_<mode>.tsv``), ``ner_per_type_f1.png``,
-``ner_confusion.png`` and ``re_per_label_f1.png``; a summary table is printed.
+``results/<run>/<dataset>[-<config>]-<split>/`` receives ``metrics.json``, ``ner_per_type_f1.png``,
+``ner_confusion.png``, ``re_per_label_f1.png`` and the predictions; a summary table is printed.
+
+* BC5CDR: ``predictions_<mode>.PubTator.txt`` with mention lines and ``PMID<TAB>CID<TAB>chem<TAB>dis`` lines,
+  the format of the BioCreative V CDR evaluation kit. Gold mode works on gold entities, so its CID lines
+  carry MeSH ids: that file is the one for the kit's ``relation`` evaluation. End-to-end entities have
+  model-local ids ("E0", ...), so that file is for the kit's ``mention`` evaluation (its CID lines and id
+  column cannot score against MeSH ids; ``metrics.json`` holds the end-to-end relation scores).
+* ChemDisGene: ``relationships_<mode>.tsv`` (``PMID<TAB>label<TAB>head<TAB>tail``, no header) and
+  ``predictions_end2end.PubTator.txt`` with mention lines only (gold-mode mentions are the gold ones).
 """
 
 from __future__ import annotations
