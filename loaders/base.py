@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Iterator
 import datasets
 
 from .pubtator import ErrorPolicy, ParseReport
-from .schema import RELATION_TYPES, documents_features, ner_features, re_features
+from .schema import RELATION_TYPES, bio_label_names, documents_features, ner_features, re_features
 from .views import ner_row, re_rows
 
 logger = logging.getLogger(__name__)
@@ -83,12 +83,13 @@ class CorpusBuilder(datasets.GeneratorBasedBuilder):
         policy = ErrorPolicy(strict=self.config.strict, report=report)
         view = self.config.view
         relation_types = RELATION_TYPES[self.CORPUS]
+        tag_ids = {name: i for i, name in enumerate(bio_label_names(self.CORPUS))}
         for document in self._iter_documents(policy, **gen_kwargs):
             pmid = document["pmid"]
             if view == "documents":
                 yield pmid, document
             elif view == "ner":
-                yield pmid, ner_row(document)
+                yield pmid, ner_row(document, tag_ids)
             else:
                 for k, row in enumerate(re_rows(document, relation_types)):
                     yield f"{pmid}-{k}", row

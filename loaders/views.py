@@ -7,8 +7,9 @@ from typing import Any, Iterator
 from .words import bio_tags
 
 
-def ner_row(document: dict[str, Any]) -> dict[str, Any]:
-    """Word tokens, their offsets, BIO tags, and the mentions the overlap rule could not encode."""
+def ner_row(document: dict[str, Any], tag_ids: dict[str, int]) -> dict[str, Any]:
+    """Word tokens, their offsets, BIO tag ids (`tag_ids`: tag name -> ClassLabel id), and the mentions
+    the overlap rule could not encode. Ids rather than names: encoding names costs more than the rest."""
     text, mentions = document["text"], document["mentions"]
     tokens, tags, dropped = bio_tags(text, mentions)
     return {
@@ -17,7 +18,7 @@ def ner_row(document: dict[str, Any]) -> dict[str, Any]:
         "tokens": [text[start:end] for start, end in tokens],
         "token_starts": [start for start, _ in tokens],
         "token_ends": [end for _, end in tokens],
-        "ner_tags": tags,
+        "ner_tags": [tag_ids[tag] for tag in tags],
         "dropped_mentions": [
             {key: mentions[i][key] for key in ("start", "end", "text", "type")} for i in dropped
         ],

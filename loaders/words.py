@@ -17,7 +17,7 @@ reproduce it. Dropped mentions are returned, never silently lost.
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from typing import Iterable, Mapping, Sequence
 
 TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
@@ -28,13 +28,18 @@ Span = tuple[int, int]
 def tokenize_words(text: str, split_at: Iterable[int] = ()) -> list[Span]:
     """(start, end) character offsets of the word tokens of `text`, also split at each offset in `split_at`."""
     cuts = sorted(set(split_at))
+    if not cuts:
+        return [match.span() for match in TOKEN_PATTERN.finditer(text)]
     tokens: list[Span] = []
+    k, n = 0, len(cuts)
     for match in TOKEN_PATTERN.finditer(text):
         start, end = match.span()
-        inner = cuts[bisect_right(cuts, start) : bisect_left(cuts, end)]
-        for cut in inner:
-            tokens.append((start, cut))
-            start = cut
+        while k < n and cuts[k] <= start:
+            k += 1
+        while k < n and cuts[k] < end:  # a cut strictly inside the token
+            tokens.append((start, cuts[k]))
+            start = cuts[k]
+            k += 1
         tokens.append((start, end))
     return tokens
 
