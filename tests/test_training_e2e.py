@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 def _common_flags(encoder: Path, cache: Path) -> list[str]:
     return [
         "--dataset", "bc5cdr", "--data-dir", str(BC5CDR), "--cache-dir", str(cache),
-        "--encoder", str(encoder), "--max-length", "64", "--stride", "16",
+        "--encoder", str(encoder), "--max-length", "64", "--stride", "16", "--re-block-size", "8",
         "--limit-train-docs", "4", "--limit-eval-docs", "2", "--per-device-batch-size", "1",
         "--encoder-lr", "1e-3", "--head-lr", "1e-3", "--mixed-precision", "no", "--logging-steps", "1",
         "--early-stopping-patience", "0",

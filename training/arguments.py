@@ -42,6 +42,9 @@ class TrainingArguments:
     max_length: int = field(default=512, metadata={"help": "Encoder window length in tokens."})
     stride: int = field(default=128, metadata={"help": "Overlap between consecutive windows, in tokens."})
     dropout: float = field(default=0.1, metadata={"help": "Dropout of the NER and RE heads."})
+    re_block_size: int = field(
+        default=64, metadata={"help": "Block size of the group-bilinear RE classifier (divides the entity embedding size)."}
+    )
     ner_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the NER loss."})
     re_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the RE loss."})
     # optimisation

@@ -57,9 +57,10 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         args.encoder,
         entity_types=entity_types,
         relation_types=relation_types,
-        max_length=args.max_length,
+        window_length=args.max_length,
         stride=args.stride,
-        dropout=args.dropout,
+        classifier_dropout=args.dropout,
+        re_block_size=args.re_block_size,
         ner_loss_weight=args.ner_loss_weight,
         re_loss_weight=args.re_loss_weight,
     )
