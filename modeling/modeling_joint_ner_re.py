@@ -356,6 +356,8 @@ class SciBertForJointNerRe(PreTrainedModel):
             if isinstance(text, str) and not text.strip():
                 results[i] = self._empty_result(doc, mode)
                 continue
+            if mode == "end2end":  # gold annotations, if any, play no part (nor are they validated)
+                doc = {"pmid": doc.get("pmid", ""), "text": text}
             features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=mode == "gold")
         order = sorted(features, key=lambda i: features[i]["length"])
         was_training = self.training
@@ -363,8 +365,10 @@ class SciBertForJointNerRe(PreTrainedModel):
         try:
             for b in range(0, len(order), batch_size):
                 chunk = order[b : b + batch_size]
-                for i, result in zip(chunk, self._extract_batch([documents[i] for i in chunk],
-                                                                [features[i] for i in chunk], tokenizer, mode, threshold)):
+                batch_results = self._extract_batch(
+                    [documents[i] for i in chunk], [features[i] for i in chunk], tokenizer, mode, threshold
+                )
+                for i, result in zip(chunk, batch_results):
                     results[i] = result
         finally:
             self.train(was_training)
@@ -432,7 +436,8 @@ class SciBertForJointNerRe(PreTrainedModel):
                 result["entities"] = [dict(e) for e in entities]
             else:
                 result["mentions"] = [
-                    {"start": m["start"], "end": m["end"], "text": doc["text"][m["start"] : m["end"]], "type": m["type"]}
+                    {"start": m["start"], "end": m["end"], "text": doc["text"][m["start"] : m["end"]],
+                     "type": m["type"]}
                     for m in doc["mentions"]
                 ]
                 result["entities"] = [

@@ -177,43 +177,53 @@ def check_mentions(document: Mapping[str, Any], config: JointNerReConfig) -> Non
             )
 
 
-def check_entities(document: Mapping[str, Any], config: JointNerReConfig) -> None:
-    """ValueError for unknown types, bad mention indices, duplicate ids, and relations that name absent
-    entities, unknown labels, or type signatures the label does not allow."""
+def check_entities(document: Mapping[str, Any], config: JointNerReConfig) -> dict[tuple[str, str], int]:
+    """Validate entities and relations; return the index of each entity by (id, type).
+
+    Entities are keyed by (id, type) like the loaders do (an id may name a Chemical and a Disease entity); a
+    relation's head/tail are looked up with the types of its label's signature. ValueError (naming the document
+    and the item) for unknown types or labels, bad mention indices, duplicate (id, type), and relations that
+    name absent entities or link types the label does not allow.
+    """
     name = _doc_name(document)
     mentions = document.get("mentions") or []
-    ids: dict[str, str] = {}
+    index_of: dict[tuple[str, str], int] = {}
     for index, entity in enumerate(document.get("entities") or []):
         if entity["type"] not in config.entity_types:
             raise ValueError(
                 f"{name}: entity {index} ({entity['id']!r}) has unknown type {entity['type']!r}; "
                 f"the model knows {config.entity_types}"
             )
-        if entity["id"] in ids:
-            raise ValueError(f"{name}: entity id {entity['id']!r} appears twice")
+        key = (entity["id"], entity["type"])
+        if key in index_of:
+            raise ValueError(f"{name}: entity {entity['id']!r} of type {entity['type']} appears twice")
         if not entity["mention_indices"]:
             raise ValueError(f"{name}: entity {entity['id']!r} has no mentions")
         bad = [m for m in entity["mention_indices"] if not 0 <= m < len(mentions)]
         if bad:
             raise ValueError(f"{name}: entity {entity['id']!r} names mention indices {bad} absent from mentions")
-        ids[entity["id"]] = entity["type"]
+        index_of[key] = index
+    types_of: dict[str, list[str]] = {}
+    for entity_id, entity_type in index_of:
+        types_of.setdefault(entity_id, []).append(entity_type)
     for index, relation in enumerate(document.get("relations") or []):
         label, head, tail = relation["label"], relation["head"], relation["tail"]
         if label not in config.relation_types:
             raise ValueError(
                 f"{name}: relation {index} has unknown label {label!r}; the model knows {config.relation_labels}"
             )
-        for role, entity_id in (("head", head), ("tail", tail)):
-            if entity_id not in ids:
-                raise ValueError(f"{name}: relation {index} {role} {entity_id!r} is absent from entities")
-        if head == tail:
-            raise ValueError(f"{name}: relation {index} links entity {head!r} to itself")
         signature = config.relation_types[label]
-        if [ids[head], ids[tail]] != list(signature):
-            raise ValueError(
-                f"{name}: relation {index} {label} links ({ids[head]}, {ids[tail]}) but the label needs "
-                f"{tuple(signature)}"
-            )
+        for role, entity_id, needed in (("head", head, signature[0]), ("tail", tail, signature[1])):
+            if entity_id not in types_of:
+                raise ValueError(f"{name}: relation {index} {role} {entity_id!r} is absent from entities")
+            if (entity_id, needed) not in index_of:
+                raise ValueError(
+                    f"{name}: relation {index} {label} needs a {needed} {role} but {entity_id!r} is "
+                    f"{'/'.join(types_of[entity_id])}; the label links {tuple(signature)}"
+                )
+        if head == tail and signature[0] == signature[1]:
+            raise ValueError(f"{name}: relation {index} links entity {head!r} to itself")
+    return index_of
 
 
 # ---- labels, entities, pairs ---------------------------------------------------------------------------------
@@ -311,7 +321,7 @@ def prepare_features(
     if with_entities and entities is not None:
         if mentions is None:
             raise ValueError(f"{_doc_name(document)}: has entities but no mentions")
-        check_entities(document, config)
+        index_of = check_entities(document, config)
         type_ids = [config.entity_types.index(e["type"]) for e in entities]
         features["entity_mentions"] = [[spans[m][0] for m in e["mention_indices"]] for e in entities]
         features["entity_types"] = type_ids
@@ -319,13 +329,14 @@ def prepare_features(
         features["pairs"] = pairs
         relations = document.get("relations")
         if with_labels and relations is not None:
-            index_of = {e["id"]: i for i, e in enumerate(entities)}
             pair_row = {(h, t): row for row, (h, t) in enumerate(pairs)}
             labels = config.relation_labels
             pair_labels = [[0] * len(labels) for _ in pairs]
             for relation in relations:
-                row = pair_row[(index_of[relation["head"]], index_of[relation["tail"]])]
-                pair_labels[row][labels.index(relation["label"])] = 1
+                head_type, tail_type = config.relation_types[relation["label"]]
+                head = index_of[(relation["head"], head_type)]
+                tail = index_of[(relation["tail"], tail_type)]
+                pair_labels[pair_row[(head, tail)]][labels.index(relation["label"])] = 1
             features["pair_labels"] = pair_labels
     return features
 

@@ -298,8 +298,14 @@ def test_bad_documents_raise_clear_errors(tokenizer):
         prepare_features(variant(relations=[{"label": "CID", "head": "C1", "tail": "D9"}]), tokenizer, config)
     with pytest.raises(ValueError, match="unknown label 'XYZ'"):
         prepare_features(variant(relations=[{"label": "XYZ", "head": "C1", "tail": "D1"}]), tokenizer, config)
-    with pytest.raises(ValueError, match=r"links \(Disease, Chemical\) but the label needs \('Chemical', 'Disease'\)"):
+    wrong_way = r"CID needs a Chemical head but 'D1' is Disease; the label links \('Chemical', 'Disease'\)"
+    with pytest.raises(ValueError, match=wrong_way):
         prepare_features(variant(relations=[{"label": "CID", "head": "D1", "tail": "C1"}]), tokenizer, config)
+    # an id may name entities of two types (the loaders key entities by (id, type)): the label's signature picks
+    shared = variant(entities=[*doc["entities"], {"id": "C2", "type": "Disease", "mention_indices": [4]}],
+                     relations=[{"label": "CID", "head": "C2", "tail": "C2"}])
+    features = prepare_features(shared, tokenizer, config)
+    assert features["pair_labels"][features["pairs"].index([1, 4])] == [1, 0, 0]
 
 
 def test_documents_without_entities_or_pairs_and_empty_extract(tokenizer):
