@@ -29,9 +29,7 @@ class JointNerReConfig(PretrainedConfig):
         relation_types: `{label: [head_type, tail_type]}`; its order is the logit order (kept in
             `relation_labels`, since config.json sorts keys); only entity pairs whose types match a label's
             signature are candidates, and only the matching labels get a logit.
-        window_length: encoder window in tokens, special tokens included. `max_length=` is accepted as an
-            alias when constructing; the attribute cannot be called `max_length` because transformers treats
-            that name as a generation parameter and refuses to save such a config.
+        max_length: encoder window in tokens, special tokens included.
         stride: overlap in tokens between consecutive windows.
         classifier_dropout: dropout before the NER layer and on entity embeddings.
         ner_loss_weight, re_loss_weight: weights of the two losses in `loss`.
@@ -45,13 +43,16 @@ class JointNerReConfig(PretrainedConfig):
     """
 
     model_type = "scibert_joint_ner_re"
+    # Declared as a config field: transformers refuses to save undeclared generation-parameter names
+    # (`max_length` is one) in a model config.
+    max_length: int = 512
 
     def __init__(
         self,
         encoder_config: Mapping[str, Any] | None = None,
         entity_types: Sequence[str] = ("Chemical", "Disease"),
         relation_types: Mapping[str, Sequence[str]] | None = None,
-        window_length: int = 512,
+        max_length: int = 512,
         stride: int = 128,
         classifier_dropout: float = 0.1,
         ner_loss_weight: float = 1.0,
@@ -64,8 +65,6 @@ class JointNerReConfig(PretrainedConfig):
         do_lower_case: bool = False,
         **kwargs: Any,
     ) -> None:
-        if "max_length" in kwargs:
-            window_length = kwargs.pop("max_length")
         kwargs.pop("ner_labels", None)  # derived from entity_types; a saved copy is ignored
         # config.json is written with sorted keys, so the logit order of the relation labels is stored apart
         relation_labels = kwargs.pop("relation_labels", None)
@@ -88,7 +87,7 @@ class JointNerReConfig(PretrainedConfig):
         self.relation_types = relation_types
         self.relation_labels = list(relation_types)
         self.ner_labels = bio_labels(self.entity_types)
-        self.window_length = int(window_length)
+        self.max_length = int(max_length)
         self.stride = int(stride)
         self.classifier_dropout = float(classifier_dropout)
         self.ner_loss_weight = float(ner_loss_weight)
@@ -116,11 +115,11 @@ class JointNerReConfig(PretrainedConfig):
                     f"relation_types[{label!r}] = {signature} names unknown entity type(s) {unknown}; "
                     f"entity_types = {self.entity_types}"
                 )
-        if self.window_length < 3:
-            raise ValueError(f"window_length must be >= 3 (2 special tokens + content), got {self.window_length}")
-        if not 0 <= self.stride < self.window_length - 2:
+        if self.max_length < 3:
+            raise ValueError(f"max_length must be >= 3 (2 special tokens + content), got {self.max_length}")
+        if not 0 <= self.stride < self.max_length - 2:
             raise ValueError(
-                f"stride (window overlap) must be in [0, window_length - 2 = {self.window_length - 2}), "
+                f"stride (window overlap) must be in [0, max_length - 2 = {self.max_length - 2}), "
                 f"got {self.stride}"
             )
         size = self.embedding_size

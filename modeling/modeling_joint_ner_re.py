@@ -107,9 +107,9 @@ class SciBertForJointNerRe(PreTrainedModel):
         config._validate()
         encoder_config = config.build_encoder_config()
         max_positions = getattr(encoder_config, "max_position_embeddings", None)
-        if max_positions is not None and config.window_length > max_positions:
+        if max_positions is not None and config.max_length > max_positions:
             raise ValueError(
-                f"window_length {config.window_length} exceeds the encoder's max_position_embeddings {max_positions}"
+                f"max_length {config.max_length} exceeds the encoder's max_position_embeddings {max_positions}"
             )
         self.encoder = _build_encoder(encoder_config)
         hidden = encoder_config.hidden_size

@@ -7,7 +7,7 @@ A *document* follows the `documents` schema of docs/ARCHITECTURE.md (`pmid`, `te
 
 Rules (documented choices):
 - The whole text is tokenized once (fast tokenizer, offsets, no special tokens, no truncation). The token
-  sequence is cut into windows of `window_length - 2` content tokens overlapping by `stride` tokens; each window
+  sequence is cut into windows of `max_length - 2` content tokens overlapping by `stride` tokens; each window
   gets CLS/SEP. Each token takes its state from exactly one window: the one where it is farthest from an
   *artificial* window edge (an edge that cuts the document; the document's own start and end do not count),
   ties -> the earlier window.
@@ -286,7 +286,7 @@ def prepare_features(
     if not input_ids:
         raise ValueError(f"{_doc_name(document)}: text yields no tokens")
     num_tokens = len(input_ids)
-    content_length = config.window_length - 2
+    content_length = config.max_length - 2
     starts = window_starts(num_tokens, content_length, config.stride)
     token_window, token_position = assign_tokens_to_windows(num_tokens, starts, content_length)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id

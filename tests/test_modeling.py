@@ -107,7 +107,7 @@ def tiny_config(tokenizer, **overrides) -> JointNerReConfig:
                    num_attention_heads=2, intermediate_size=64, max_position_embeddings=64,
                    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     kwargs = dict(encoder_config=encoder, entity_types=ENTITY_TYPES, relation_types=RELATION_TYPES,
-                  window_length=16, stride=4, re_block_size=8, classifier_dropout=0.0)
+                  max_length=16, stride=4, re_block_size=8, classifier_dropout=0.0)
     kwargs.update(overrides)
     return JointNerReConfig(**kwargs)
 
@@ -127,20 +127,22 @@ def relations_by_spans(result: dict) -> set:
 
 
 def test_config_labels_validation_and_round_trip(tokenizer, tmp_path):
-    config = tiny_config(tokenizer, max_length=12)  # `max_length` is an alias of window_length
-    assert config.window_length == 12
+    config = tiny_config(tokenizer, max_length=12)
+    assert config.max_length == 12
     assert config.ner_labels == ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease", "B-Gene", "I-Gene"]
     assert config.relation_labels == ["CID", "TREATS", "BINDS"]
     config.save_pretrained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model_type"] == "scibert_joint_ner_re" and saved["encoder_config"]["hidden_size"] == 32
+    assert saved["max_length"] == 12
     loaded = JointNerReConfig.from_pretrained(tmp_path)
+    assert loaded.max_length == 12 and loaded.stride == 4
     assert loaded.relation_labels == ["CID", "TREATS", "BINDS"]
     assert list(loaded.relation_types) == ["CID", "TREATS", "BINDS"]
     with pytest.raises(ValueError, match=r"unknown entity type\(s\) \['Protein'\]"):
         tiny_config(tokenizer, relation_types={"X": ["Chemical", "Protein"]})
     with pytest.raises(ValueError, match="stride"):
-        tiny_config(tokenizer, window_length=8, stride=6)
+        tiny_config(tokenizer, max_length=8, stride=6)
     with pytest.raises(ValueError, match="re_block_size"):
         tiny_config(tokenizer, re_block_size=5)
 
@@ -164,7 +166,7 @@ def test_load_tokenizer_keeps_case_for_cased_checkpoints(tmp_path):
 
 
 def test_window_merging_on_a_three_window_document(tokenizer):
-    config = tiny_config(tokenizer, window_length=8, stride=2)  # 6 content tokens, windows start every 4
+    config = tiny_config(tokenizer, max_length=8, stride=2)  # 6 content tokens, windows start every 4
     doc = {"pmid": "w", "text": " ".join(FILLER)}  # 14 tokens
     features = prepare_features(doc, tokenizer, config)
     assert features["length"] == 14
