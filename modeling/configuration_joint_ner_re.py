@@ -29,7 +29,7 @@ class JointNerReConfig(PretrainedConfig):
         relation_types: `{label: [head_type, tail_type]}`; its order is the logit order (kept in
             `relation_labels`, since config.json sorts keys); only entity pairs whose types match a label's
             signature are candidates, and only the matching labels get a logit.
-        max_length: encoder window in tokens, special tokens included.
+        max_length: encoder window in tokens, special tokens included (`window_length=` is accepted as an alias).
         stride: overlap in tokens between consecutive windows.
         classifier_dropout: dropout before the NER layer and on entity embeddings.
         ner_loss_weight, re_loss_weight: weights of the two losses in `loss`.
@@ -65,6 +65,8 @@ class JointNerReConfig(PretrainedConfig):
         do_lower_case: bool = False,
         **kwargs: Any,
     ) -> None:
+        if "window_length" in kwargs:
+            max_length = kwargs.pop("window_length")
         kwargs.pop("ner_labels", None)  # derived from entity_types; a saved copy is ignored
         # config.json is written with sorted keys, so the logit order of the relation labels is stored apart
         relation_labels = kwargs.pop("relation_labels", None)

@@ -139,6 +139,7 @@ def test_config_labels_validation_and_round_trip(tokenizer, tmp_path):
     assert loaded.max_length == 12 and loaded.stride == 4
     assert loaded.relation_labels == ["CID", "TREATS", "BINDS"]
     assert list(loaded.relation_types) == ["CID", "TREATS", "BINDS"]
+    assert tiny_config(tokenizer, window_length=10).max_length == 10  # alias
     with pytest.raises(ValueError, match=r"unknown entity type\(s\) \['Protein'\]"):
         tiny_config(tokenizer, relation_types={"X": ["Chemical", "Protein"]})
     with pytest.raises(ValueError, match="stride"):
