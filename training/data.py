@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import datasets
+import torch
 from torch.utils.data import DataLoader
 
 from loaders import load_corpus
@@ -73,5 +74,12 @@ def make_train_dataloader(
 ) -> tuple[DataLoader, LengthGroupedBatchSampler]:
     """A dataloader over training features with the seeded length-grouped batch sampler."""
     sampler = LengthGroupedBatchSampler(features["length"], batch_size, seed, group_by_length)
-    loader = DataLoader(features, batch_sampler=sampler, collate_fn=FeatureCollator(pad_token_id))
+    # A private generator: creating a loader iterator would otherwise draw from the global RNG, so a run
+    # resumed mid-epoch would shift every later dropout mask against an uninterrupted one.
+    loader = DataLoader(
+        features,
+        batch_sampler=sampler,
+        collate_fn=FeatureCollator(pad_token_id),
+        generator=torch.Generator().manual_seed(seed),
+    )
     return loader, sampler

@@ -99,7 +99,14 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         len(train_docs), len(val_docs), accelerator.num_processes, total_steps, steps_per_epoch,
     )
 
-    history: list[dict[str, Any]] = []
+    log_path = output_dir / "trainer_log.jsonl"
+
+    def record_history(record: dict[str, Any]) -> None:
+        """Append one record to trainer_log.jsonl at once, so a killed run keeps its log."""
+        if accelerator.is_main_process:
+            with open(log_path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
     progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not accelerator.is_local_main_process)
     window_loss, window_batches, window_tokens, window_seconds = 0.0, 0, 0, 0.0
     stop = state.global_step >= total_steps
@@ -107,9 +114,12 @@ def train(args: TrainingArguments) -> dict[str, Any]:
     for epoch in range(state.epoch, num_epochs):
         if stop:
             break
-        batch_sampler.set_epoch(epoch)
         skip = state.batches_done_in_epoch if epoch == state.epoch else 0
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        # Accelerate's loader re-applies its own epoch counter to the sampler when iteration starts (it can
+        # reach ours when it is not wrapped), so set both: the data order then depends on `epoch` alone.
+        epoch_loader.set_epoch(epoch)
+        batch_sampler.set_epoch(epoch)
         state.epoch, state.batches_done_in_epoch = epoch, skip
         model.train()
         batch_start = time.perf_counter()
@@ -145,7 +155,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                     "tokens_per_second": tokens / max(window_seconds, 1e-9),
                 }
                 accelerator.log(record, step=state.global_step)
-                history.append(record)
+                record_history(record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
                 window_loss, window_batches, window_tokens, window_seconds = 0.0, 0, 0, 0.0
 
@@ -153,7 +163,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                 metrics = validate(accelerator, model, tokenizer, val_docs, args.eval_batch_size)
                 value = selection_value(metrics, args.selection_metric)
                 record = {"step": state.global_step, "validation": metrics, args.selection_metric: value}
-                history.append(record)
+                record_history(record)
                 accelerator.log({f"validation/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=state.global_step)
                 logger.info("step %d validation %s = %.4f", state.global_step, args.selection_metric, value)
                 if value > state.best_metric:
@@ -187,15 +197,12 @@ def train(args: TrainingArguments) -> dict[str, Any]:
     summary = {
         "best_step": state.best_step,
         "global_step": state.global_step,
+        "num_processes": accelerator.num_processes,
         "selection_metric": args.selection_metric,
         "best_validation_value": state.best_metric,
         "validation": state.best_validation,
         "final_lr": scheduler.get_last_lr(),
     }
-    if accelerator.is_main_process:
-        with open(output_dir / "trainer_log.jsonl", "a") as handle:
-            for record in history:
-                handle.write(json.dumps(record) + "\n")
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return summary
