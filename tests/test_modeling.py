@@ -436,3 +436,16 @@ def test_trust_remote_code_load_in_a_fresh_process(trained, tokenizer, tmp_path)
     for r_remote, r_local in zip(remote, local):
         for x, y in zip(r_remote["relations"], r_local["relations"]):
             assert x["score"] == pytest.approx(y["score"], abs=1e-5)
+
+
+def test_mentions_are_decoded_at_word_level():
+    """A word takes its first subword's tag: no mention ends inside "IDM" or starts inside "xIDM"."""
+    from modeling.postprocessing_joint_ner_re import decode_bio
+
+    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    text = "IDM (x-ray) hypotension"
+    # tokens: "id" "##m" "(" "x" "-" "ray" ")" "hypo" "##tension"
+    offsets = [[0, 2], [2, 3], [4, 5], [5, 6], [6, 7], [7, 10], [10, 11], [12, 16], [16, 23]]
+    tags = [1, 0, 0, 0, 0, 3, 0, 3, 1]
+    mentions = decode_bio(tags, offsets, text, labels)
+    assert [(m["text"], m["type"]) for m in mentions] == [("IDM", "Chemical"), ("ray", "Disease"), ("hypotension", "Disease")]

@@ -45,7 +45,8 @@ def trained(encoder, cache, tmp_path_factory) -> tuple[Path, Path, dict]:
     out, results = work / "model", work / "results"
     metrics = train_main(
         _common_flags(encoder, cache)
-        + ["--num-epochs", "1", "--output-dir", str(out), "--results-dir", str(results), "--limit-test-docs", "3"]
+        + ["--num-epochs", "1", "--output-dir", str(out), "--results-dir", str(results), "--limit-test-docs", "3",
+           "--report-to", "tensorboard"]
     )
     return out, results, metrics
 
@@ -63,6 +64,10 @@ def test_training_writes_a_complete_model_folder(trained):
     assert 0.0 <= saved["test"]["ner"]["seqeval"]["micro"]["f1"] <= 1.0
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "model-index" in card
+    assert list((out / "logs").rglob("events.out.tfevents.*")), "no TensorBoard event file"
+    log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
+    assert all(r["tokens_per_second"] > 0 for r in log if "loss" in r)
     test_dir = results / "model" / "bc5cdr-test"
     assert (test_dir / "metrics.json").is_file()
     assert list(test_dir.glob("*.PubTator*"))

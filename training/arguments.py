@@ -42,6 +42,10 @@ class TrainingArguments:
     max_length: int = field(default=512, metadata={"help": "Encoder window length in tokens."})
     stride: int = field(default=128, metadata={"help": "Overlap between consecutive windows, in tokens."})
     dropout: float = field(default=0.1, metadata={"help": "Dropout of the NER and RE heads."})
+    attention_dropout: float | None = field(
+        default=None,
+        metadata={"help": "Encoder attention dropout (default: the checkpoint's; 0 speeds up CPU training by ~30%)."},
+    )
     re_block_size: int = field(
         default=64, metadata={"help": "Block size of the group-bilinear RE classifier (divides the entity embedding size)."}
     )

@@ -61,6 +61,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         stride=args.stride,
         classifier_dropout=args.dropout,
         re_block_size=args.re_block_size,
+        encoder_overrides=None if args.attention_dropout is None else {"attention_probs_dropout_prob": args.attention_dropout},
         ner_loss_weight=args.ner_loss_weight,
         re_loss_weight=args.re_loss_weight,
     )
