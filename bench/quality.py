@@ -59,13 +59,20 @@ def run_baseline(args: argparse.Namespace) -> tuple[dict, float, int]:
     validation = ner["validation"]
     if args.limit_eval_docs:
         validation = validation.select(range(min(args.limit_eval_docs, len(validation))))
-    trainer, tokenizer = build_trainer(
-        args.encoder, label_names, ner["train"], validation, Path(args.out) / "baseline-model",
-        epochs=args.epochs, learning_rate=args.encoder_lr, batch_size=args.batch_size, seed=args.seed,
-        attention_dropout=args.attention_dropout,
-    )
-    trainer.train()
-    predictions, truncated = predict_mentions(trainer, tokenizer, ner["test"], label_names)
+    if args.baseline_model:  # score an already trained baseline (e.g. the best checkpoint of an earlier run)
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        model = AutoModelForTokenClassification.from_pretrained(args.baseline_model)
+        tokenizer = AutoTokenizer.from_pretrained(args.encoder)
+    else:
+        trainer, tokenizer = build_trainer(
+            args.encoder, label_names, ner["train"], validation, Path(args.out) / "baseline-model",
+            epochs=args.epochs, learning_rate=args.encoder_lr, batch_size=args.batch_size, seed=args.seed,
+            attention_dropout=args.attention_dropout,
+        )
+        trainer.train()  # load_best_model_at_end: the model chosen on validation
+        model = trainer.model
+    predictions, truncated = predict_mentions(model, tokenizer, ner["test"], label_names)
     scores = score_ner(list(documents["test"]), predictions, ["Chemical", "Disease"])
     return scores, time.perf_counter() - start, truncated
 
@@ -88,11 +95,16 @@ def main() -> None:
     parser.add_argument("--attention-dropout", type=float, default=0.0, help="Encoder attention dropout (both systems).")
     parser.add_argument("--out", default="results/bench-quality")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--baseline-model", help="Score this trained token-classification folder instead of training one.")
+    parser.add_argument("--joint-metrics", help="Reuse this metrics.json of a joint run instead of training one.")
     args = parser.parse_args()
     args.encoder = args.encoder or default_encoder()
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
-    joint, joint_seconds = run_joint(args)
+    if args.joint_metrics:  # reuse the scores of an earlier joint run (its metrics.json)
+        joint, joint_seconds = json.loads(Path(args.joint_metrics).read_text()), float("nan")
+    else:
+        joint, joint_seconds = run_joint(args)
     test = joint["test"]
     rows = {
         "NER strict micro F1": [_f1(test["ner"]["seqeval"])],

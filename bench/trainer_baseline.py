@@ -117,25 +117,34 @@ def build_trainer(
     return trainer, tokenizer
 
 
-def predict_mentions(trainer: Trainer, tokenizer, rows: datasets.Dataset, label_names: list[str], max_length: int = 512) -> tuple[list[dict], int]:
-    """Character-offset mentions per document (like `extract`'s output) and the number of truncated words."""
-    features = tokenize_ner_view(rows, tokenizer, max_length)
-    logits = trainer.predict(features).predictions
-    predicted = np.argmax(logits, axis=-1)
+def predict_mentions(model, tokenizer, rows: datasets.Dataset, label_names: list[str], max_length: int = 512,
+                     batch_size: int = 16) -> tuple[list[dict], int]:
+    """Character-offset mentions per document (like `extract`'s output) and the number of truncated words.
+
+    Runs the model in a plain loop in document order: `Trainer.predict` may group its batches by length
+    when the Trainer was built with `train_sampling_strategy="group_by_length"`, which reorders rows.
+    """
+    collator = DataCollatorForTokenClassification(tokenizer)
+    model.eval()
     outputs, truncated = [], 0
-    for row, feature, row_pred in zip(rows, features, predicted):
-        tags = ["O"] * len(row["tokens"])
-        encoded = tokenizer(row["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
-        seen = set()
-        for position, word in enumerate(encoded.word_ids()):
-            if word is not None and word not in seen:
-                seen.add(word)
-                tags[word] = label_names[int(row_pred[position])]
-        truncated += len(row["tokens"]) - len(seen)
-        spans = list(zip(row["token_starts"], row["token_ends"]))
-        mentions = [
-            {"start": start, "end": end, "text": row["text"][start:end], "type": entity_type}
-            for start, end, entity_type in spans_from_bio(spans, tags)
-        ]
-        outputs.append({"mentions": mentions, "entities": [], "relations": []})
+    for start in range(0, len(rows), batch_size):
+        chunk = rows.select(range(start, min(start + batch_size, len(rows))))
+        encoded = [tokenizer(r["tokens"], is_split_into_words=True, truncation=True, max_length=max_length) for r in chunk]
+        batch = collator([{k: e[k] for k in ("input_ids", "attention_mask")} for e in encoded])
+        with torch.inference_mode():
+            predicted = model(**{k: v.to(model.device) for k, v in batch.items()}).logits.argmax(-1).cpu()
+        for row, enc, row_pred in zip(chunk, encoded, predicted):
+            tags = ["O"] * len(row["tokens"])
+            seen = set()
+            for position, word in enumerate(enc.word_ids()):
+                if word is not None and word not in seen:
+                    seen.add(word)
+                    tags[word] = label_names[int(row_pred[position])]
+            truncated += len(row["tokens"]) - len(seen)
+            spans = list(zip(row["token_starts"], row["token_ends"]))
+            mentions = [
+                {"start": s_, "end": e_, "text": row["text"][s_:e_], "type": entity_type}
+                for s_, e_, entity_type in spans_from_bio(spans, tags)
+            ]
+            outputs.append({"pmid": row["pmid"], "mentions": mentions, "entities": [], "relations": []})
     return outputs, truncated
