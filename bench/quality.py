@@ -43,6 +43,8 @@ def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
             "--limit-eval-docs", str(args.limit_eval_docs), "--eval-batch-size", "16",
             "--output-dir", str(Path(args.out) / "joint-model"), "--results-dir", str(Path(args.out) / "results"),
             "--run-name", "joint", "--attention-dropout", str(args.attention_dropout),
+            "--re-loss-weight", str(args.re_loss_weight),
+            "--ner-label-continuations", str(args.ner_label_continuations).lower(),
         ]
     )
     return metrics, time.perf_counter() - start
@@ -91,6 +93,10 @@ def main() -> None:
     parser.add_argument("--encoder-lr", type=float, default=1e-4)
     parser.add_argument("--head-lr", type=float, default=1e-3)
     parser.add_argument("--limit-eval-docs", type=int, default=200, help="Validation documents used for selection (0: all).")
+    parser.add_argument("--re-loss-weight", type=float, default=0.1,
+                        help="Weight of the joint model's relation loss (its NER loss has weight 1).")
+    parser.add_argument("--ner-label-continuations", choices=["true", "false"], default="true",
+                        help="Joint model: NER loss on every subword (true) or on first subwords only.")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--attention-dropout", type=float, default=0.0, help="Encoder attention dropout (both systems).")
     parser.add_argument("--out", default="results/bench-quality")

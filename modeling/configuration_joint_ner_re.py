@@ -32,7 +32,12 @@ class JointNerReConfig(PretrainedConfig):
         max_length: encoder window in tokens, special tokens included (`window_length=` is accepted as an alias).
         stride: overlap in tokens between consecutive windows.
         classifier_dropout: dropout before the NER layer and on entity embeddings.
-        ner_loss_weight, re_loss_weight: weights of the two losses in `loss`.
+        ner_loss_weight, re_loss_weight: weights of the two losses in `loss`. The RE default 0.1 is measured:
+            at 1.0 the relation gradient dominates the shared encoder early on and NER learns much more slowly
+            (BC5CDR, all-MiniLM-L6-v2: validation NER F1 0.29 vs 0.71 after one epoch; results/benchmarks.md).
+        ner_label_continuations: train the NER head on every subword (True) or only on the first subword of
+            each word (False; continuations get no label and no loss, as in the transformers
+            token-classification recipe). Predictions are decoded per word either way.
         re_threshold: margin on the adaptive threshold; a label is predicted when
             `logit(label) - logit(TH) > re_threshold`.
         re_embedding_size: size of the head/tail projections (default: the encoder's hidden size).
@@ -56,7 +61,8 @@ class JointNerReConfig(PretrainedConfig):
         stride: int = 128,
         classifier_dropout: float = 0.1,
         ner_loss_weight: float = 1.0,
-        re_loss_weight: float = 1.0,
+        re_loss_weight: float = 0.1,
+        ner_label_continuations: bool = True,
         re_threshold: float = 0.0,
         re_embedding_size: int | None = None,
         re_block_size: int = 64,
@@ -94,6 +100,7 @@ class JointNerReConfig(PretrainedConfig):
         self.classifier_dropout = float(classifier_dropout)
         self.ner_loss_weight = float(ner_loss_weight)
         self.re_loss_weight = float(re_loss_weight)
+        self.ner_label_continuations = bool(ner_label_continuations)
         self.re_threshold = float(re_threshold)
         self.re_embedding_size = re_embedding_size
         self.re_block_size = int(re_block_size)

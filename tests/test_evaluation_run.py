@@ -111,3 +111,18 @@ def test_cli_on_chem_dis_gene_writes_relationships_tsv(tmp_path, cache, capsys):
     assert "chem_gene:affects^binding" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["--model", str(model_dir), "--dataset", "nope"])
+
+
+def test_cli_int8_scores_the_quantized_copy_on_cpu_only(tmp_path, cache):
+    model_dir = save_tiny_model(tmp_path, "bc5cdr")
+    common = ["--model", str(model_dir), "--dataset", "bc5cdr", "--data-dir", str(BC5CDR), "--cache-dir", str(cache),
+              "--limit", "2", "--output-dir", str(tmp_path / "results")]
+    assert main(common + ["--run-name", "float"]) == 0
+    assert main(common + ["--run-name", "int8", "--int8"]) == 0
+    float_metrics, int8_metrics = (
+        json.loads((tmp_path / "results" / run / "bc5cdr-test" / "metrics.json").read_text()) for run in ("float", "int8")
+    )
+    assert (float_metrics["int8"], int8_metrics["int8"]) == (False, True)
+    assert int8_metrics["n_documents"] == 2 and "ner" in int8_metrics
+    with pytest.raises(ValueError, match="CPU only"):
+        main(common + ["--int8", "--device", "cuda"])

@@ -235,6 +235,18 @@ def test_bio_labels_subwords_overlaps_and_boundary_tokens(tokenizer):
     assert features["entity_mentions"] == [[0], [4], [4, 1]]
     assert features["pairs"] == [[0, 1], [2, 1]]
     assert features["pair_labels"] == [[0, 0, 0], [1, 0, 0]]
+    # first-subword labels: the continuations ##ox ##one get no label (no loss); everything else is unchanged
+    first_only = prepare_features(doc, tokenizer, tiny_config(tokenizer, ner_label_continuations=False))
+    assert first_only["ner_labels"] == [features["ner_labels"][0], -100, -100] + features["ner_labels"][3:]
+    assert {k: v for k, v in first_only.items() if k != "ner_labels"} == {
+        k: v for k, v in features.items() if k != "ner_labels"}
+    batch = collate_features([first_only], tokenizer.pad_token_id, len(config.relation_labels))
+    model = SciBertForJointNerRe(tiny_config(tokenizer, ner_label_continuations=False)).eval()
+    out = model(**batch)
+    logits, labels = out.ner_logits[0], batch["ner_labels"][0]
+    kept = labels != -100
+    expected = torch.nn.functional.cross_entropy(logits[kept], labels[kept])
+    assert out.ner_loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_type_signature_filtering_of_pairs_and_logits(tokenizer):
@@ -396,6 +408,29 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_pa
         SciBertForJointNerRe.from_pretrained(tmp_path, entity_types=["Chemical", "Disease"])
     with pytest.raises(ValueError, match="relation types .* do not match"):
         loaded.check_label_sets(relation_types={"CID": ["Chemical", "Disease"]})
+
+
+def test_int8_copy_for_cpu_quantizes_the_encoder_only_and_keeps_predictions(trained, tokenizer, tmp_path):
+    model, _, batch = trained
+    model.eval()
+    quantized = model.quantize_for_cpu()
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    encoder_linears = [m for m in quantized.encoder.modules() if isinstance(m, (torch.nn.Linear, dynamic))]
+    assert encoder_linears and all(isinstance(m, dynamic) for m in encoder_linears)
+    assert type(quantized.ner_classifier) is torch.nn.Linear and type(quantized.bilinear) is torch.nn.Linear
+    assert not any(isinstance(m, dynamic) for m in model.modules()), "the float model was changed"
+    with torch.no_grad():
+        exact, approx = model(**batch), quantized(**batch)
+    assert not torch.equal(exact.ner_logits, approx.ner_logits)  # it really runs a different (int8) encoder
+    # the overfitted model's decisions survive int8 rounding
+    assert torch.equal(exact.ner_logits.argmax(-1)[batch["token_mask"]], approx.ner_logits.argmax(-1)[batch["token_mask"]])
+    for fast, slow in zip(quantized.extract(DOCS, tokenizer), model.extract(DOCS, tokenizer)):
+        assert (fast["mentions"], fast["entities"]) == (slow["mentions"], slow["entities"])
+        key = lambda r: (r["label"], r["head"], r["tail"])  # noqa: E731
+        assert [key(r) for r in fast["relations"]] == [key(r) for r in slow["relations"]]
+        assert [r["score"] for r in fast["relations"]] == pytest.approx([r["score"] for r in slow["relations"]], abs=0.05)
+    with pytest.raises(ValueError, match="int8 copy"):
+        quantized.save_pretrained(tmp_path)
 
 
 @pytest.mark.slow

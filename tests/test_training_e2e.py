@@ -46,7 +46,7 @@ def trained(encoder, cache, tmp_path_factory) -> tuple[Path, Path, dict]:
     metrics = train_main(
         _common_flags(encoder, cache)
         + ["--num-epochs", "1", "--output-dir", str(out), "--results-dir", str(results), "--limit-test-docs", "3",
-           "--report-to", "tensorboard"]
+           "--report-to", "tensorboard", "--head-lr", "4e-3", "--re-loss-weight", "0.5"]
     )
     return out, results, metrics
 
@@ -68,6 +68,9 @@ def test_training_writes_a_complete_model_folder(trained):
     log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
     assert all(r["tokens_per_second"] > 0 for r in log if "loss" in r)
+    for record in (r for r in log if "loss" in r):  # the parts and both learning rates are logged
+        assert record["loss"] == pytest.approx(record["ner_loss"] + 0.5 * record["re_loss"], rel=1e-5)
+        assert record["lr_heads"] == pytest.approx(4 * record["lr_encoder"])
     test_dir = results / "model" / "bc5cdr-test"
     assert (test_dir / "metrics.json").is_file()
     assert list(test_dir.glob("*.PubTator*"))

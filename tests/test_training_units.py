@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from training.arguments import TrainingArguments, parse_args
 from training.checkpointing import COMPLETE_MARKER, list_complete_checkpoints, resolve_resume_path
@@ -80,3 +81,20 @@ def test_only_complete_checkpoints_are_resumable(tmp_path):
         resolve_resume_path(str(root / "step-000011"), tmp_path)
     with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
         resolve_resume_path("latest", tmp_path / "elsewhere")
+
+
+def test_optimizer_groups_names_and_fused_kernel():
+    from training.optimization import build_optimizer
+
+    model = torch.nn.Module()
+    model.encoder = torch.nn.Module()
+    model.encoder.dense, model.encoder.LayerNorm = torch.nn.Linear(4, 4), torch.nn.LayerNorm(4)  # BERT's names
+    model.head = torch.nn.Linear(4, 2)
+    optimizer = build_optimizer(model, encoder_lr=1e-4, head_lr=1e-3, weight_decay=0.01)
+    groups = {(g["name"], g["weight_decay"]): (g["lr"], len(g["params"])) for g in optimizer.param_groups}
+    # encoder: Linear weight decays; Linear bias and both LayerNorm tensors do not. Head: weight / bias.
+    assert groups == {("encoder", 0.01): (1e-4, 1), ("encoder", 0.0): (1e-4, 3),
+                      ("heads", 0.01): (1e-3, 1), ("heads", 0.0): (1e-3, 1)}
+    assert optimizer.defaults["fused"] is True
+    with pytest.raises(ValueError, match="encoder"):
+        build_optimizer(torch.nn.Linear(2, 2), 1e-4, 1e-3, 0.0)

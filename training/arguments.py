@@ -50,7 +50,14 @@ class TrainingArguments:
         default=64, metadata={"help": "Block size of the group-bilinear RE classifier (divides the entity embedding size)."}
     )
     ner_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the NER loss."})
-    re_loss_weight: float = field(default=1.0, metadata={"help": "Weight of the RE loss."})
+    re_loss_weight: float = field(
+        default=0.1,
+        metadata={"help": "Weight of the RE loss (0.1: at 1.0 the RE gradient swamped NER in the shared encoder; "
+                  "see results/benchmarks.md)."},
+    )
+    ner_label_continuations: bool = field(
+        default=True, metadata={"help": "Train NER on every subword (true) or on each word's first subword only."}
+    )
     # optimisation
     num_epochs: float = field(default=10.0, metadata={"help": "Training epochs (may be fractional)."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: by epochs)."})

@@ -37,6 +37,14 @@ def _batch_tokens(batch: dict[str, Any]) -> int:
     return int(mask.sum().item()) if isinstance(mask, torch.Tensor) else 0
 
 
+def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    """Current learning rate per named parameter group ("lr_encoder", "lr_heads")."""
+    rates: dict[str, float] = {}
+    for group in optimizer.param_groups:
+        rates.setdefault(f"lr_{group.get('name', 'group')}", group["lr"])
+    return rates
+
+
 def train(args: TrainingArguments) -> dict[str, Any]:
     """Train, select the best model on validation, save it to ``args.output_dir``; return the metrics."""
     output_dir = Path(args.output_dir)
@@ -64,6 +72,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         encoder_overrides=None if args.attention_dropout is None else {"attention_probs_dropout_prob": args.attention_dropout},
         ner_loss_weight=args.ner_loss_weight,
         re_loss_weight=args.re_loss_weight,
+        ner_label_continuations=args.ner_label_continuations,
     )
 
     with accelerator.main_process_first():
@@ -110,6 +119,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
 
     progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not accelerator.is_local_main_process)
     window_loss, window_batches, window_tokens, window_seconds = 0.0, 0, 0, 0.0
+    window_parts = {"ner_loss": 0.0, "re_loss": 0.0}
     stop = state.global_step >= total_steps
 
     for epoch in range(state.epoch, num_epochs):
@@ -134,6 +144,10 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                 optimizer.zero_grad()
             state.batches_done_in_epoch += 1
             window_loss += outputs.loss.detach().float().item()
+            for part in window_parts:
+                value = getattr(outputs, part)
+                if value is not None:
+                    window_parts[part] += value.detach().float().item()
             window_batches += 1
             window_tokens += _batch_tokens(batch)
             window_seconds += time.perf_counter() - batch_start  # training time only, not validation or saving
@@ -150,7 +164,8 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                     "step": state.global_step,
                     "epoch": state.global_step / steps_per_epoch,
                     "loss": window_loss / max(window_batches, 1),
-                    "lr_encoder": scheduler.get_last_lr()[0],
+                    **{part: total / max(window_batches, 1) for part, total in window_parts.items()},
+                    **_learning_rates(optimizer),
                     "tokens": tokens,
                     "train_seconds": window_seconds,
                     "tokens_per_second": tokens / max(window_seconds, 1e-9),
@@ -159,6 +174,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                 record_history(record)
                 progress.set_postfix(loss=f"{record['loss']:.4f}")
                 window_loss, window_batches, window_tokens, window_seconds = 0.0, 0, 0, 0.0
+                window_parts = dict.fromkeys(window_parts, 0.0)
 
             if state.global_step % eval_interval == 0 or state.global_step == total_steps:
                 metrics = validate(accelerator, model, tokenizer, val_docs, args.eval_batch_size)
@@ -202,7 +218,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
         "selection_metric": args.selection_metric,
         "best_validation_value": state.best_metric,
         "validation": state.best_validation,
-        "final_lr": scheduler.get_last_lr(),
+        "final_lr": _learning_rates(optimizer),
     }
     accelerator.wait_for_everyone()
     accelerator.end_training()
