@@ -44,7 +44,7 @@ def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
             "--output-dir", str(Path(args.out) / "joint-model"), "--results-dir", str(Path(args.out) / "results"),
             "--run-name", "joint", "--attention-dropout", str(args.attention_dropout),
             "--re-loss-weight", str(args.re_loss_weight),
-            "--ner-label-continuations", str(args.ner_label_continuations).lower(),
+            "--ner-label-continuations", args.ner_label_continuations,
         ]
     )
     return metrics, time.perf_counter() - start

@@ -84,11 +84,10 @@ def measure_pipeline(args: argparse.Namespace) -> dict:
         source, num_labels=5, id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)}
     )
     model.eval()
-    if args.int8:  # the same int8 dynamic quantization as quantize_for_cpu: encoder Linear layers only
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    if args.int8:  # the same quantization as quantize_for_cpu: the encoder's Linear layers only
+        from modeling.modeling_joint_ner_re import quantize_linear_layers_int8
 
-        quantized = quantize_dynamic(model.base_model, {torch.nn.Linear: per_channel_dynamic_qconfig})
-        setattr(model, model.base_model_prefix, quantized)
+        setattr(model, model.base_model_prefix, quantize_linear_layers_int8(model.base_model))
     tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
                       stride=128, device=-1)
     texts = [d["text"] for d in documents]

@@ -84,6 +84,22 @@ def adaptive_threshold_loss(
     return per_pair.sum() / mask.sum().clamp(min=1)
 
 
+def quantize_linear_layers_int8(module: nn.Module) -> nn.Module:
+    """`module` with every `nn.Linear` replaced by torch's int8 dynamic-quantized Linear (per-output-channel
+    weight scales, activations quantized on the fly). CPU inference only.
+
+    Per-channel scales kept 2 points of BC5CDR CID F1 that one scale per matrix lost, at the same speed.
+    """
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    with warnings.catch_warnings():
+        # torch.ao quantization is deprecated in favour of torchao, but it is what the pinned torch ships
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        return quantize_dynamic(module, {nn.Linear: per_channel_dynamic_qconfig})
+
+
 class SciBertForJointNerRe(PreTrainedModel):
     """Joint NER + document-level relation extraction over a shared BERT-like encoder.
 
@@ -175,19 +191,11 @@ class SciBertForJointNerRe(PreTrainedModel):
         `save_pretrained`; keep the float model for that.
         """
         import copy
-        import warnings
-
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
         if any(p.device.type != "cpu" for p in self.parameters()):
             raise ValueError("quantize_for_cpu needs the model on the CPU")
         quantized = copy.deepcopy(self).eval()
-        with warnings.catch_warnings():
-            # torch.ao quantization is deprecated in favour of torchao, but it is what the pinned torch ships
-            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-            # per-output-channel weight scales: on BC5CDR test they kept 2 points of CID F1 that one scale per
-            # matrix lost, at the same speed
-            quantized.encoder = quantize_dynamic(quantized.encoder, {nn.Linear: per_channel_dynamic_qconfig})
+        quantized.encoder = quantize_linear_layers_int8(quantized.encoder)
         quantized._int8_for_cpu = True
         return quantized
 

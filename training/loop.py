@@ -144,10 +144,10 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                 optimizer.zero_grad()
             state.batches_done_in_epoch += 1
             window_loss += outputs.loss.detach().float().item()
-            for part in window_parts:
+            for part in window_parts:  # summed as tensors: no extra device sync per step
                 value = getattr(outputs, part)
                 if value is not None:
-                    window_parts[part] += value.detach().float().item()
+                    window_parts[part] += value.detach().float()
             window_batches += 1
             window_tokens += _batch_tokens(batch)
             window_seconds += time.perf_counter() - batch_start  # training time only, not validation or saving
@@ -164,7 +164,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
                     "step": state.global_step,
                     "epoch": state.global_step / steps_per_epoch,
                     "loss": window_loss / max(window_batches, 1),
-                    **{part: total / max(window_batches, 1) for part, total in window_parts.items()},
+                    **{part: float(total) / max(window_batches, 1) for part, total in window_parts.items()},
                     **_learning_rates(optimizer),
                     "tokens": tokens,
                     "train_seconds": window_seconds,

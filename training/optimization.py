@@ -14,8 +14,8 @@ def build_optimizer(
     """AdamW with four groups: encoder/heads x decayed/not decayed (biases and LayerNorm weights).
 
     Each group carries a "name" ("encoder" or "heads") so logs can report the right learning rate. The fused
-    AdamW kernel is used where torch has one for the parameters' device (CPU and CUDA; it is also the
-    `Trainer`'s default): on 2 CPU cores it halves the optimizer step, about 8 % of a MiniLM training step."""
+    AdamW kernel is used where torch has one for the parameters' device (CPU and CUDA), as the `Trainer`
+    does by default."""
     groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
