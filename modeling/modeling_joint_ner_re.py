@@ -401,7 +401,8 @@ class SciBertForJointNerRe(PreTrainedModel):
             if mode == "end2end":  # gold annotations, if any, play no part (nor are they validated)
                 doc = {"pmid": doc.get("pmid", ""), "text": text}
             features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=mode == "gold")
-        order = sorted(features, key=lambda i: features[i]["length"])
+        # batch documents of similar window length: that is the width every window in the batch is padded to
+        order = sorted(features, key=lambda i: (features[i]["window_length"], features[i]["length"]))
         was_training = self.training
         self.eval()
         try:

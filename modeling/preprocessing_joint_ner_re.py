@@ -6,9 +6,10 @@ A *document* follows the `documents` schema of docs/ARCHITECTURE.md (`pmid`, `te
 `SciBertForJointNerRe.forward`.
 
 Rules (documented choices):
-- The whole text is tokenized once (fast tokenizer, offsets, no special tokens, no truncation). The token
-  sequence is cut into windows of `max_length - 2` content tokens overlapping by `stride` tokens; each window
-  gets CLS/SEP. Each token takes its state from exactly one window: the one where it is farthest from an
+- The whole text is tokenized once (fast tokenizer, offsets, no special tokens, no truncation). A sequence
+  longer than `max_length - 2` tokens is cut into the fewest windows of at most `max_length - 2` content
+  tokens, all of one length, consecutive ones overlapping by at least `stride` tokens; each window gets
+  CLS/SEP. Each token takes its state from exactly one window: the one where it is farthest from an
   *artificial* window edge (an edge that cuts the document; the document's own start and end do not count),
   ties -> the earlier window.
 - A mention covers every token whose character span overlaps it. A token that crosses a mention boundary is
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import os
 from typing import Any, Mapping, Sequence
 
@@ -107,19 +109,24 @@ def tokenize_text(text: str, tokenizer: PreTrainedTokenizerBase) -> tuple[list[i
 # ---- windows ------------------------------------------------------------------------------------------------
 
 
-def window_starts(num_tokens: int, content_length: int, stride: int) -> list[int]:
-    """Start token of each window; windows hold `content_length` tokens and overlap by `stride`."""
+def window_spans(num_tokens: int, content_length: int, stride: int) -> list[tuple[int, int]]:
+    """`[start, end)` token span of each window: the fewest windows of at most `content_length` tokens that
+    cover the document with consecutive windows overlapping by at least `stride` tokens, all of one length.
+
+    Equal lengths (rather than full windows and a short last one) keep batches free of padding: a
+    520-token document gives two windows of 324 tokens, not 510 + 138 padded to 510.
+    """
     if content_length <= stride:
         raise ValueError(f"window content length {content_length} must exceed stride {stride}")
-    starts = [0]
-    while starts[-1] + content_length < num_tokens:
-        starts.append(starts[-1] + content_length - stride)
-    return starts
+    if num_tokens <= content_length:
+        return [(0, num_tokens)]
+    count = math.ceil((num_tokens - stride) / (content_length - stride))
+    length = math.ceil((num_tokens + (count - 1) * stride) / count)  # <= content_length by the choice of count
+    starts = [k * (length - stride) for k in range(count - 1)] + [num_tokens - length]
+    return [(start, start + length) for start in starts]
 
 
-def assign_tokens_to_windows(
-    num_tokens: int, starts: Sequence[int], content_length: int
-) -> tuple[list[int], list[int]]:
+def assign_tokens_to_windows(num_tokens: int, spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
     """For each token, the window whose state it keeps and its position in that window (CLS is position 0).
 
     The chosen window is the one where the token is farthest from an artificial edge (ties -> earlier window).
@@ -127,8 +134,7 @@ def assign_tokens_to_windows(
     best_score = [-1.0] * num_tokens
     token_window = [0] * num_tokens
     token_position = [0] * num_tokens
-    for w, start in enumerate(starts):
-        end = min(start + content_length, num_tokens)
+    for w, (start, end) in enumerate(spans):
         for i in range(start, end):
             left = i - start if start > 0 else float("inf")
             right = end - 1 - i if end < num_tokens else float("inf")
@@ -272,7 +278,8 @@ def prepare_features(
 
     Always: `pmid`, `input_ids` (one list per window, CLS/SEP included), `token_window`, `token_position`
     (where each document token takes its state), `offsets` (character span of each token), `length`
-    (number of document tokens).
+    (number of document tokens), `window_length` (tokens in each window, CLS/SEP included: the padded width
+    the document needs in a batch).
     With `with_entities` and an `entities` field: `entity_mentions` (first-token index of each mention, per
     entity), `entity_types` (type index per entity), `pairs` (candidate `[head, tail]` entity indices).
     With `with_labels`: `ner_labels` (BIO tag id per token) when the document has `mentions`, and `pair_labels`
@@ -289,13 +296,12 @@ def prepare_features(
     if not input_ids:
         raise ValueError(f"{_doc_name(document)}: text yields no tokens")
     num_tokens = len(input_ids)
-    content_length = config.max_length - 2
-    starts = window_starts(num_tokens, content_length, config.stride)
-    token_window, token_position = assign_tokens_to_windows(num_tokens, starts, content_length)
+    spans = window_spans(num_tokens, config.max_length - 2, config.stride)
+    token_window, token_position = assign_tokens_to_windows(num_tokens, spans)
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     if cls_id is None or sep_id is None:
         raise ValueError(f"tokenizer {type(tokenizer).__name__} has no CLS/SEP token")
-    windows = [[cls_id] + input_ids[s : s + content_length] + [sep_id] for s in starts]
+    windows = [[cls_id] + input_ids[start:end] + [sep_id] for start, end in spans]
     features: dict[str, Any] = {
         "pmid": str(document.get("pmid", "")),
         "input_ids": windows,
@@ -303,6 +309,7 @@ def prepare_features(
         "token_position": token_position,
         "offsets": offsets,
         "length": num_tokens,
+        "window_length": len(windows[0]),
     }
 
     mentions = document.get("mentions")

@@ -25,7 +25,7 @@ from modeling.preprocessing_joint_ner_re import (
     collate_features,
     load_tokenizer,
     prepare_features,
-    window_starts,
+    window_spans,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,7 +171,8 @@ def test_window_merging_on_a_three_window_document(tokenizer):
     doc = {"pmid": "w", "text": " ".join(FILLER)}  # 14 tokens
     features = prepare_features(doc, tokenizer, config)
     assert features["length"] == 14
-    assert window_starts(14, 6, 2) == [0, 4, 8]
+    assert window_spans(14, 6, 2) == [(0, 6), (4, 10), (8, 14)]
+    assert features["window_length"] == 8
     assert len(features["input_ids"]) == 3
     token_ids = tokenizer(doc["text"], add_special_tokens=False)["input_ids"]
     for window, start in zip(features["input_ids"], [0, 4, 8]):
@@ -197,17 +198,36 @@ def test_window_merging_on_a_three_window_document(tokenizer):
 
 
 def test_window_assignment_single_window_and_ties():
-    assert window_starts(5, 6, 2) == [0]
-    assert assign_tokens_to_windows(5, [0], 6) == ([0] * 5, [1, 2, 3, 4, 5])
+    assert window_spans(5, 6, 2) == [(0, 5)]
+    assert assign_tokens_to_windows(5, [(0, 5)]) == ([0] * 5, [1, 2, 3, 4, 5])
     # 10 tokens, windows [0, 6) and [4, 10): token 4 is 1 from w0's cut, 0 from w1's -> w0; token 5 -> w1
-    windows, _ = assign_tokens_to_windows(10, window_starts(10, 6, 2), 6)
+    windows, _ = assign_tokens_to_windows(10, window_spans(10, 6, 2))
     assert windows == [0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
     # 9 tokens, windows [0, 5), [2, 7), [4, 9): token 3 is 1 from a cut in w0 and in w1 (tie -> w0); token 4 is
     # 2 from both cuts of w1; token 5 is 1 from a cut in w1 and in w2 (tie -> w1)
-    assert window_starts(9, 5, 3) == [0, 2, 4]
-    windows, positions = assign_tokens_to_windows(9, [0, 2, 4], 5)
+    assert window_spans(9, 5, 3) == [(0, 5), (2, 7), (4, 9)]
+    windows, positions = assign_tokens_to_windows(9, [(0, 5), (2, 7), (4, 9)])
     assert windows == [0, 0, 0, 0, 1, 1, 2, 2, 2]
     assert positions == [1, 2, 3, 4, 3, 4, 3, 4, 5]
+
+
+@pytest.mark.parametrize("content_length, stride", [(6, 2), (5, 0), (10, 9), (510, 128)])
+def test_windows_have_one_length_cover_the_document_and_overlap_by_stride(content_length, stride):
+    for num_tokens in range(1, 3 * content_length):
+        spans = window_spans(num_tokens, content_length, stride)
+        assert spans[0][0] == 0 and spans[-1][1] == num_tokens
+        assert len({end - start for start, end in spans}) == 1
+        assert spans[0][1] - spans[0][0] <= content_length
+        assert all(b[0] > a[0] and a[1] - b[0] >= stride for a, b in zip(spans, spans[1:]))
+        # the fewest windows: one window less could not cover the document
+        count = len(spans)
+        assert count == 1 or (count - 1) * content_length - (count - 2) * stride < num_tokens
+
+
+def test_a_document_just_over_one_window_gets_two_equal_windows():
+    # 12 tokens, 10 per window, overlap 2: [0, 7) and [5, 12), not [0, 10) and [8, 12)
+    assert window_spans(12, 10, 2) == [(0, 7), (5, 12)]
+    assert window_spans(520, 510, 128) == [(0, 324), (196, 520)]
 
 
 # ---- BIO labels, pairs -----------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 import datasets
@@ -12,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from loaders import load_corpus
 from loaders.schema import ENTITY_TYPES, RELATION_TYPES
+from modeling import preprocessing_joint_ner_re as preprocessing
 from modeling.preprocessing_joint_ner_re import collate_features, prepare_features
 from training.sampler import LengthGroupedBatchSampler
 
@@ -37,11 +39,13 @@ def featurize(documents: datasets.Dataset, tokenizer, model_config, desc: str = 
     """Map documents to model features, cached under a fingerprint of the data, tokenizer and config.
 
     The fingerprint is explicit because hashing the tokenizer and config through `datasets` is slow
-    and unstable across processes.
+    and unstable across processes. It includes the source of the preprocessing module, so a change to how
+    features are made never reads features cached by older code.
     """
     key = json.dumps(
         {
             "data": documents._fingerprint,
+            "code": hashlib.sha256(Path(preprocessing.__file__).read_bytes()).hexdigest(),
             "tokenizer": tokenizer.name_or_path,
             "vocab": len(tokenizer),
             "lower": getattr(tokenizer, "do_lower_case", None),
@@ -73,7 +77,9 @@ def make_train_dataloader(
     features: datasets.Dataset, batch_size: int, seed: int, pad_token_id: int, group_by_length: bool
 ) -> tuple[DataLoader, LengthGroupedBatchSampler]:
     """A dataloader over training features with the seeded length-grouped batch sampler."""
-    sampler = LengthGroupedBatchSampler(features["length"], batch_size, seed, group_by_length)
+    # grouped by window length (the padded width of a batch), not document length: a document just over one
+    # window is cut into two short windows and belongs with short documents
+    sampler = LengthGroupedBatchSampler(features["window_length"], batch_size, seed, group_by_length)
     # A private generator: creating a loader iterator would otherwise draw from the global RNG, so a run
     # resumed mid-epoch would shift every later dropout mask against an uninterrupted one.
     loader = DataLoader(
