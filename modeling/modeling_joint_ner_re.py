@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.utils import ModelOutput
 
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
-from .postprocessing_joint_ner_re import decode_bio, decode_relations, group_mentions, public_mention
+from .postprocessing_joint_ner_re import decode_bio, decode_relations, group_mentions, ner_tag_ids, public_mention
 from .preprocessing_joint_ner_re import (
     collate_entities,
     collate_features,
@@ -437,9 +437,13 @@ class SciBertForJointNerRe(PreTrainedModel):
         sequence = self.encode(
             batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["token_index"].to(device)
         )
-        tags = self.ner_classifier(sequence).argmax(-1).cpu().tolist()
+        ner_logits = self.ner_classifier(sequence).float().cpu()
+        labels, constrained = self.config.ner_labels, self.config.ner_constrained_decoding
         predicted = [
-            decode_bio(tags[b][: f["length"]], f["offsets"], doc["text"], self.config.ner_labels)
+            decode_bio(
+                ner_tag_ids(ner_logits[b, : f["length"]], f["offsets"], doc["text"], labels, constrained),
+                f["offsets"], doc["text"], labels,
+            )
             for b, (doc, f) in enumerate(zip(documents, features))
         ]
         if mode == "end2end":

@@ -4,8 +4,12 @@ Decoding rules (documented choices):
 - Word-level tags: a word (tokens joined without a break inside a run of letters/digits, e.g. WordPiece's
   `nal ##ox ##one`) takes the tag of its first token, so a predicted mention never ends or starts inside a
   word ("ID" out of "IDM"). Gold mentions that cut a letter/digit run are thus out of reach (none in BC5CDR).
-- BIO repair: an `I-X` that does not continue a mention of type X (after `O`, after another type, or at the
-  start) opens a new mention, like seqeval's default (non-strict) chunking. Nothing predicted is dropped.
+- Constrained decoding (`config.ner_constrained_decoding`, the default): the word tags are the most
+  probable valid BIO sequence (`viterbi_bio` over the word-initial tokens' log-softmax), so an `I-X` never
+  follows `O` or another type.
+- BIO repair (argmax decoding): an `I-X` that does not continue a mention of type X (after `O`, after
+  another type, or at the start) opens a new mention, like seqeval's default (non-strict) chunking. Nothing
+  predicted is dropped.
 - A mention spans from the start of its first token to the end of its last token (character offsets of the
   tokenizer); a mention is never cut inside a token.
 - End-to-end entities: mentions of the same type whose normalised text (casefold, whitespace collapsed) is
@@ -48,6 +52,59 @@ def word_level_tags(
         else:
             tags.append(ner_labels[tag_id])
     return tags
+
+
+def bio_transition_allowed(ner_labels: Sequence[str]) -> list[list[bool]]:
+    """`allowed[previous][current]`: `I-X` may only follow `B-X` or `I-X`; every other transition is allowed."""
+    entity_type = [label.split("-", 1)[1] if label != "O" else None for label in ner_labels]
+    return [
+        [not current.startswith("I-") or entity_type[p] == entity_type[c] for c, current in enumerate(ner_labels)]
+        for p in range(len(ner_labels))
+    ]
+
+
+def viterbi_bio(log_probs: Sequence[Sequence[float]], ner_labels: Sequence[str]) -> list[int]:
+    """The most probable tag sequence (sum of per-position log-probabilities) among valid BIO sequences: no
+    `I-X` at the start or after anything but `B-X`/`I-X`. One row of `log_probs` per position."""
+    if not log_probs:
+        return []
+    allowed = bio_transition_allowed(ner_labels)
+    labels = range(len(ner_labels))
+    inside = [label.startswith("I-") for label in ner_labels]
+    score = [float("-inf") if inside[c] else float(log_probs[0][c]) for c in labels]
+    backpointers: list[list[int]] = []
+    for row in log_probs[1:]:
+        previous = [max((p for p in labels if allowed[p][c]), key=score.__getitem__) for c in labels]
+        score = [score[previous[c]] + float(row[c]) for c in labels]
+        backpointers.append(previous)
+    path = [max(labels, key=score.__getitem__)]
+    for previous in reversed(backpointers):
+        path.append(previous[path[-1]])
+    return path[::-1]
+
+
+def ner_tag_ids(
+    logits: torch.Tensor, offsets: Sequence[Sequence[int]], text: str, ner_labels: Sequence[str], constrained: bool
+) -> list[int]:
+    """One BIO tag id per token from NER logits `[tokens, labels]`.
+
+    argmax per token; with `constrained`, the tags of the word-initial tokens (the ones decoding reads) are
+    the best valid BIO sequence instead (`viterbi_bio` over their log-softmax). When the argmax sequence is
+    already valid it is that best sequence, so the search only runs for documents that need it.
+    """
+    tag_ids = logits.argmax(-1).tolist()
+    if not constrained or not tag_ids:
+        return tag_ids
+    starts = [i for i in range(len(tag_ids)) if not continues_word(offsets, text, i)]
+    allowed = bio_transition_allowed(ner_labels)
+    word_tags = [tag_ids[i] for i in starts]
+    first_ok = not ner_labels[word_tags[0]].startswith("I-")
+    if first_ok and all(allowed[p][c] for p, c in zip(word_tags, word_tags[1:])):
+        return tag_ids
+    best = viterbi_bio(torch.log_softmax(logits[starts].float(), dim=-1).tolist(), ner_labels)
+    for i, tag in zip(starts, best):
+        tag_ids[i] = tag
+    return tag_ids
 
 
 def decode_bio(

@@ -5,6 +5,7 @@ Everything runs on a tiny randomly initialised BERT and a vocabulary written to 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -19,7 +20,13 @@ from transformers import AutoModel, AutoTokenizer, BertTokenizerFast
 
 from modeling import JointNerReConfig, SciBertForJointNerRe
 from modeling.modeling_joint_ner_re import MASKED_LOGIT
-from modeling.postprocessing_joint_ner_re import decode_bio, group_mentions
+from modeling.postprocessing_joint_ner_re import (
+    bio_transition_allowed,
+    decode_bio,
+    group_mentions,
+    ner_tag_ids,
+    viterbi_bio,
+)
 from modeling.preprocessing_joint_ner_re import (
     assign_tokens_to_windows,
     collate_features,
@@ -303,6 +310,46 @@ def test_decode_bio_repairs_and_grouping():
                        {"id": "E1", "type": "Disease", "mention_indices": [1]},
                        {"id": "E2", "type": "Disease", "mention_indices": [3]},
                        {"id": "E3", "type": "Gene", "mention_indices": [4, 5]}]
+
+
+def _log_probs(rows):
+    return torch.log(torch.tensor(rows, dtype=torch.float))
+
+
+def test_viterbi_bio_finds_the_best_valid_sequence():
+    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    # argmax would be I-Chemical I-Chemical (invalid start); the best valid path opens with B-Chemical
+    rows = [[0.1, 0.3, 0.4, 0.1, 0.1], [0.1, 0.1, 0.6, 0.1, 0.1]]
+    assert viterbi_bio(_log_probs(rows).tolist(), labels) == [1, 2]
+    # B-Chemical then I-Disease (argmax) is invalid: 0.5*0.35 for B-Chem I-Chem beats 0.5*0.2 for O/B-Dis paths
+    rows = [[0.1, 0.5, 0.1, 0.2, 0.1], [0.05, 0.05, 0.35, 0.15, 0.4]]
+    assert viterbi_bio(_log_probs(rows).tolist(), labels) == [1, 2]
+    assert viterbi_bio([], labels) == []
+    # brute force over every valid sequence of a random 4-position problem
+    torch.manual_seed(0)
+    scores = torch.log_softmax(torch.randn(4, 5), dim=-1).tolist()
+    allowed = bio_transition_allowed(labels)
+    valid = [seq for seq in itertools.product(range(5), repeat=4)
+             if not labels[seq[0]].startswith("I-") and all(allowed[a][b] for a, b in zip(seq, seq[1:]))]
+    best = max(valid, key=lambda seq: sum(scores[i][t] for i, t in enumerate(seq)))
+    assert viterbi_bio(scores, labels) == list(best)
+
+
+def test_constrained_tags_run_on_word_initial_tokens_only():
+    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    text = "naloxone xx"  # nal ##ox ##one xx
+    offsets = [[0, 3], [3, 5], [5, 8], [9, 11]]
+    # valid at word level (continuations are not read): the argmax is kept as it is
+    logits = _log_probs([[0.1, 0.6, 0.1, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1, 0.6], [0.6, 0.1, 0.1, 0.1, 0.1],
+                         [0.6, 0.1, 0.1, 0.1, 0.1]])
+    assert ner_tag_ids(logits, offsets, text, labels, constrained=True) == [1, 4, 0, 0]
+    # an I-Disease word after a Chemical word: argmax keeps it (decoding then opens a new mention), the
+    # constrained search picks the best valid alternative for the word
+    logits = _log_probs([[0.1, 0.6, 0.1, 0.1, 0.1], [0.2] * 5, [0.2] * 5, [0.1, 0.1, 0.3, 0.1, 0.4]])
+    assert ner_tag_ids(logits, offsets, text, labels, constrained=False) == [1, 0, 0, 4]
+    assert ner_tag_ids(logits, offsets, text, labels, constrained=True) == [1, 0, 0, 2]
+    mentions = decode_bio(ner_tag_ids(logits, offsets, text, labels, constrained=True), offsets, text, labels)
+    assert [(m["text"], m["type"]) for m in mentions] == [("naloxone xx", "Chemical")]
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------
