@@ -1,0 +1,58 @@
+"""NER decoding: argmax per word against constrained (valid-BIO Viterbi) decoding, on one trained model.
+
+    python bench/decoding.py --model results/bench-quality-w01/joint-model [--split validation]
+
+Runs `extract` (end-to-end) twice over the split, with `config.ner_constrained_decoding` off and on, and
+prints NER strict F1 (micro and per type) and end-to-end CID F1 for each. The model is loaded with this
+repository's `SciBertForJointNerRe`, so both settings run the current decoding code, whatever code the
+checkpoint folder carries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    from evaluation.run import load_documents
+    from evaluation.scoring import score_documents
+    from modeling import SciBertForJointNerRe
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, help="A trained joint model folder.")
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
+    parser.add_argument("--split", default="validation")
+    parser.add_argument("--batch-size", type=int, default=8)
+    args = parser.parse_args()
+
+    model = SciBertForJointNerRe.from_pretrained(args.model).eval()
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    documents = load_documents("bc5cdr", args.split, data_dir=args.data_dir)
+    rows = {}
+    for constrained in (False, True):
+        model.config.ner_constrained_decoding = constrained
+        with torch.inference_mode():
+            predictions = model.extract(documents, tokenizer, mode="end2end", batch_size=args.batch_size)
+        metrics = score_documents(documents, {"end2end": predictions}, model.config.entity_types,
+                                  model.config.relation_labels)
+        seqeval = metrics["ner"]["seqeval"]
+        name = "constrained" if constrained else "argmax"
+        rows[name] = {
+            "ner_f1": seqeval["micro"]["f1"],
+            **{f"ner_f1_{t}": scores["f1"] for t, scores in seqeval["per_type"].items()},
+            "cid_f1_end2end": metrics["re_end2end"]["micro"]["f1"],
+        }
+        print(f"{args.split} ({len(documents)} documents), {name}: {json.dumps(rows[name])}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

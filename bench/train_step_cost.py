@@ -1,0 +1,84 @@
+"""Cost per encoded position of one training step: the joint model against `BertForTokenClassification`.
+
+    python bench/train_step_cost.py [--batches 30] [--passes 2]
+
+Both models get the same batches (the first ones of train.py's loader, all windows of each batch) and run
+forward, backward, gradient clipping and a fused AdamW step, so the figures compare the models alone,
+without either training loop. The token-classification model gets random labels on the real positions.
+Prints encoded positions per second for each pass (the first 2 batches of a pass are not timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    from bench.quality import default_encoder
+    from modeling import SciBertForJointNerRe
+    from modeling.preprocessing_joint_ner_re import load_tokenizer
+    from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
+    from training.optimization import build_optimizer
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
+    parser.add_argument("--encoder", default=None)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--passes", type=int, default=2)
+    args = parser.parse_args()
+    encoder = args.encoder or default_encoder()
+
+    torch.manual_seed(0)
+    entity_types, relation_types = corpus_labels("bc5cdr")
+    tokenizer = load_tokenizer(encoder)
+    no_attention_dropout = {"attention_probs_dropout_prob": 0.0}
+    joint = SciBertForJointNerRe.from_encoder(encoder, entity_types=entity_types, relation_types=relation_types,
+                                              encoder_overrides=no_attention_dropout)
+    tagger = AutoModelForTokenClassification.from_pretrained(encoder, num_labels=len(joint.config.ner_labels),
+                                                             **no_attention_dropout)
+    features = featurize(load_documents("bc5cdr", "", args.data_dir)["train"], tokenizer, joint.config)
+    loader, _ = make_train_dataloader(features.with_format(None), args.batch_size, 42, tokenizer.pad_token_id, True)
+    batches = [batch for _, batch in zip(range(args.batches), loader)]
+    labels = [torch.randint(0, len(joint.config.ner_labels), b["input_ids"].shape).masked_fill(b["attention_mask"] == 0, -100)
+              for b in batches]
+
+    def joint_loss(index: int) -> torch.Tensor:
+        return joint(**batches[index]).loss
+
+    def tagger_loss(index: int) -> torch.Tensor:
+        batch = batches[index]
+        return tagger(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=labels[index]).loss
+
+    systems = {
+        "joint model (NER + RE losses)": (joint, joint_loss, build_optimizer(joint, 1e-5, 1e-4, 0.01)),
+        "BertForTokenClassification": (tagger, tagger_loss, torch.optim.AdamW(tagger.parameters(), lr=1e-5, fused=True)),
+    }
+    positions = sum(b["input_ids"].numel() for b in batches[2:])
+    print(f"{len(batches)} batches, {positions} positions timed per pass")
+    for index in range(args.passes):
+        for name, (model, loss_of, optimizer) in systems.items():
+            model.train()
+            seconds = 0.0
+            for i in range(len(batches)):
+                start = time.perf_counter()
+                loss_of(i).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                optimizer.zero_grad()
+                if i >= 2:
+                    seconds += time.perf_counter() - start
+            print(f"pass {index + 1}, {name}: {positions / seconds:.0f} positions/s ({seconds:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
