@@ -1,9 +1,10 @@
-"""NER decoding: argmax per word against constrained (valid-BIO Viterbi) decoding, on one trained model.
+"""NER decoding rules compared on one trained model: argmax per word, constrained (valid-BIO Viterbi)
+decoding, and constrained decoding plus mention propagation.
 
     python bench/decoding.py --model results/bench-quality-w01/joint-model [--split validation]
 
-Runs `extract` (end-to-end) twice over the split, with `config.ner_constrained_decoding` off and on, and
-prints NER strict F1 (micro and per type) and end-to-end CID F1 for each. The model is loaded with this
+Runs `extract` (end-to-end) over the split once per rule (`config.ner_constrained_decoding`,
+`config.ner_propagate_mentions`) and prints NER strict F1 (micro and per type) and end-to-end CID F1 for each. The model is loaded with this
 repository's `SciBertForJointNerRe`, so both settings run the current decoding code, whatever code the
 checkpoint folder carries.
 """
@@ -38,16 +39,18 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     documents = load_documents("bc5cdr", args.split, data_dir=args.data_dir)
     rows = {}
-    for constrained in (False, True):
+    rules = {"argmax": (False, False), "constrained": (True, False), "constrained + propagation": (True, True)}
+    for name, (constrained, propagate) in rules.items():
         model.config.ner_constrained_decoding = constrained
+        model.config.ner_propagate_mentions = propagate
         with torch.inference_mode():
             predictions = model.extract(documents, tokenizer, mode="end2end", batch_size=args.batch_size)
         metrics = score_documents(documents, {"end2end": predictions}, model.config.entity_types,
                                   model.config.relation_labels)
         seqeval = metrics["ner"]["seqeval"]
-        name = "constrained" if constrained else "argmax"
         rows[name] = {
-            "ner_f1": seqeval["micro"]["f1"],
+            "ner_f1": seqeval["micro"]["f1"], "ner_precision": seqeval["micro"]["precision"],
+            "ner_recall": seqeval["micro"]["recall"],
             **{f"ner_f1_{t}": scores["f1"] for t, scores in seqeval["per_type"].items()},
             "cid_f1_end2end": metrics["re_end2end"]["micro"]["f1"],
         }

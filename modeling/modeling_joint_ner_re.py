@@ -17,7 +17,14 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.utils import ModelOutput
 
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
-from .postprocessing_joint_ner_re import decode_bio, decode_relations, group_mentions, ner_tag_ids, public_mention
+from .postprocessing_joint_ner_re import (
+    decode_bio,
+    decode_relations,
+    group_mentions,
+    ner_tag_ids,
+    propagate_mentions,
+    public_mention,
+)
 from .preprocessing_joint_ner_re import (
     collate_entities,
     collate_features,
@@ -446,6 +453,8 @@ class SciBertForJointNerRe(PreTrainedModel):
             )
             for b, (doc, f) in enumerate(zip(documents, features))
         ]
+        if self.config.ner_propagate_mentions:
+            predicted = [propagate_mentions(m, f["offsets"], doc["text"]) for m, doc, f in zip(predicted, documents, features)]
         if mode == "end2end":
             entity_lists = [group_mentions(mentions) for mentions in predicted]
             entity_parts = [

@@ -25,6 +25,7 @@ from modeling.postprocessing_joint_ner_re import (
     decode_bio,
     group_mentions,
     ner_tag_ids,
+    propagate_mentions,
     viterbi_bio,
 )
 from modeling.preprocessing_joint_ner_re import (
@@ -352,6 +353,35 @@ def test_constrained_tags_run_on_word_initial_tokens_only():
     assert [(m["text"], m["type"]) for m in mentions] == [("naloxone xx", "Chemical")]
 
 
+def test_propagation_tags_repeats_on_word_boundaries_only():
+    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
+    text = "PD and PDE in PD; Parkinson disease, disease xPD PD"
+    # one token per word except "PDE" = "PD" "##E" and "xPD" = "x" "##PD"
+    offsets = [[0, 2], [3, 6], [7, 9], [9, 10], [11, 13], [14, 16], [16, 17], [18, 27], [28, 35], [35, 36],
+               [37, 44], [45, 46], [46, 48], [49, 51]]
+    # predicted: the first "PD" (Disease) and "Parkinson disease" (Disease)
+    tags = [3, 0, 0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 0]
+    predicted = decode_bio(tags, offsets, text, labels)
+    before = [dict(m) for m in predicted]
+    propagated = propagate_mentions(predicted, offsets, text)
+    # the two whole-word "PD"s are added; "PDE", "xPD" are not whole-word matches; the lone "disease" is not a
+    # predicted text (only "Parkinson disease" is)
+    assert [(m["start"], m["text"], m["type"], m["token_start"], m["token_end"]) for m in propagated] == [
+        (0, "PD", "Disease", 0, 0), (14, "PD", "Disease", 5, 5), (18, "Parkinson disease", "Disease", 7, 8),
+        (49, "PD", "Disease", 13, 13),
+    ]
+    assert predicted == before  # the input list is not changed
+    # a text predicted with two types is left alone; nothing is added inside a predicted mention
+    tags = [3, 0, 0, 0, 0, 1, 0, 3, 4, 0, 0, 0, 0, 0]
+    predicted = decode_bio(tags, offsets, text, labels)
+    assert propagate_mentions(predicted, offsets, text) == predicted
+    text2 = "disease x Parkinson disease"
+    offsets2 = [[0, 7], [8, 9], [10, 19], [20, 27]]
+    predicted = decode_bio([3, 0, 3, 4], offsets2, text2, labels)
+    assert [m["text"] for m in propagate_mentions(predicted, offsets2, text2)] == ["disease", "Parkinson disease"]
+    assert propagate_mentions([], offsets2, text2) == []
+
+
 # ---- bad input -------------------------------------------------------------------------------------------------
 
 
@@ -450,6 +480,42 @@ def test_overfit_recovers_gold_mentions_and_relations(trained, tokenizer):
         assert spans_of({"mentions": pred_gold["ner_mentions"]}) == spans_of(doc)
         assert all(0.5 < r["score"] <= 1.0 for r in pred["relations"])
     assert end2end[0]["mentions"][0] == {"start": 0, "end": 8, "text": "Naloxone", "type": "Chemical"}
+
+
+def test_extract_propagates_mentions_into_entities_when_configured(trained, tokenizer):
+    """With `ner_propagate_mentions`, a repeat that the NER head missed becomes a mention of the same entity."""
+    model, _, _ = trained
+    # word salads in which the `trained` model tags the first word's repeats inconsistently (found by search)
+    texts = ["bradycardia reverses delta causes treats bradycardia lambda eta",
+             "hypotension mu reverses nu to hypotension . GSK3",
+             "bradycardia not Naloxone bradycardia alpha reverses GSK3 xi",
+             "hypotension headache rats treatment epsilon hypotension in Naloxone",
+             "tremor treats neurons beta to tremor headache induced",
+             "hypotension induced . gamma xi hypotension beta Naloxone"]
+    plain = model.extract(texts, tokenizer, batch_size=16)
+
+    def missed_a_repeat(text: str, result: dict) -> bool:
+        """One repeat is a mention of its own, the other lies outside every mention."""
+        word = text.split()[0]
+        starts = [0, text.index(f" {word} ") + 1]
+        tagged = [any(m["start"] == s and m["text"] == word for m in result["mentions"]) for s in starts]
+        untouched = [all(m["end"] <= s or m["start"] >= s + len(word) for m in result["mentions"]) for s in starts]
+        return sorted(zip(tagged, untouched)) == [(False, True), (True, False)]
+
+    # deterministic: fixed seed, fixed training
+    missed = [i for i, r in enumerate(plain) if missed_a_repeat(texts[i], r)]
+    assert missed, "no text with a missed repeat: the test would not exercise propagation"
+    model.config.ner_propagate_mentions = True
+    try:
+        propagated = model.extract([texts[i] for i in missed], tokenizer, batch_size=16)
+    finally:
+        model.config.ner_propagate_mentions = False
+    for i, result in zip(missed, propagated):
+        word = texts[i].split()[0]
+        assert spans_of(plain[i]) < spans_of(result), texts[i]
+        repeats = [k for k, m in enumerate(result["mentions"]) if m["text"] == word]
+        assert len(repeats) == 2 and len({result["mentions"][k]["type"] for k in repeats}) == 1, texts[i]
+        assert any(sorted(e["mention_indices"]) == repeats for e in result["entities"]), texts[i]
 
 
 def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_path):
