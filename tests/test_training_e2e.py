@@ -46,7 +46,7 @@ def trained(encoder, cache, tmp_path_factory) -> tuple[Path, Path, dict]:
     metrics = train_main(
         _common_flags(encoder, cache)
         + ["--num-epochs", "1", "--output-dir", str(out), "--results-dir", str(results), "--limit-test-docs", "3",
-           "--report-to", "tensorboard", "--head-lr", "4e-3", "--re-loss-weight", "0.5"]
+           "--report-to", "tensorboard", "--head-lr", "4e-3", "--re-loss-weight", "0.5", "--calibration-docs", "3"]
     )
     return out, results, metrics
 
@@ -62,6 +62,11 @@ def test_training_writes_a_complete_model_folder(trained):
     assert saved["training"]["global_step"] == 4  # 4 documents, batch 1, one epoch
     assert set(saved["validation"]) >= {"ner_f1", "re_gold_f1", "re_end2end_f1"}
     assert 0.0 <= saved["test"]["ner"]["seqeval"]["micro"]["f1"] <= 1.0
+    # the relation threshold was chosen on 3 validation documents and stored in the saved config
+    calibration = saved["re_threshold_calibration"]
+    assert calibration["documents"] == 3 and calibration["default_threshold"] == 0.0
+    assert config["re_threshold"] == calibration["threshold"]
+    assert calibration["f1"] == max(row["f1"] for row in calibration["table"]) >= calibration["default_f1"]
     card = (out / "README.md").read_text()
     assert card.startswith("---\n") and "model-index" in card
     assert list((out / "logs").rglob("events.out.tfevents.*")), "no TensorBoard event file"

@@ -98,3 +98,25 @@ def test_optimizer_groups_names_and_fused_kernel():
     assert optimizer.defaults["fused"] is True
     with pytest.raises(ValueError, match="encoder"):
         build_optimizer(torch.nn.Linear(2, 2), 1e-4, 1e-3, 0.0)
+
+
+def test_threshold_table_scores_each_margin_and_the_best_is_picked():
+    from training.calibration import best_threshold_row, threshold_table
+
+    gold = [{"pmid": "1", "relations": [{"label": "CID", "head": "C1", "tail": "D1"},
+                                         {"label": "CID", "head": "C1", "tail": "D2"}]}]
+    # scores are sigmoid(margin): margins 2.0 (correct), 0.5 (wrong), -0.5 (correct)
+    sigmoid = lambda x: 1 / (1 + 2.718281828459045 ** -x)  # noqa: E731
+    scored = [{"pmid": "1", "relations": [{"label": "CID", "head": "C1", "tail": "D1", "score": sigmoid(2.0)},
+                                          {"label": "CID", "head": "C2", "tail": "D1", "score": sigmoid(0.5)},
+                                          {"label": "CID", "head": "C1", "tail": "D2", "score": sigmoid(-0.5)}]}]
+    table = threshold_table(gold, scored, ["CID"], grid=[-1.0, 0.0, 1.0, 3.0])
+    by_margin = {row["threshold"]: row for row in table}
+    assert by_margin[-1.0]["precision"] == pytest.approx(2 / 3) and by_margin[-1.0]["recall"] == 1.0  # all three
+    assert by_margin[0.0]["precision"] == 0.5 and by_margin[0.0]["recall"] == 0.5  # 2.0 and 0.5 kept
+    assert by_margin[1.0]["precision"] == 1.0 and by_margin[1.0]["recall"] == 0.5  # 2.0 kept
+    assert by_margin[3.0]["f1"] == 0.0
+    assert best_threshold_row(table)["threshold"] == -1.0  # F1 0.8 beats 0.667
+    # equal F1: the margin closest to 0 wins, then the lower one
+    tied = [{"threshold": t, "f1": 0.5} for t in (-1.0, -0.5, 0.5, 1.0)]
+    assert best_threshold_row(tied)["threshold"] == -0.5

@@ -93,6 +93,14 @@ class TrainingArguments:
     run_name: str = field(default="", metadata={"help": "Run name for trackers and results/ (default: folder name)."})
     results_dir: str = field(default="results", metadata={"help": "Where test-set evaluations go."})
     evaluate_test: bool = field(default=True, metadata={"help": "Evaluate the best model on the test split at the end."})
+    calibrate_re_threshold: bool = field(
+        default=True,
+        metadata={"help": "After training, set the saved model's re_threshold to the margin with the best validation "
+                  "relation F1 (gold entities); see training/calibration.py."},
+    )
+    calibration_docs: int = field(
+        default=0, metadata={"help": "Validation documents for threshold calibration (0: the whole split)."}
+    )
     report_to: str = field(default="none", metadata={"help": "tensorboard, wandb or none."})
     logging_steps: int = field(default=10, metadata={"help": "Log loss, lr and tokens/s every N steps."})
 

@@ -13,14 +13,34 @@ from training.loop import train
 logger = logging.getLogger(__name__)
 
 
+def calibrate(args: TrainingArguments) -> dict[str, Any]:
+    """Choose the saved best model's `re_threshold` on validation documents and write it to its config.json."""
+    from evaluation.run import load_documents, load_model
+    from training.calibration import calibrate_re_threshold
+
+    output_dir = Path(args.output_dir)
+    model, tokenizer = load_model(str(output_dir))
+    documents = load_documents(args.dataset, "validation", args.dataset_config or None, args.data_dir,
+                               args.cache_dir, limit=args.calibration_docs or None)
+    result = calibrate_re_threshold(model, tokenizer, documents, args.eval_batch_size)
+    model.config.re_threshold = result["threshold"]
+    model.config.save_pretrained(output_dir)
+    logger.info("re_threshold %.2f: validation relation F1 %.4f (%.4f at %.2f) on %d documents", result["threshold"],
+                result["f1"], result["default_f1"] or float("nan"), result["default_threshold"], result["documents"])
+    return result
+
+
 def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]:
-    """Evaluate the saved best model on test (main process only), write metrics.json and the model card."""
+    """Calibrate the relation threshold and evaluate the saved best model on test (main process only), write
+    metrics.json and the model card."""
     from evaluation.run import evaluate_model
     from hub.model_card import write_model_card
 
     output_dir = Path(args.output_dir)
     metrics: dict[str, Any] = {"training": {k: v for k, v in summary.items() if k != "validation"}}
     metrics["validation"] = summary["validation"]
+    if args.calibrate_re_threshold:
+        metrics["re_threshold_calibration"] = calibrate(args)
     if args.evaluate_test:
         metrics["test"] = evaluate_model(
             model_path=str(output_dir),
