@@ -63,13 +63,22 @@ def load_documents(dataset: str, split: str, config: str | None = None, data_dir
     return [dict(row) for row in data]
 
 
-def load_model(model_path: str, device: str | None = None, int8: bool = False) -> tuple[Any, Any]:
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def load_model(model_path: str, device: str | None = None, int8: bool = False,
+               dtype: str = "float32") -> tuple[Any, Any]:
     """``AutoModel`` (``trust_remote_code=True``) and its tokenizer, in eval mode on ``device``.
 
-    ``int8``: the model's ``quantize_for_cpu()`` copy (CPU only)."""
+    ``int8``: the model's ``quantize_for_cpu()`` copy (CPU only). ``dtype``: the weights' floating-point type
+    (``bfloat16`` is fast on GPUs and on CPUs with AMX, slow on CPUs without bf16 instructions)."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if int8 and dtype != "float32":
+        raise ValueError("int8 quantizes the float32 model: use int8 or a dtype, not both")
     device = device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu")
     model = AutoModel.from_pretrained(model_path, trust_remote_code=True)
     # trust_remote_code here too: the tokenizer loader reads config.json, whose model type is the remote one
@@ -78,7 +87,7 @@ def load_model(model_path: str, device: str | None = None, int8: bool = False) -
         if torch.device(device).type != "cpu":
             raise ValueError(f"int8 quantization runs on the CPU only, not on {device}")
         return model.quantize_for_cpu(), tokenizer
-    return model.to(device).eval(), tokenizer
+    return model.to(device=device, dtype=getattr(torch, dtype)).eval(), tokenizer
 
 
 def predict(model: Any, tokenizer: Any, documents: Sequence[Mapping], modes: Sequence[str],
@@ -163,12 +172,13 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
                    run_name: str | None = None, modes: Sequence[str] = MODES, batch_size: int = 8,
                    limit: int | None = None, model: Any = None, tokenizer: Any = None,
                    documents: Sequence[Mapping] | None = None, device: str | None = None,
-                   int8: bool = False, print_summary: bool = True) -> dict:
+                   int8: bool = False, dtype: str = "float32", print_summary: bool = True) -> dict:
     """Predict, score and write ``results/<run>/<dataset>[-<config>]-<split>/``; returns the metrics dict.
 
     Give ``model_path`` (a saved model folder or Hub id), or an already loaded ``model`` and ``tokenizer``.
     ``documents`` (``documents`` schema rows) replace loading the split from ``loaders``. ``int8`` scores
-    the CPU int8 copy of the loaded model (``quantize_for_cpu``).
+    the CPU int8 copy of the loaded model (``quantize_for_cpu``); ``dtype`` the model in that floating-point
+    type (see ``load_model``).
     """
     from loaders.schema import ENTITY_TYPES, RELATION_TYPES
 
@@ -181,11 +191,15 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
     if model is None:
         if model_path is None:
             raise ValueError("give model_path or model + tokenizer")
-        model, tokenizer = load_model(model_path, device, int8)
+        model, tokenizer = load_model(model_path, device, int8, dtype)
     elif tokenizer is None:
         raise ValueError("a model given without its tokenizer")
     elif int8:
         model = model.quantize_for_cpu()
+    elif dtype != "float32":
+        import torch
+
+        model = model.to(getattr(torch, dtype))
     if documents is None:
         documents = load_documents(dataset, split, config, data_dir, cache_dir, limit)
     elif limit is not None:
@@ -201,7 +215,7 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
     metrics: dict[str, Any] = {
         "model": str(model_path or getattr(model, "name_or_path", "")), "dataset": dataset, "config": config,
         "split": split, "n_documents": len(documents), "modes": modes, **scores,
-        "int8": int8,
+        "int8": int8, "dtype": dtype,
         "timing": {"predict_s": round(predict_s, 3),
                    "documents_per_s": round(len(documents) / predict_s, 3) if predict_s > 0 else None},
     }
@@ -235,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--int8", action="store_true",
                         help="CPU only: run the encoder with int8 dynamic quantization (model.quantize_for_cpu())")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES,
+                        help="weights' floating-point type (bfloat16: GPUs and CPUs with AMX; default float32)")
     return parser
 
 
@@ -245,5 +261,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     evaluate_model(args.model, dataset=args.dataset, split=args.split, config=args.config, data_dir=args.data_dir,
                    cache_dir=args.cache_dir, output_dir=args.output_dir, run_name=args.run_name, modes=args.modes,
-                   batch_size=args.batch_size, limit=args.limit, device=args.device, int8=args.int8)
+                   batch_size=args.batch_size, limit=args.limit, device=args.device, int8=args.int8,
+                   dtype=args.dtype)
     return 0

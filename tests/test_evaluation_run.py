@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from evaluation.run import evaluate_model, main
 from evaluation.scoring import score_documents
@@ -126,3 +127,21 @@ def test_cli_int8_scores_the_quantized_copy_on_cpu_only(tmp_path, cache):
     assert int8_metrics["n_documents"] == 2 and "ner" in int8_metrics
     with pytest.raises(ValueError, match="CPU only"):
         main(common + ["--int8", "--device", "cuda"])
+
+
+def test_cli_bfloat16_scores_the_model_in_bf16(tmp_path, cache):
+    """`--dtype bfloat16` runs extract with bf16 weights; its predictions stay those of a working model."""
+    model_dir = save_tiny_model(tmp_path, "bc5cdr")
+    common = ["--model", str(model_dir), "--dataset", "bc5cdr", "--data-dir", str(BC5CDR), "--cache-dir", str(cache),
+              "--limit", "2", "--output-dir", str(tmp_path / "results")]
+    assert main(common + ["--run-name", "bf16", "--dtype", "bfloat16"]) == 0
+    metrics = json.loads((tmp_path / "results" / "bf16" / "bc5cdr-test" / "metrics.json").read_text())
+    assert metrics["dtype"] == "bfloat16" and metrics["n_documents"] == 2 and "ner" in metrics
+    from evaluation.run import load_model
+
+    model, _ = load_model(str(model_dir), device="cpu", dtype="bfloat16")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    with pytest.raises(ValueError, match="not both"):
+        main(common + ["--int8", "--dtype", "bfloat16"])
+    with pytest.raises(SystemExit):
+        main(common + ["--dtype", "float8"])
