@@ -59,8 +59,10 @@ def build_trainer(
     warmup_ratio: float = 0.1,
     max_steps: int = -1,
     attention_dropout: float | None = None,
+    bf16: bool = False,
 ) -> tuple[Trainer, Any]:
-    """A `Trainer` over the `ner` view with evaluation and best-model selection on seqeval F1."""
+    """A `Trainer` over the `ner` view with evaluation and best-model selection on seqeval F1 (`bf16`: bf16
+    autocast mixed precision, as train.py's `--mixed-precision bf16`)."""
     from evaluation.ner_metrics import seqeval_scores
 
     tokenizer = AutoTokenizer.from_pretrained(encoder)
@@ -104,6 +106,7 @@ def build_trainer(
         use_cpu=not torch.cuda.is_available(),
         logging_steps=50,
         include_num_input_tokens_seen="non_padding",
+        bf16=bf16,
         disable_tqdm=True,
     )
     trainer = Trainer(
