@@ -151,16 +151,23 @@ def measure_train_trainer(args: argparse.Namespace) -> dict:
     from loaders.schema import bio_label_names
 
     class StepClock(TrainerCallback):
+        """Seconds and tokens per optimizer step, timed like train.py's loop: from the end of one step to the end
+        of the next, so fetching and collating the batch counts (the Trainer fetches a step's batches before
+        `on_step_begin`, so a begin-to-end clock would leave that out, while train.py's clock includes it)."""
+
         def __init__(self) -> None:
             self.durations: list[float] = []
             self.tokens: list[int] = []
-            self._start, self._seen = 0.0, 0
+            self._last: float | None = None
+            self._seen = 0
 
-        def on_step_begin(self, args_, state, control, **kwargs):
-            self._start = time.perf_counter()
+        def on_train_begin(self, args_, state, control, **kwargs):
+            self._last = time.perf_counter()
 
         def on_step_end(self, args_, state, control, **kwargs):
-            self.durations.append(time.perf_counter() - self._start)
+            now = time.perf_counter()
+            self.durations.append(now - self._last)
+            self._last = now
             self.tokens.append(state.num_input_tokens_seen - self._seen)
             self._seen = state.num_input_tokens_seen
 
@@ -173,8 +180,7 @@ def measure_train_trainer(args: argparse.Namespace) -> dict:
         clock = StepClock()
         trainer.add_callback(clock)
         trainer.train()
-    # on_step_begin fires before the batch is fetched in some versions: count whole steps, skip warmup ones
-    kept = slice(args.warmup_steps, None)
+    kept = slice(args.warmup_steps, None)  # the first steps include one-off allocation costs
     return {"tokens": sum(clock.tokens[kept]), "seconds": sum(clock.durations[kept]), "peak_rss_mib": _peak_rss_mib()}
 
 
