@@ -1,4 +1,4 @@
-"""Where `extract`'s time goes: documents/s by batch size (float32 and int8) and the top operators.
+"""Where `extract`'s time goes: documents/s by batch size (float32, int8, bf16) and the top operators.
 
     python bench/extract_profile.py --model results/bench-quality-w01/joint-model [--limit 100]
 
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     documents = list(load_corpus("bc5cdr", "documents", data_dir=args.data_dir)["test"])[: args.limit]
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
     model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
     import copy
 
