@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = SciBertForJointNerRe.from_pretrained(args.model).eval()
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
     documents = load_documents("bc5cdr", args.split, data_dir=args.data_dir)
     rows = {}
     rules = {"argmax": (False, False), "constrained": (True, False), "constrained + propagation": (True, True)}

@@ -72,7 +72,7 @@ def measure_joint(args: argparse.Namespace) -> dict:
         from transformers import AutoModel, AutoTokenizer
 
         model = AutoModel.from_pretrained(args.joint_model, trust_remote_code=True)
-        tokenizer = AutoTokenizer.from_pretrained(args.joint_model)
+        tokenizer = AutoTokenizer.from_pretrained(args.joint_model, trust_remote_code=True)
     else:
         model = SciBertForJointNerRe.from_encoder(
             args.encoder, entity_types=["Chemical", "Disease"], relation_types={"CID": ("Chemical", "Disease")}
