@@ -179,6 +179,20 @@ def results_markdown(metrics: Mapping[str, Any] | None) -> str:
     return header.format("split", "task") + "\n".join(rows) + "\n\n" + "\n".join(group_tables)
 
 
+def _threshold_markdown(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
+    """How relations are thresholded, with the validation calibration when train.py made one."""
+    threshold = _number(config.get("re_threshold"))
+    text = ("A relation label is predicted when its logit exceeds the adaptive threshold class's by more than "
+            f"`config.re_threshold` = `{threshold if threshold is not None else 0.0:g}`")
+    calibration = metrics.get("re_threshold_calibration")
+    if isinstance(calibration, Mapping) and _number(calibration.get("f1")) is not None:
+        default = _number(calibration.get("default_f1"))
+        text += (f", the margin with the best relation F1 (gold entities) on {calibration.get('documents')} "
+                 f"validation documents: {100 * calibration['f1']:.1f}"
+                 + (f" against {100 * default:.1f} at margin {calibration.get('default_threshold', 0.0):g}" if default is not None else ""))
+    return text + ". Pass `threshold=` to `extract` to trade precision for recall."
+
+
 def build_model_card(
     model_dir: str | Path,
     *,
@@ -256,6 +270,7 @@ def build_model_card(
     }
     settings_md = "\n".join(f"- `{k}`: `{v}`" for k, v in settings.items()) or "- (no `training_args.json`)"
     citation = CITATIONS.get(corpus)
+    threshold_md = _threshold_markdown(config, metrics or {})
     return f"""---
 {card_data.to_yaml()}
 ---
@@ -291,6 +306,8 @@ for prediction in predictions:
 
 `mode="gold"` takes documents that already carry `mentions` and `entities` (the corpus `documents`
 schema) and only classifies the relations between them.
+
+{threshold_md}
 
 ## Evaluation
 

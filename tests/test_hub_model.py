@@ -212,3 +212,13 @@ def test_keep_card_uploads_the_folders_own_card(trained, tmp_path) -> None:
     files, _ = export_model(trained["folder"], tmp_path / "out", keep_card=True, repo_id="someone/other-name")
     assert (tmp_path / "out" / "README.md").read_text() == (trained["folder"] / "README.md").read_text()
     assert "# model" in (tmp_path / "out" / "README.md").read_text()  # train.py's card names the folder
+
+
+def test_card_states_the_relation_threshold_and_its_calibration(trained) -> None:
+    calibrated = {**METRICS, "re_threshold_calibration": {"threshold": -1.0, "f1": 0.542, "default_threshold": 0.0,
+                                                          "default_f1": 0.517, "documents": 500, "table": []}}
+    text = ModelCard(build_model_card(trained["folder"], metrics=calibrated)).text
+    assert "`config.re_threshold` = `0`" in text  # the folder's config.json (never calibrated) holds 0
+    assert "on 500 validation documents: 54.2 against 51.7 at margin 0" in text
+    plain = ModelCard(build_model_card(trained["folder"], metrics=METRICS)).text
+    assert "`config.re_threshold` = `0`. Pass `threshold=`" in plain
