@@ -35,6 +35,8 @@ def test_invalid_choices_are_rejected():
         TrainingArguments(selection_metric="accuracy")
     with pytest.raises(ValueError, match="stride"):
         TrainingArguments(max_length=64, stride=62)
+    with pytest.raises(ValueError, match="calibration_docs must be >= 0"):
+        TrainingArguments(calibration_docs=-1)
 
 
 def test_training_args_round_trip_as_json(tmp_path):

@@ -111,6 +111,9 @@ class TrainingArguments:
             raise ValueError(f"report_to must be tensorboard, wandb or none, got {self.report_to!r}")
         if self.mixed_precision not in (None, "no", "fp16", "bf16"):
             raise ValueError(f"mixed_precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
+        for name in ("limit_train_docs", "limit_eval_docs", "limit_test_docs", "calibration_docs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0: all documents), got {getattr(self, name)}")
         if self.stride >= self.max_length - 2:
             raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
         if not self.run_name:
