@@ -1,6 +1,6 @@
 """Cost per encoded position of one training step: the joint model against `BertForTokenClassification`.
 
-    python bench/train_step_cost.py [--batches 30] [--passes 2]
+    python bench/train_step_cost.py [--batches 30] [--passes 2] [--bf16]
 
 The joint model also runs with its NER loss only (no entity tensors, so the relation head does nothing),
 which isolates the relation head's share. All get the same batches (the first ones of train.py's loader,
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--bf16", action="store_true", help="Forward passes under bf16 autocast (as --mixed-precision bf16).")
     args = parser.parse_args()
     encoder = args.encoder or default_encoder()
 
@@ -78,7 +79,9 @@ def main() -> None:
             seconds = 0.0
             for i in range(len(batches)):
                 start = time.perf_counter()
-                loss_of(i).backward()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                    loss = loss_of(i)
+                loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 optimizer.zero_grad()
