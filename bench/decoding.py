@@ -11,7 +11,6 @@ checkpoint folder carries.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
+    from bench.common import bench_parser
     import torch
     from transformers import AutoTokenizer
 
@@ -28,9 +28,7 @@ def main() -> None:
     from evaluation.scoring import score_documents
     from modeling import SciBertForJointNerRe
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="A trained joint model folder.")
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
+    parser = bench_parser(__doc__, model=True)
     parser.add_argument("--split", default="validation")
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()

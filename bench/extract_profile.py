@@ -7,7 +7,6 @@ Prints one line per (precision: float32, int8, bfloat16; batch size) and a `torc
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -17,15 +16,14 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
+    from bench.common import bench_parser
     import torch
     from torch.profiler import ProfilerActivity, profile
     from transformers import AutoModel, AutoTokenizer
 
     from loaders import load_corpus
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="A trained joint model folder.")
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
+    parser = bench_parser(__doc__, model=True)
     parser.add_argument("--limit", type=int, default=100, help="Test documents to run.")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
     args = parser.parse_args()

