@@ -4,9 +4,9 @@ decoding, and constrained decoding plus mention propagation.
     python bench/decoding.py --model results/bench-quality-w01/joint-model [--split validation]
 
 Runs `extract` (end-to-end) over the split once per rule (`config.ner_constrained_decoding`,
-`config.ner_propagate_mentions`) and prints NER strict F1 (micro and per type) and end-to-end CID F1 for each. The model is loaded with this
-repository's `SciBertForJointNerRe`, so both settings run the current decoding code, whatever code the
-checkpoint folder carries.
+`config.ner_propagate_mentions`) and prints NER strict P/R/F1 (micro, F1 per type) and end-to-end CID F1 for
+each. The model is loaded with this repository's `SciBertForJointNerRe`, so every rule runs the current
+decoding code, whatever code the checkpoint folder carries.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    from bench.common import bench_parser
     import torch
     from transformers import AutoTokenizer
 
+    from bench.common import bench_parser
     from evaluation.run import load_documents
     from evaluation.scoring import score_documents
     from modeling import SciBertForJointNerRe

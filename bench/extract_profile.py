@@ -2,7 +2,8 @@
 
     python bench/extract_profile.py --model results/bench-quality-w01/joint-model [--limit 100]
 
-Prints one line per (precision: float32, int8, bfloat16; batch size) and a `torch.profiler` table of a float32 run at batch 16.
+Prints one line per (precision: float32, int8, bfloat16; batch size) after a warm-up run per precision, and a
+`torch.profiler` table of a float32 run at batch 16.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    from bench.common import bench_parser
+    import copy
+
     import torch
     from torch.profiler import ProfilerActivity, profile
     from transformers import AutoModel, AutoTokenizer
 
+    from bench.common import bench_parser
     from loaders import load_corpus
 
     parser = bench_parser(__doc__, model=True)
@@ -31,8 +34,6 @@ def main() -> None:
     documents = list(load_corpus("bc5cdr", "documents", data_dir=args.data_dir)["test"])[: args.limit]
     tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
     model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
-    import copy
-
     runners = (("float32", model), ("int8", model.quantize_for_cpu()),
                ("bfloat16", copy.deepcopy(model).to(torch.bfloat16)))
     for precision, runner in runners:

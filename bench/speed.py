@@ -43,15 +43,18 @@ def machine() -> dict:
 
     import torch
 
-    flags, model = set(), platform.processor()
+    flags: set[str] = set()
+    model = ""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("", platform.machine()):
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:  # not Linux
         pass
+    model = model or platform.processor() or platform.machine()
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
     return {"cpu": model, "extensions": [f for f in wanted if f in flags], "torch_threads": torch.get_num_threads()}
 

@@ -66,6 +66,13 @@ def load_documents(dataset: str, split: str, config: str | None = None, data_dir
 DTYPES = ("float32", "bfloat16", "float16")
 
 
+def _check_precision(int8: bool, dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    if int8 and dtype != "float32":
+        raise ValueError("int8 quantizes the float32 model: use int8 or a dtype, not both")
+
+
 def load_model(model_path: str, device: str | None = None, int8: bool = False,
                dtype: str = "float32") -> tuple[Any, Any]:
     """``AutoModel`` (``trust_remote_code=True``) and its tokenizer, in eval mode on ``device``.
@@ -75,10 +82,7 @@ def load_model(model_path: str, device: str | None = None, int8: bool = False,
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-    if int8 and dtype != "float32":
-        raise ValueError("int8 quantizes the float32 model: use int8 or a dtype, not both")
+    _check_precision(int8, dtype)
     device = device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu")
     model = AutoModel.from_pretrained(model_path, trust_remote_code=True)
     # trust_remote_code here too: the tokenizer loader reads config.json, whose model type is the remote one
@@ -188,6 +192,7 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes}")
     if dataset not in CORPORA:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPORA}")
+    _check_precision(int8, dtype)
     if model is None:
         if model_path is None:
             raise ValueError("give model_path or model + tokenizer")

@@ -13,47 +13,51 @@ from training.loop import train
 logger = logging.getLogger(__name__)
 
 
-def calibrate(args: TrainingArguments) -> dict[str, Any]:
-    """Choose the saved best model's `re_threshold` on validation documents and write it to its config.json."""
-    from evaluation.run import load_documents, load_model
+def calibrate(args: TrainingArguments, model: Any, tokenizer: Any) -> dict[str, Any]:
+    """Choose the saved best model's `re_threshold` on validation documents, set it on `model` and write it to
+    the output folder's config.json."""
+    from evaluation.run import load_documents
     from training.calibration import calibrate_re_threshold
 
-    output_dir = Path(args.output_dir)
-    model, tokenizer = load_model(str(output_dir))
     documents = load_documents(args.dataset, "validation", args.dataset_config or None, args.data_dir,
                                args.cache_dir, limit=args.calibration_docs or None)
     result = calibrate_re_threshold(model, tokenizer, documents, args.eval_batch_size)
     model.config.re_threshold = result["threshold"]
-    model.config.save_pretrained(output_dir)
-    logger.info("re_threshold %.2f: validation relation F1 %.4f (%.4f at %.2f) on %d documents", result["threshold"],
-                result["f1"], result["default_f1"] or float("nan"), result["default_threshold"], result["documents"])
+    model.config.save_pretrained(args.output_dir)
+    at_default = "n/a" if result["default_f1"] is None else f"{result['default_f1']:.4f}"
+    logger.info("re_threshold %.2f: validation relation F1 %.4f (%s at %.2f) on %d documents", result["threshold"],
+                result["f1"], at_default, result["default_threshold"], result["documents"])
     return result
 
 
 def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]:
     """Calibrate the relation threshold and evaluate the saved best model on test (main process only), write
-    metrics.json and the model card."""
-    from evaluation.run import evaluate_model
+    metrics.json and the model card. The saved model is loaded once for both steps."""
+    from evaluation.run import evaluate_model, load_model
     from hub.model_card import write_model_card
 
     output_dir = Path(args.output_dir)
     metrics: dict[str, Any] = {"training": {k: v for k, v in summary.items() if k != "validation"}}
     metrics["validation"] = summary["validation"]
-    if args.calibrate_re_threshold:
-        metrics["re_threshold_calibration"] = calibrate(args)
-    if args.evaluate_test:
-        metrics["test"] = evaluate_model(
-            model_path=str(output_dir),
-            dataset=args.dataset,
-            split="test",
-            config=args.dataset_config or None,
-            data_dir=args.data_dir,
-            cache_dir=args.cache_dir,
-            output_dir=args.results_dir,
-            run_name=args.run_name,
-            batch_size=args.eval_batch_size,
-            limit=args.limit_test_docs or None,
-        )
+    if args.calibrate_re_threshold or args.evaluate_test:
+        model, tokenizer = load_model(str(output_dir))
+        if args.calibrate_re_threshold:
+            metrics["re_threshold_calibration"] = calibrate(args, model, tokenizer)
+        if args.evaluate_test:
+            metrics["test"] = evaluate_model(
+                model_path=str(output_dir),
+                model=model,
+                tokenizer=tokenizer,
+                dataset=args.dataset,
+                split="test",
+                config=args.dataset_config or None,
+                data_dir=args.data_dir,
+                cache_dir=args.cache_dir,
+                output_dir=args.results_dir,
+                run_name=args.run_name,
+                batch_size=args.eval_batch_size,
+                limit=args.limit_test_docs or None,
+            )
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     write_model_card(output_dir, metrics=metrics, training_args=args.to_dict())
     return metrics
