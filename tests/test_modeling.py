@@ -482,6 +482,20 @@ def test_overfit_recovers_gold_mentions_and_relations(trained, tokenizer):
     assert end2end[0]["mentions"][0] == {"start": 0, "end": 8, "text": "Naloxone", "type": "Chemical"}
 
 
+def test_one_low_threshold_pass_filtered_equals_extracting_at_each_threshold(trained, tokenizer):
+    """Validation and calibration score many margins from one pass at the floor; filtering it must give what
+    `extract` gives at that margin."""
+    from training.calibration import SCORE_FLOOR, keep_relations_above
+
+    model, _, _ = trained
+    scored = model.extract(DOCS, tokenizer, mode="gold", threshold=SCORE_FLOOR)
+    assert sum(len(p["relations"]) for p in scored) > sum(len(d["relations"]) for d in DOCS)  # the floor keeps more
+    for threshold in (-2.0, 0.0, 1.5):
+        direct = model.extract(DOCS, tokenizer, mode="gold", threshold=threshold)
+        filtered = [keep_relations_above(p, threshold) for p in scored]
+        assert [p["relations"] for p in filtered] == [p["relations"] for p in direct], threshold
+
+
 def test_extract_propagates_mentions_into_entities_when_configured(trained, tokenizer):
     """With `ner_propagate_mentions`, a repeat that the NER head missed becomes a mention of the same entity."""
     model, _, _ = trained

@@ -60,7 +60,13 @@ def test_training_writes_a_complete_model_folder(trained):
     assert "AutoModel" in config["auto_map"]
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["training"]["global_step"] == 4  # 4 documents, batch 1, one epoch
-    assert set(saved["validation"]) >= {"ner_f1", "re_gold_f1", "re_end2end_f1"}
+    validation = saved["validation"]
+    assert set(validation) >= {"ner_f1", "re_gold_f1", "re_end2end_f1", "re_gold_f1_calibrated"}
+    # margin 0 is on the grid, so the best over the grid is at least the F1 at 0; with calibration on, the
+    # best model was chosen on the mean of NER F1 and that calibrated relation F1
+    assert validation["re_gold_f1_calibrated"] >= validation["re_gold_f1"]
+    assert saved["training"]["best_validation_value"] == pytest.approx(
+        (validation["ner_f1"] + validation["re_gold_f1_calibrated"]) / 2)
     assert 0.0 <= saved["test"]["ner"]["seqeval"]["micro"]["f1"] <= 1.0
     # the relation threshold was chosen on 3 validation documents and stored in the saved config
     calibration = saved["re_threshold_calibration"]

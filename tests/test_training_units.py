@@ -122,3 +122,13 @@ def test_threshold_table_scores_each_margin_and_the_best_is_picked():
     # equal F1: the margin closest to 0 wins, then the lower one
     tied = [{"threshold": t, "f1": 0.5} for t in (-1.0, -0.5, 0.5, 1.0)]
     assert best_threshold_row(tied)["threshold"] == -0.5
+
+
+def test_selection_uses_the_calibrated_relation_f1_when_the_threshold_is_calibrated():
+    from training.validation import selection_value
+
+    metrics = {"ner_f1": 0.8, "re_gold_f1": 0.4, "re_gold_f1_calibrated": 0.6}
+    assert selection_value(metrics, "mean_f1") == pytest.approx(0.6)
+    assert selection_value(metrics, "mean_f1", calibrated=True) == pytest.approx(0.7)
+    assert selection_value(metrics, "re_f1", calibrated=True) == pytest.approx(0.6)
+    assert selection_value(metrics, "ner_f1", calibrated=True) == pytest.approx(0.8)

@@ -76,7 +76,11 @@ class TrainingArguments:
     # evaluation, selection, checkpoints
     eval_every_epochs: float = field(default=1.0, metadata={"help": "Validate every this many epochs."})
     eval_batch_size: int = field(default=8, metadata={"help": "Documents per batch when validating."})
-    selection_metric: str = field(default="mean_f1", metadata={"help": "ner_f1, re_f1 or mean_f1 (validation)."})
+    selection_metric: str = field(
+        default="mean_f1",
+        metadata={"help": "ner_f1, re_f1 or mean_f1 (validation). With --calibrate-re-threshold the relation F1 is "
+                  "the best over the calibration grid, as the saved model will use its calibrated threshold."},
+    )
     early_stopping_patience: int = field(
         default=3, metadata={"help": "Stop after this many validations without improvement (0: never)."}
     )

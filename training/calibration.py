@@ -15,8 +15,14 @@ from evaluation.re_metrics import relation_scores
 
 # margins tried (logit(label) - logit(TH)); 0 is ATLOP's default
 THRESHOLD_GRID: tuple[float, ...] = tuple(x / 4 for x in range(-12, 13))
-# the score floor of the one extraction pass: every allowed label with a margin above it is kept
-_FLOOR = -50.0
+# the margin floor of the one extraction pass: every allowed label with a margin above it is kept
+SCORE_FLOOR = -50.0
+
+
+def keep_relations_above(prediction: Mapping[str, Any], threshold: float) -> dict[str, Any]:
+    """`prediction` with only the relations whose margin is above `threshold` (their score is sigmoid(margin))."""
+    floor = 1.0 / (1.0 + math.exp(-threshold))
+    return {**prediction, "relations": [r for r in prediction["relations"] if r["score"] > floor]}
 
 
 def threshold_table(
@@ -29,8 +35,7 @@ def threshold_table(
     candidate relation with its score (`extract(..., mode="gold", threshold=<very low>)`)."""
     rows = []
     for threshold in grid:
-        floor = 1.0 / (1.0 + math.exp(-threshold))  # scores are sigmoid(margin)
-        kept = [{**p, "relations": [r for r in p["relations"] if r["score"] > floor]} for p in scored_predictions]
+        kept = [keep_relations_above(p, threshold) for p in scored_predictions]
         micro = relation_scores(gold_documents, kept, "gold", relation_labels)["micro"]
         rows.append({"threshold": threshold, "precision": micro["precision"], "recall": micro["recall"],
                      "f1": micro["f1"]})
@@ -56,7 +61,7 @@ def calibrate_re_threshold(
     """
     if not documents:
         raise ValueError("calibrate_re_threshold: no documents")
-    predictions = model.extract(list(documents), tokenizer, mode="gold", batch_size=batch_size, threshold=_FLOOR)
+    predictions = model.extract(list(documents), tokenizer, mode="gold", batch_size=batch_size, threshold=SCORE_FLOOR)
     table = threshold_table(documents, predictions, model.config.relation_labels, grid)
     best = best_threshold_row(table)
     default = model.config.re_threshold

@@ -178,7 +178,7 @@ def train(args: TrainingArguments) -> dict[str, Any]:
 
             if state.global_step % eval_interval == 0 or state.global_step == total_steps:
                 metrics = validate(accelerator, model, tokenizer, val_docs, args.eval_batch_size)
-                value = selection_value(metrics, args.selection_metric)
+                value = selection_value(metrics, args.selection_metric, calibrated=args.calibrate_re_threshold)
                 record = {"step": state.global_step, "validation": metrics, args.selection_metric: value}
                 record_history(record)
                 accelerator.log({f"validation/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=state.global_step)
