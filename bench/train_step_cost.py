@@ -6,7 +6,9 @@ The joint model also runs with its NER loss only (no entity tensors, so the rela
 which isolates the relation head's share. All get the same batches (the first ones of train.py's loader,
 all windows of each batch) and run forward, backward, gradient clipping and a fused AdamW step, so the
 figures compare the models alone, without either training loop. The token-classification model gets random labels on the real positions.
-Prints encoded positions per second for each pass (the first 2 batches of a pass are not timed).
+Prints encoded positions per second for each pass (the first 2 batches of a pass are not timed), and the
+relation head alone: its forward and backward (with the adaptive-threshold loss) on the encoder's output for
+the same batches, computed beforehand, in milliseconds per batch and as a share of the joint model's step.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> None:
 
     from bench.common import bench_parser, default_encoder
     from modeling import SciBertForJointNerRe
+    from modeling.modeling_joint_ner_re import adaptive_threshold_loss
     from modeling.preprocessing_joint_ner_re import load_tokenizer
     from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
     from training.optimization import build_optimizer
@@ -68,9 +71,23 @@ def main() -> None:
         "joint model (NER loss only)": (joint, joint_ner_loss, build_optimizer(joint, 1e-5, 1e-4, 0.01)),
         "BertForTokenClassification": (tagger, tagger_loss, torch.optim.AdamW(tagger.parameters(), lr=1e-5, fused=True)),
     }
+    with torch.no_grad():  # the relation head's input, fixed: only the head's own work is timed below
+        sequences = [joint.encode(b["input_ids"], b["attention_mask"], b["token_index"]) for b in batches]
+
+    def relation_head_alone(index: int) -> float:
+        batch, sequence = batches[index], sequences[index].clone().requires_grad_()
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            raw, allowed = joint.relation_logits(sequence, batch["token_mask"], batch["mention_index"],
+                                                 batch["mention_mask"], batch["entity_types"], batch["pairs"])
+        adaptive_threshold_loss(raw.float(), batch["pair_labels"], allowed, batch["pair_mask"]).backward()
+        return time.perf_counter() - start
+
     positions = sum(b["input_ids"].numel() for b in batches[2:])
+    timed = len(batches) - 2
     print(f"{len(batches)} batches, {positions} positions timed per pass")
     for index in range(args.passes):
+        step_seconds = {}
         for name, (model, loss_of, optimizer) in systems.items():
             model.train()
             seconds = 0.0
@@ -84,7 +101,14 @@ def main() -> None:
                 optimizer.zero_grad()
                 if i >= 2:
                     seconds += time.perf_counter() - start
+            step_seconds[name] = seconds
             print(f"pass {index + 1}, {name}: {positions / seconds:.0f} positions/s ({seconds:.1f} s)", flush=True)
+        joint.zero_grad(set_to_none=True)
+        head_seconds = sum(relation_head_alone(i) for i in range(2, len(batches)))
+        joint.zero_grad(set_to_none=True)
+        share = head_seconds / step_seconds["joint model (NER + RE losses)"]
+        print(f"pass {index + 1}, relation head alone (forward + backward): {1000 * head_seconds / timed:.1f} ms per "
+              f"batch, {share:.1%} of the joint model's step", flush=True)
 
 
 if __name__ == "__main__":
