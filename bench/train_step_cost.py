@@ -1,6 +1,6 @@
 """Cost per encoded position of one training step: the joint model against `BertForTokenClassification`.
 
-    python bench/train_step_cost.py [--batches 30] [--passes 2] [--bf16]
+    python bench/train_step_cost.py [--batches 30] [--passes 2] [--bf16] [--profile-head]
 
 The joint model also runs with its NER loss only (no entity tensors, so the relation head does nothing),
 which isolates the relation head's share. All get the same batches (the first ones of train.py's loader,
@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30)
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--bf16", action="store_true", help="Forward passes under bf16 autocast (as --mixed-precision bf16).")
+    parser.add_argument("--profile-head", action="store_true",
+                        help="Also print a torch.profiler table of the relation head alone over the timed batches.")
     args = parser.parse_args()
     encoder = args.encoder or default_encoder()
 
@@ -109,6 +111,14 @@ def main() -> None:
         share = head_seconds / step_seconds["joint model (NER + RE losses)"]
         print(f"pass {index + 1}, relation head alone (forward + backward): {1000 * head_seconds / timed:.1f} ms per "
               f"batch, {share:.1%} of the joint model's step", flush=True)
+    if args.profile_head:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU]) as profiler:
+            for i in range(2, len(batches)):
+                relation_head_alone(i)
+        joint.zero_grad(set_to_none=True)
+        print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
 
 if __name__ == "__main__":
