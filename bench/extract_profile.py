@@ -1,9 +1,14 @@
-"""Where `extract`'s time goes: documents/s by batch size (float32, int8, bf16) and the top operators.
+"""Where `extract`'s time goes: documents/s by batch size (float32, int8, bf16), the encoder alone, and the
+top operators.
 
-    python bench/extract_profile.py --model results/bench-quality-w01/joint-model [--limit 100]
+    python bench/extract_profile.py --model results/bench-quality-v4/joint-model [--limit 100] \
+        [--baseline-model results/bench-quality-v4/baseline-model/checkpoint-750]
 
-Prints one line per (precision: float32, int8, bfloat16; batch size) after a warm-up run per precision, and a
-`torch.profiler` table of a float32 run at batch 16.
+Prints one line per (precision: float32, int8, bfloat16; batch size) after a warm-up run per precision. Then,
+in float32, the bound on any float32 speed-up: the encoder's forward pass alone over the very batches
+`extract` builds (sorted by window length, `--encoder-batch-size`), with no tokenization, decoding or
+relation head; with `--baseline-model`, the token-classification pipeline at its default batch size 1 on the
+same documents, and both ratios. Last, a `torch.profiler` table of a float32 run at batch 16.
 """
 
 from __future__ import annotations
@@ -14,6 +19,42 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+
+def encoder_only_seconds(model, tokenizer, documents: list, batch_size: int) -> float:
+    """Seconds for the encoder's forward pass alone over the batches `extract` would run (features built
+    beforehand, untimed)."""
+    import torch
+
+    from modeling.preprocessing_joint_ner_re import collate_features, prepare_features
+
+    features = [prepare_features({"pmid": d["pmid"], "text": d["text"]}, tokenizer, model.config,
+                                 with_labels=False, with_entities=False) for d in documents]
+    order = sorted(range(len(features)), key=lambda i: (features[i]["window_length"], features[i]["length"]))
+    batches = [collate_features([features[i] for i in order[b : b + batch_size]], tokenizer.pad_token_id)
+               for b in range(0, len(order), batch_size)]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for batch in batches:
+            model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+    return time.perf_counter() - start
+
+
+def pipeline_seconds(baseline_model: str, documents: list) -> float:
+    """Seconds for `pipeline("token-classification")` (batch size 1, its default) over the documents, set up
+    as `bench/speed.py` sets it up."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+    model = AutoModelForTokenClassification.from_pretrained(baseline_model).eval()
+    tagger = pipeline("token-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(baseline_model),
+                      aggregation_strategy="simple", stride=128, device=-1)
+    texts = [d["text"] for d in documents]
+    tagger(texts[:4])  # warm-up, as for extract
+    start = time.perf_counter()
+    with torch.inference_mode():
+        tagger(texts, batch_size=1)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -29,6 +70,9 @@ def main() -> None:
     parser = bench_parser(__doc__, model=True)
     parser.add_argument("--limit", type=int, default=100, help="Test documents to run.")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--encoder-batch-size", type=int, default=4,
+                        help="Batch size of the float32 extract-versus-encoder-alone comparison.")
+    parser.add_argument("--baseline-model", help="A trained token-classification folder: also time the pipeline.")
     args = parser.parse_args()
 
     documents = list(load_corpus("bc5cdr", "documents", data_dir=args.data_dir)["test"])[: args.limit]
@@ -42,6 +86,19 @@ def main() -> None:
             start = time.perf_counter()
             runner.extract(documents, tokenizer, batch_size=batch_size)
             print(f"{precision} batch {batch_size}: {len(documents) / (time.perf_counter() - start):.1f} docs/s", flush=True)
+
+    n, batch_size = len(documents), args.encoder_batch_size
+    start = time.perf_counter()
+    model.extract(documents, tokenizer, batch_size=batch_size)
+    extract_rate = n / (time.perf_counter() - start)
+    encoder_rate = n / encoder_only_seconds(model, tokenizer, documents, batch_size)
+    print(f"float32 batch {batch_size}: extract {extract_rate:.1f} docs/s, the encoder alone {encoder_rate:.1f} docs/s "
+          f"(extract at {extract_rate / encoder_rate:.0%} of it)", flush=True)
+    if args.baseline_model:
+        pipeline_rate = n / pipeline_seconds(args.baseline_model, documents)
+        print(f"float32 pipeline batch 1: {pipeline_rate:.1f} docs/s; extract {extract_rate / pipeline_rate:.2f}x, "
+              f"the encoder alone {encoder_rate / pipeline_rate:.2f}x", flush=True)
+
     with profile(activities=[ProfilerActivity.CPU]) as profiler, torch.inference_mode():
         model.extract(documents[:48], tokenizer, batch_size=16)
     print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
