@@ -2,13 +2,14 @@
 top operators.
 
     python bench/extract_profile.py --model results/bench-quality-v4/joint-model [--limit 100] \
-        [--baseline-model results/bench-quality-v4/baseline-model/checkpoint-750]
+        [--baseline-model results/bench-quality-v4/baseline-model/checkpoint-750] [--breakdown]
 
 Prints one line per (precision: float32, int8, bfloat16; batch size) after a warm-up run per precision. Then,
 in float32, the bound on any float32 speed-up: the encoder's forward pass alone over the very batches
 `extract` builds (sorted by window length, `--encoder-batch-size`), with no tokenization, decoding or
 relation head; with `--baseline-model`, the token-classification pipeline at its default batch size 1 on the
-same documents, and both ratios. Last, a `torch.profiler` table of a float32 run at batch 16.
+same documents, and both ratios; with `--breakdown`, each part's share of a float32 `extract` run (cProfile).
+Last, a `torch.profiler` table of a float32 run at batch 16.
 """
 
 from __future__ import annotations
@@ -57,6 +58,30 @@ def pipeline_seconds(baseline_model: str, documents: list) -> float:
     return time.perf_counter() - start
 
 
+# the parts of `extract` whose cumulative time the --breakdown prints, by function name
+EXTRACT_PARTS = ("encode", "prepare_features", "collate_features", "ner_tag_ids", "decode_bio", "group_mentions",
+                 "entity_features", "collate_entities", "relation_logits", "decode_relations")
+
+
+def extract_breakdown(model, tokenizer, documents: list, batch_size: int) -> None:
+    """Print the cumulative time of each part of one float32 `extract` run (cProfile) and its share."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    model.extract(documents, tokenizer, batch_size=batch_size)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # {(file, line, name): (calls, ncalls, tottime, cumtime, callers)}
+    total = max(cumtime for (_, _, name), (_, _, _, cumtime, _) in stats.items() if name == "extract")
+    parts = {name: sum(v[3] for (_, _, n), v in stats.items() if n == name) for name in EXTRACT_PARTS}
+    print(f"extract, float32 batch {batch_size}, {len(documents)} documents (cProfile): {total:.2f} s")
+    for name, seconds in parts.items():
+        print(f"  {name}: {seconds:.2f} s ({seconds / total:.0%})")
+    rest = total - sum(parts.values())
+    print(f"  everything else: {rest:.2f} s ({rest / total:.0%})")
+
+
 def main() -> None:
     import copy
 
@@ -73,6 +98,8 @@ def main() -> None:
     parser.add_argument("--encoder-batch-size", type=int, default=4,
                         help="Batch size of the float32 extract-versus-encoder-alone comparison.")
     parser.add_argument("--baseline-model", help="A trained token-classification folder: also time the pipeline.")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="Also print where a float32 extract run spends its time, by part (cProfile).")
     args = parser.parse_args()
 
     documents = list(load_corpus("bc5cdr", "documents", data_dir=args.data_dir)["test"])[: args.limit]
@@ -98,6 +125,9 @@ def main() -> None:
         pipeline_rate = n / pipeline_seconds(args.baseline_model, documents)
         print(f"float32 pipeline batch 1: {pipeline_rate:.1f} docs/s; extract {extract_rate / pipeline_rate:.2f}x, "
               f"the encoder alone {encoder_rate / pipeline_rate:.2f}x", flush=True)
+
+    if args.breakdown:
+        extract_breakdown(model, tokenizer, documents, batch_size)
 
     with profile(activities=[ProfilerActivity.CPU]) as profiler, torch.inference_mode():
         model.extract(documents[:48], tokenizer, batch_size=16)
