@@ -270,8 +270,11 @@ class SciBertForJointNerRe(PreTrainedModel):
         gathered = torch.gather(
             sequence, 1, mention_index.reshape(batch, -1, 1).expand(-1, -1, hidden)
         ).view(batch, num_entities, num_mentions, hidden)
-        gathered = gathered.masked_fill(~mention_mask.unsqueeze(-1), MASKED_LOGIT)
         entity_mask = mention_mask.any(-1)
+        # padded mentions are -inf, which logsumexp skips (exp of a large finite negative is several times
+        # slower on CPU); an entity with no mention at all gets zeros instead, so its gradient stays finite
+        pad_value = torch.zeros_like(entity_mask, dtype=gathered.dtype).masked_fill(entity_mask, float("-inf"))
+        gathered = torch.where(mention_mask.unsqueeze(-1), gathered, pad_value[..., None, None])
         entities = torch.logsumexp(gathered, dim=2).masked_fill(~entity_mask.unsqueeze(-1), 0.0)
         entities = self.dropout(entities)
 

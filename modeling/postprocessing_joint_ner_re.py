@@ -75,12 +75,21 @@ def viterbi_bio(log_probs: Sequence[Sequence[float]], ner_labels: Sequence[str])
     allowed = bio_transition_allowed(ner_labels)
     labels = range(len(ner_labels))
     inside = [label.startswith("I-") for label in ner_labels]
+    # labels that share one set of allowed predecessors share its best predecessor: with BIO that is one
+    # search over all labels (for O and B-X) and one over {B-X, I-X} per type, not one per label
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for c in labels:
+        groups.setdefault(tuple(p for p in labels if allowed[p][c]), []).append(c)
     score = [float("-inf") if inside[c] else float(log_probs[0][c]) for c in labels]
     backpointers: list[list[int]] = []
+    previous = [0] * len(ner_labels)
     for row in log_probs[1:]:
-        previous = [max((p for p in labels if allowed[p][c]), key=score.__getitem__) for c in labels]
+        for candidates, members in groups.items():
+            best = max(candidates, key=score.__getitem__)  # the first of equal scores, as before
+            for c in members:
+                previous[c] = best
         score = [score[previous[c]] + float(row[c]) for c in labels]
-        backpointers.append(previous)
+        backpointers.append(previous[:])
     path = [max(labels, key=score.__getitem__)]
     for previous in reversed(backpointers):
         path.append(previous[path[-1]])

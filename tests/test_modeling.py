@@ -297,6 +297,26 @@ def test_type_signature_filtering_of_pairs_and_logits(tokenizer):
 # ---- decoding --------------------------------------------------------------------------------------------------
 
 
+def test_entity_pooling_skips_padded_mentions_and_keeps_gradients_finite(tokenizer):
+    """An entity is the log-sum-exp of its real mentions only; a padding entity (no mention) gives zeros and
+    no NaN gradient."""
+    model = SciBertForJointNerRe(tiny_config(tokenizer)).eval()
+    torch.manual_seed(0)
+    sequence = torch.randn(1, 6, 32, requires_grad=True)
+    mention_index = torch.tensor([[[0, 2, 0], [4, 0, 0], [0, 0, 0]]])  # entity 2 is padding
+    mention_mask = torch.tensor([[[True, True, False], [True, False, False], [False, False, False]]])
+    pooled = []
+    model.head_extractor.register_forward_hook(lambda module, inputs, output: pooled.append(inputs[0]))
+    raw, _ = model.relation_logits(sequence, torch.ones(1, 6, dtype=torch.bool), mention_index, mention_mask,
+                                   torch.tensor([[0, 1, 0]]), torch.tensor([[[0, 1], [2, 1]]]))
+    raw.sum().backward()
+    assert torch.isfinite(sequence.grad).all()
+    hidden = model.config.build_encoder_config().hidden_size
+    entities = pooled[0][0, :, :hidden]  # head vectors of pairs (0, 1) and (2, 1): entity 0, then the padding one
+    assert torch.allclose(entities[0], torch.logsumexp(sequence[0, [0, 2]], dim=0))
+    assert torch.equal(entities[1], torch.zeros(hidden))
+
+
 def test_decode_bio_repairs_and_grouping():
     labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
     text = "aa bb cc dd ee"
@@ -334,6 +354,15 @@ def test_viterbi_bio_finds_the_best_valid_sequence():
              if not labels[seq[0]].startswith("I-") and all(allowed[a][b] for a, b in zip(seq, seq[1:]))]
     best = max(valid, key=lambda seq: sum(scores[i][t] for i, t in enumerate(seq)))
     assert viterbi_bio(scores, labels) == list(best)
+    # and with three types (ChemDisGene's), on random problems: predecessors are searched per group of labels
+    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease", "B-Gene", "I-Gene"]
+    allowed = bio_transition_allowed(labels)
+    valid = [seq for seq in itertools.product(range(7), repeat=5)
+             if not labels[seq[0]].startswith("I-") and all(allowed[a][b] for a, b in zip(seq, seq[1:]))]
+    for _ in range(10):
+        scores = torch.log_softmax(torch.randn(5, 7), dim=-1).tolist()
+        best = max(valid, key=lambda seq: sum(scores[i][t] for i, t in enumerate(seq)))
+        assert viterbi_bio(scores, labels) == list(best)
 
 
 def test_constrained_tags_run_on_word_initial_tokens_only():
