@@ -87,10 +87,11 @@ def main() -> None:
 
     import torch
     from torch.profiler import ProfilerActivity, profile
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from bench.common import bench_parser
     from loaders import load_corpus
+    from modeling import SciBertForJointNerRe
 
     parser = bench_parser(__doc__, model=True)
     parser.add_argument("--limit", type=int, default=100, help="Test documents to run.")
@@ -104,7 +105,8 @@ def main() -> None:
 
     documents = list(load_corpus("bc5cdr", "documents", data_dir=args.data_dir)["test"])[: args.limit]
     tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
-    model = AutoModel.from_pretrained(args.model, trust_remote_code=True).eval()
+    # this checkout's modeling code, not the copy saved with the model: the figures are of the code as it is
+    model = SciBertForJointNerRe.from_pretrained(args.model).eval()
     runners = (("float32", model), ("int8", model.quantize_for_cpu()),
                ("bfloat16", copy.deepcopy(model).to(torch.bfloat16)))
     for precision, runner in runners:

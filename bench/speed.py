@@ -74,9 +74,10 @@ def measure_joint(args: argparse.Namespace) -> dict:
 
     documents = _documents(args.data_dir, args.limit)
     if args.joint_model:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoTokenizer
 
-        model = AutoModel.from_pretrained(args.joint_model, trust_remote_code=True)
+        # this checkout's modeling code, not the copy saved with the model: the figures are of the code as it is
+        model = SciBertForJointNerRe.from_pretrained(args.joint_model)
         tokenizer = AutoTokenizer.from_pretrained(args.joint_model, trust_remote_code=True)
     else:
         model = SciBertForJointNerRe.from_encoder(
