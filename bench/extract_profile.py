@@ -27,11 +27,11 @@ def encoder_only_seconds(model, tokenizer, documents: list, batch_size: int) -> 
     beforehand, untimed)."""
     import torch
 
-    from modeling.preprocessing_joint_ner_re import collate_features, prepare_features
+    from modeling.preprocessing_joint_ner_re import collate_features, inference_order, prepare_features
 
-    features = [prepare_features({"pmid": d["pmid"], "text": d["text"]}, tokenizer, model.config,
-                                 with_labels=False, with_entities=False) for d in documents]
-    order = sorted(range(len(features)), key=lambda i: (features[i]["window_length"], features[i]["length"]))
+    features = {i: prepare_features({"pmid": d["pmid"], "text": d["text"]}, tokenizer, model.config,
+                                    with_labels=False, with_entities=False) for i, d in enumerate(documents)}
+    order = inference_order(features)
     batches = [collate_features([features[i] for i in order[b : b + batch_size]], tokenizer.pad_token_id)
                for b in range(0, len(order), batch_size)]
     start = time.perf_counter()
@@ -42,14 +42,15 @@ def encoder_only_seconds(model, tokenizer, documents: list, batch_size: int) -> 
 
 
 def pipeline_seconds(baseline_model: str, documents: list) -> float:
-    """Seconds for `pipeline("token-classification")` (batch size 1, its default) over the documents, set up
-    as `bench/speed.py` sets it up."""
+    """Seconds for the token-classification pipeline (batch size 1, its default) over the documents, built as
+    `bench/speed.py` builds it."""
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from bench.common import token_classification_pipeline
 
     model = AutoModelForTokenClassification.from_pretrained(baseline_model).eval()
-    tagger = pipeline("token-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(baseline_model),
-                      aggregation_strategy="simple", stride=128, device=-1)
+    tagger = token_classification_pipeline(model, AutoTokenizer.from_pretrained(baseline_model))
     texts = [d["text"] for d in documents]
     tagger(texts[:4])  # warm-up, as for extract
     start = time.perf_counter()

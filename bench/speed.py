@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import bench_parser, default_encoder  # noqa: E402
+from bench.common import bench_parser, default_encoder, token_classification_pipeline  # noqa: E402
 
 
 def _peak_rss_mib() -> float:
@@ -102,7 +102,7 @@ def measure_joint(args: argparse.Namespace) -> dict:
 
 def measure_pipeline(args: argparse.Namespace) -> dict:
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     documents = _documents(args.data_dir, args.limit)
     source = args.baseline_model or args.encoder
@@ -118,8 +118,7 @@ def measure_pipeline(args: argparse.Namespace) -> dict:
         setattr(model, model.base_model_prefix, quantize_linear_layers_int8(model.base_model))
     elif args.dtype != "float32":
         model = model.to(getattr(torch, args.dtype))
-    tagger = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
-                      stride=128, device=-1)
+    tagger = token_classification_pipeline(model, tokenizer)
     texts = [d["text"] for d in documents]
     tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
     start = time.perf_counter()

@@ -29,6 +29,7 @@ from .preprocessing_joint_ner_re import (
     collate_entities,
     collate_features,
     entity_features,
+    inference_order,
     load_tokenizer,
     prepare_features,
     tokenizer_lowercases,
@@ -411,8 +412,7 @@ class SciBertForJointNerRe(PreTrainedModel):
             if mode == "end2end":  # gold annotations, if any, play no part (nor are they validated)
                 doc = {"pmid": doc.get("pmid", ""), "text": text}
             features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=mode == "gold")
-        # batch documents of similar window length: that is the width every window in the batch is padded to
-        order = sorted(features, key=lambda i: (features[i]["window_length"], features[i]["length"]))
+        order = inference_order(features)
         was_training = self.training
         self.eval()
         try:

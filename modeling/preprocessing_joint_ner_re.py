@@ -415,6 +415,12 @@ def collate_entities(features: Sequence[Mapping[str, Any]], num_labels: int | No
     return out
 
 
+def inference_order(features: Mapping[int, Mapping[str, Any]]) -> list[int]:
+    """Keys of `features` by window length, then document length: batches of neighbours in this order pad
+    least, since every window of a batch is padded to the batch's widest."""
+    return sorted(features, key=lambda i: (features[i]["window_length"], features[i]["length"]))
+
+
 def collate_features(
     features: Sequence[Mapping[str, Any]], pad_token_id: int, num_relation_labels: int | None = None
 ) -> dict[str, torch.Tensor]:

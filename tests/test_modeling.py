@@ -317,6 +317,14 @@ def test_entity_pooling_skips_padded_mentions_and_keeps_gradients_finite(tokeniz
     assert torch.equal(entities[1], torch.zeros(hidden))
 
 
+def test_inference_order_sorts_by_window_length_then_document_length():
+    from modeling.preprocessing_joint_ner_re import inference_order
+
+    features = {0: {"window_length": 64, "length": 120}, 3: {"window_length": 16, "length": 10},
+                5: {"window_length": 64, "length": 70}, 7: {"window_length": 16, "length": 14}}
+    assert inference_order(features) == [3, 7, 5, 0]
+
+
 def test_decode_bio_repairs_and_grouping():
     labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
     text = "aa bb cc dd ee"
