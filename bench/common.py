@@ -33,10 +33,10 @@ def bench_parser(doc: str | None, *, model: bool = False, encoder: bool = False)
     return parser
 
 
-def token_classification_pipeline(model, tokenizer):
+def token_classification_pipeline(model, tokenizer, device: str = "cpu"):
     """The stock NER pipeline the benchmarks compare `extract` with: simple aggregation, and a stride so long
-    documents are covered in overlapping windows, not cut; on the CPU."""
+    documents are covered in overlapping windows, not cut; on ``device`` (the CPU unless told)."""
     from transformers import pipeline
 
     return pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
-                    stride=128, device=-1)
+                    stride=128, device=device)

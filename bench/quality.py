@@ -34,7 +34,7 @@ def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
             "--dataset", "bc5cdr", "--data-dir", args.data_dir, "--encoder", args.encoder,
             "--num-epochs", str(args.epochs), "--per-device-batch-size", str(args.batch_size),
             "--encoder-lr", str(args.encoder_lr), "--head-lr", str(args.head_lr), "--seed", str(args.seed),
-            "--warmup-ratio", "0.1", "--mixed-precision", "no", "--save-steps", "0", "--early-stopping-patience", "0",
+            "--warmup-ratio", "0.1", "--mixed-precision", args.mixed_precision, "--save-steps", "0", "--early-stopping-patience", "0",
             "--limit-eval-docs", str(args.limit_eval_docs), "--eval-batch-size", "16",
             "--output-dir", str(Path(args.out) / "joint-model"), "--results-dir", str(Path(args.out) / "results"),
             "--run-name", "joint", "--attention-dropout", str(args.attention_dropout),
@@ -65,7 +65,7 @@ def run_baseline(args: argparse.Namespace) -> tuple[dict, float, int]:
         trainer, tokenizer = build_trainer(
             args.encoder, label_names, ner["train"], validation, Path(args.out) / "baseline-model",
             epochs=args.epochs, learning_rate=args.encoder_lr, batch_size=args.batch_size, seed=args.seed,
-            attention_dropout=args.attention_dropout,
+            attention_dropout=args.attention_dropout, bf16=args.mixed_precision == "bf16",
         )
         trainer.train()  # load_best_model_at_end: the model chosen on validation
         model = trainer.model
@@ -91,6 +91,8 @@ def main() -> None:
     parser.add_argument("--ner-label-continuations", choices=["true", "false"], default="true",
                         help="Joint model: NER loss on every subword (true) or on first subwords only.")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--mixed-precision", choices=["no", "bf16"], default="no",
+                        help="Autocast for both systems' training (bf16: a GPU, or a CPU with bf16 instructions).")
     parser.add_argument("--attention-dropout", type=float, default=0.0, help="Encoder attention dropout (both systems).")
     parser.add_argument("--out", default="results/bench-quality")
     parser.add_argument("--skip-baseline", action="store_true")

@@ -37,6 +37,31 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _peak_memory(device: str) -> dict:
+    """Peak RSS of this process, and on a GPU the peak memory torch allocated there."""
+    import torch
+
+    peaks = {"peak_rss_mib": _peak_rss_mib()}
+    if device.startswith("cuda"):
+        peaks["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return peaks
+
+
+def _timed(device: str, run):
+    """Seconds of ``run()`` and its result. On a GPU, one untimed call on a few documents first: the first call
+    pays for the CUDA context, cuBLAS and kernel loading (seconds, against a few seconds for the whole split)."""
+    import torch
+
+    if device.startswith("cuda"):
+        run(warmup=True)
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    result = run(warmup=False)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    return time.perf_counter() - start, result
+
+
 def machine() -> dict:
     """CPU model, its vector/matrix extensions that matter here, and torch's thread count."""
     import platform
@@ -56,7 +81,9 @@ def machine() -> dict:
         pass
     model = model or platform.processor() or platform.machine()
     wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
-    return {"cpu": model, "extensions": [f for f in wanted if f in flags], "torch_threads": torch.get_num_threads()}
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": model, "extensions": [f for f in wanted if f in flags], "torch_threads": torch.get_num_threads(),
+            "gpu": gpu}
 
 
 def _documents(data_dir: str, limit: int) -> list[dict]:
@@ -89,13 +116,17 @@ def measure_joint(args: argparse.Namespace) -> dict:
         model = model.quantize_for_cpu()
     elif args.dtype != "float32":
         model = model.to(getattr(torch, args.dtype))
+    model = model.to(args.device)
     tokens = sum(len(tokenizer(d["text"], add_special_tokens=False)["input_ids"]) for d in documents)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        predictions = model.extract(documents, tokenizer, mode="end2end", batch_size=args.batch_size)
-    seconds = time.perf_counter() - start
+
+    def run(warmup: bool) -> list[dict]:
+        with torch.inference_mode():
+            return model.extract(documents[: args.batch_size] if warmup else documents, tokenizer, mode="end2end",
+                                 batch_size=args.batch_size)
+
+    seconds, predictions = _timed(args.device, run)
     return {
-        "seconds": seconds, "documents": len(documents), "tokens": tokens, "peak_rss_mib": _peak_rss_mib(),
+        "seconds": seconds, "documents": len(documents), "tokens": tokens, **_peak_memory(args.device),
         "mentions": sum(len(p["mentions"]) for p in predictions), "relations": sum(len(p["relations"]) for p in predictions),
     }
 
@@ -118,14 +149,17 @@ def measure_pipeline(args: argparse.Namespace) -> dict:
         setattr(model, model.base_model_prefix, quantize_linear_layers_int8(model.base_model))
     elif args.dtype != "float32":
         model = model.to(getattr(torch, args.dtype))
-    tagger = token_classification_pipeline(model, tokenizer)
+    tagger = token_classification_pipeline(model, tokenizer, args.device)
     texts = [d["text"] for d in documents]
     tokens = sum(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in texts)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        outputs = tagger(texts, batch_size=args.pipeline_batch_size)
-    seconds = time.perf_counter() - start
-    return {"seconds": seconds, "documents": len(texts), "tokens": tokens, "peak_rss_mib": _peak_rss_mib(),
+
+    def run(warmup: bool) -> list:
+        with torch.inference_mode():
+            return tagger(texts[: max(args.pipeline_batch_size, 4)] if warmup else texts,
+                          batch_size=args.pipeline_batch_size)
+
+    seconds, outputs = _timed(args.device, run)
+    return {"seconds": seconds, "documents": len(texts), "tokens": tokens, **_peak_memory(args.device),
             "mentions": sum(len(o) for o in outputs)}
 
 
@@ -145,7 +179,7 @@ def measure_train_joint(args: argparse.Namespace) -> dict:
     kept = records[len(skip):]
     tokens = sum(r["tokens"] for r in kept)
     seconds = sum(r["train_seconds"] for r in kept)
-    return {"tokens": tokens, "seconds": seconds, "peak_rss_mib": _peak_rss_mib()}
+    return {"tokens": tokens, "seconds": seconds, **_peak_memory(args.device)}
 
 
 def measure_train_trainer(args: argparse.Namespace) -> dict:
@@ -186,7 +220,7 @@ def measure_train_trainer(args: argparse.Namespace) -> dict:
         trainer.add_callback(clock)
         trainer.train()
     kept = slice(args.warmup_steps, None)  # the first steps include one-off allocation costs
-    return {"tokens": sum(clock.tokens[kept]), "seconds": sum(clock.durations[kept]), "peak_rss_mib": _peak_rss_mib()}
+    return {"tokens": sum(clock.tokens[kept]), "seconds": sum(clock.durations[kept]), **_peak_memory(args.device)}
 
 
 MEASURES = {
@@ -201,7 +235,7 @@ def _run_child(args: argparse.Namespace, measure: str, extra: list[str]) -> dict
     command = [sys.executable, __file__, "--child", measure, "--data-dir", args.data_dir, "--encoder", args.encoder,
                "--limit", str(args.limit), "--batch-size", str(args.batch_size), "--train-steps", str(args.train_steps),
                "--batch-size-train", str(args.batch_size_train), "--warmup-steps", str(args.warmup_steps),
-               "--pipeline-batch-size", str(args.pipeline_batch_size), *extra]
+               "--pipeline-batch-size", str(args.pipeline_batch_size), "--device", args.device, *extra]
     if args.joint_model:
         command += ["--joint-model", args.joint_model]
     if args.baseline_model:
@@ -231,6 +265,9 @@ def main() -> None:
     parser.add_argument("--int8", action="store_true", help="child: int8 dynamic quantization of the encoder")
     parser.add_argument("--dtype", default="float32", help="child: floating-point type of the weights")
     parser.add_argument("--mixed-precision", default="no", help="child: training autocast (no or bf16)")
+    parser.add_argument("--device", default="cpu",
+                        help="Inference device (cpu, cuda). Training rows use the GPU whenever there is one: "
+                             "train.py through Accelerate, the Trainer by itself.")
     parser.add_argument("--systems", nargs="+", default=None, help="Rows to run (default: all); see the table.")
     parser.add_argument("--out", default="results/bench-speed")
     parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
@@ -270,14 +307,18 @@ def main() -> None:
             print(f"[{repeat + 1}/{args.repeats}] {name}: {results[name][-1]}", flush=True)
 
     host = machine()
-    lines = [f"machine: {host['cpu']}, {', '.join(host['extensions']) or 'no AVX2'}, {host['torch_threads']} torch threads",
-             "", "| system | documents/s (min / median / max) | tokens/s (min / median / max) | peak RSS MiB (max) |",
-             "|---|---|---|---|"]
+    on_gpu = any("peak_gpu_mib" in m for measured in results.values() for m in measured)
+    lines = [f"machine: {host['cpu']}, {', '.join(host['extensions']) or 'no AVX2'}, {host['torch_threads']} torch threads"
+             + (f"; GPU: {host['gpu']}" if host["gpu"] else "") + f"; inference on {args.device}",
+             "", "| system | documents/s (min / median / max) | tokens/s (min / median / max) | peak RSS MiB (max) |"
+             + (" peak GPU MiB (max) |" if on_gpu else ""), "|---|---|---|---|" + ("---|" if on_gpu else "")]
     for name, measured in results.items():
         docs = [m["documents"] / m["seconds"] for m in measured if "documents" in m]
         toks = [m["tokens"] / m["seconds"] for m in measured]
         rss = max(m["peak_rss_mib"] for m in measured)
-        lines.append(f"| {name} | {_stats(docs) if docs else '-'} | {_stats(toks)} | {rss:.0f} |")
+        gpu = max((m.get("peak_gpu_mib", 0.0) for m in measured), default=0.0)
+        lines.append(f"| {name} | {_stats(docs) if docs else '-'} | {_stats(toks)} | {rss:.0f} |"
+                     + (f" {gpu:.0f} |" if on_gpu else ""))
     docs_median = {n: statistics.median(m["documents"] / m["seconds"] for m in results[n])
                    for n in runs if "documents" in results[n][0]}
     lines.append("")
