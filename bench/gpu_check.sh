@@ -12,6 +12,8 @@
 #   .devcarry/minilm/  all-MiniLM-L6-v2 with its weights stored in float16 (45 MB instead of 91 MB, to fit the
 #                      transfer limit of 64 MiB) and loaded back as float32 ("dtype": "float32" in its config);
 #                      the rounding moves weights by at most 4e-4
+# Environment knobs of `run`: PYTEST_ARGS (test files; default the whole suite), QUALITY_ARGS (default
+# "--epochs 10"), SPEED_REPEATS (default 2), and PYTEST_S / QUALITY_S / SPEED_S (each step's time limit).
 # `run` writes at most 8 files to $OUT (the transfer limit): gpu.txt, pytest.log, quality.{md,json},
 # joint_trainer_log.jsonl, baseline_trainer_state.json, speed.{md,json}.
 set -uo pipefail
@@ -68,11 +70,13 @@ print(sys.version.split()[0], *(f'{m.__name__} {m.__version__}' for m in (torch,
     echo "== 1. the whole test suite, CUDA visible (tests/test_gpu.py runs instead of skipping)"
     local xdist=()
     python3 -c "import xdist" 2>/dev/null && xdist=(-n 8 --dist loadfile)
-    timeout "${PYTEST_S:-220}" python3 -m pytest -q -p no:cacheprovider "${xdist[@]}" 2>&1 | tee "$out/pytest.log" | tail -25
+    # shellcheck disable=SC2086  # PYTEST_ARGS: test files to run instead of the whole suite
+    timeout "${PYTEST_S:-220}" python3 -m pytest -q -p no:cacheprovider "${xdist[@]}" ${PYTEST_ARGS:-} 2>&1 |
+        tee "$out/pytest.log" | tail -25
 
     echo "== 2. quality: bench/quality.py, bf16 autocast on the GPU"
     timeout "${QUALITY_S:-270}" python3 bench/quality.py --encoder "$carry/minilm" --mixed-precision bf16 \
-        --epochs 10 --out "$work/quality" 2>&1 | grep -v "it/s\]" | tail -20
+        ${QUALITY_ARGS:---epochs 10} --out "$work/quality" 2>&1 | grep -v "it/s\]" | tail -20
     cp "$work/quality/quality.md" "$work/quality/quality.json" "$out/" 2>/dev/null
     cp "$work/quality/joint-model/trainer_log.jsonl" "$out/joint_trainer_log.jsonl" 2>/dev/null
     local state
@@ -84,7 +88,7 @@ print(sys.version.split()[0], *(f'{m.__name__} {m.__version__}' for m in (torch,
     [ -f "$work/quality/joint-model/model.safetensors" ] && models+=(--joint-model "$work/quality/joint-model")
     [ -n "$state" ] && models+=(--baseline-model "$(dirname "$state")")
     timeout "${SPEED_S:-110}" python3 bench/speed.py --device cuda --encoder "$carry/minilm" "${models[@]}" \
-        --batch-size 16 --repeats 2 --out "$work/speed" --systems "extract (NER+RE), batch 16" \
+        --batch-size 16 --repeats "${SPEED_REPEATS:-2}" --out "$work/speed" --systems "extract (NER+RE), batch 16" \
         "pipeline (NER), batch 1 (default)" "pipeline (NER), batch 16" "extract bf16 (NER+RE), batch 16" \
         "pipeline bf16 (NER), batch 16" 2>&1 | tail -14
     cp "$work/speed/speed.md" "$work/speed/speed.json" "$out/" 2>/dev/null

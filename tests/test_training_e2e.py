@@ -103,7 +103,7 @@ def test_evaluate_script_runs_on_the_trained_model(trained, cache, tmp_path):
 def test_stopped_and_resumed_run_matches_an_uninterrupted_one(encoder, cache, tmp_path):
     flags = _common_flags(encoder, cache) + [
         "--num-epochs", "2", "--save-steps", "3", "--save-total-limit", "10", "--evaluate-test", "false",
-        "--dropout", "0.3",
+        "--dropout", "0.3", "--full-determinism", "true",  # on a GPU too, the two runs must match bit for bit
     ]
     straight = train_main(flags + ["--output-dir", str(tmp_path / "straight")])
     # checkpoints at steps 3 (mid-epoch), 4 (epoch end) and 6 (mid-epoch); "killed" after step 7, so the
@@ -124,8 +124,10 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(encoder, cache, tm
 def test_two_process_ddp_run_gives_a_usable_model(encoder, cache, tmp_path):
     out = tmp_path / "ddp"
     # Accelerate 1.x sends `--cpu` to its single-process launcher (multi-CPU needs MPI); its torchrun-based
-    # launcher with ACCELERATE_USE_CPU gives real two-process DDP over gloo on CPUs.
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
+    # launcher with ACCELERATE_USE_CPU gives real two-process DDP over gloo on CPUs. GPUs are hidden: on a one-GPU
+    # machine the second process would otherwise look for a second GPU.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true",
+           "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",

@@ -132,3 +132,18 @@ def test_selection_uses_the_calibrated_relation_f1_when_the_threshold_is_calibra
     assert selection_value(metrics, "mean_f1", calibrated=True) == pytest.approx(0.7)
     assert selection_value(metrics, "re_f1", calibrated=True) == pytest.approx(0.6)
     assert selection_value(metrics, "ner_f1", calibrated=True) == pytest.approx(0.8)
+
+
+def test_full_determinism_is_on_inside_the_block_and_restored_after():
+    import torch
+
+    from training.determinism import full_determinism
+
+    assert not torch.are_deterministic_algorithms_enabled()
+    with full_determinism(False):
+        assert not torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(RuntimeError, match="inside"):
+        with full_determinism(True):
+            assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+            raise RuntimeError("inside")
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic

@@ -73,6 +73,10 @@ class TrainingArguments:
     )
     group_by_length: bool = field(default=True, metadata={"help": "Batch documents of similar length together."})
     seed: int = field(default=42, metadata={"help": "Seed for weights of the heads, dropout and data order."})
+    full_determinism: bool = field(
+        default=False,
+        metadata={"help": "Deterministic GPU kernels (slower): a run and its resumed copy match bit for bit."},
+    )
     # evaluation, selection, checkpoints
     eval_every_epochs: float = field(default=1.0, metadata={"help": "Validate every this many epochs."})
     eval_batch_size: int = field(default=8, metadata={"help": "Documents per batch when validating."})

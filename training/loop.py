@@ -22,6 +22,7 @@ from modeling.preprocessing_joint_ner_re import load_tokenizer
 from training.arguments import TrainingArguments
 from training.checkpointing import TrainerState, resolve_resume_path, save_checkpoint
 from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
+from training.determinism import full_determinism
 from training.optimization import build_optimizer, build_scheduler
 from training.validation import selection_value, validate
 
@@ -47,6 +48,11 @@ def _learning_rates(optimizer: torch.optim.Optimizer) -> dict[str, float]:
 
 def train(args: TrainingArguments) -> dict[str, Any]:
     """Train, select the best model on validation, save it to ``args.output_dir``; return the metrics."""
+    with full_determinism(args.full_determinism):
+        return _train(args)
+
+
+def _train(args: TrainingArguments) -> dict[str, Any]:
     output_dir = Path(args.output_dir)
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
