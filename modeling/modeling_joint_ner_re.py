@@ -332,9 +332,14 @@ class SciBertForJointNerRe(PreTrainedModel):
         ner_loss = re_loss = re_logits = out_pairs = None
         if ner_labels is not None:
             labels = ner_labels.masked_fill(~token_mask, -100)
-            losses = nn.functional.cross_entropy(
-                ner_logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="sum"
-            )
+            logits = ner_logits.float()
+            if torch.are_deterministic_algorithms_enabled():
+                # the [batch, labels, tokens] form runs nll_loss2d, which has no deterministic CUDA kernel; the
+                # flat form's gradient differs from it in the last bit, so it is kept to this mode
+                logits, labels = logits.reshape(-1, logits.size(-1)), labels.reshape(-1)
+            else:
+                logits = logits.transpose(1, 2)
+            losses = nn.functional.cross_entropy(logits, labels, ignore_index=-100, reduction="sum")
             ner_loss = losses / (labels != -100).sum().clamp(min=1)
         if mention_index is not None:
             if pair_mask is None:

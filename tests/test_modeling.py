@@ -317,6 +317,23 @@ def test_entity_pooling_skips_padded_mentions_and_keeps_gradients_finite(tokeniz
     assert torch.equal(entities[1], torch.zeros(hidden))
 
 
+def test_ner_loss_in_deterministic_mode_equals_the_default_one(trained):
+    """Under `torch.use_deterministic_algorithms` (train.py --full-determinism) the NER loss takes the flat
+    cross-entropy, which has a deterministic CUDA kernel; it is the same loss."""
+    from training.determinism import full_determinism
+
+    model, _, batch = trained
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        default = model(**batch)
+        with full_determinism(True):
+            deterministic = model(**batch)
+    model.train(was_training)
+    assert deterministic.ner_loss.item() == pytest.approx(default.ner_loss.item(), rel=1e-6)
+    assert deterministic.loss.item() == pytest.approx(default.loss.item(), rel=1e-6)
+
+
 def test_inference_order_sorts_by_window_length_then_document_length():
     from modeling.preprocessing_joint_ner_re import inference_order
 
