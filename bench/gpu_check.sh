@@ -12,10 +12,11 @@
 #   .devcarry/minilm/  all-MiniLM-L6-v2 with its weights stored in float16 (45 MB instead of 91 MB, to fit the
 #                      transfer limit of 64 MiB) and loaded back as float32 ("dtype": "float32" in its config);
 #                      the rounding moves weights by at most 4e-4
-# Environment knobs of `run`: PYTEST_ARGS (test files; default the whole suite), QUALITY_ARGS (default
-# "--epochs 10"), SPEED_REPEATS (default 2), and PYTEST_S / QUALITY_S / SPEED_S (each step's time limit).
-# `run` writes at most 8 files to $OUT (the transfer limit): gpu.txt, pytest.log, quality.{md,json},
-# joint_trainer_log.jsonl, baseline_trainer_state.json, speed.{md,json}.
+# Environment knobs of `run`: STEPS (default "tests quality speed"; "train" adds step 4), PYTEST_ARGS (test
+# files; default the whole suite), QUALITY_ARGS (default "--epochs 10"), SPEED_REPEATS (default 2),
+# TRAIN_STEPS (default 250), and PYTEST_S / QUALITY_S / SPEED_S / TRAIN_S (each step's time limit).
+# `run` writes at most 8 files to $OUT (the transfer limit): gpu.txt, pytest.log, quality.json,
+# joint_trainer_log.jsonl, baseline_trainer_state.json, speed.{md,json}, train_speed.md.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 carry=.devcarry
@@ -67,22 +68,28 @@ print(sys.version.split()[0], *(f'{m.__name__} {m.__version__}' for m in (torch,
         nproc
     } 2>&1 | tee "$out/gpu.txt"
 
+    local steps=" ${STEPS:-tests quality speed} "
+    [[ $steps == *" tests "* ]] && {
     echo "== 1. the whole test suite, CUDA visible (tests/test_gpu.py runs instead of skipping)"
     local xdist=()
     python3 -c "import xdist" 2>/dev/null && xdist=(-n 8 --dist loadfile)
     # shellcheck disable=SC2086  # PYTEST_ARGS: test files to run instead of the whole suite
     timeout "${PYTEST_S:-220}" python3 -m pytest -q -p no:cacheprovider "${xdist[@]}" ${PYTEST_ARGS:-} 2>&1 |
         tee "$out/pytest.log" | tail -25
+    }
 
+    local state=""
+    [[ $steps == *" quality "* ]] && {
     echo "== 2. quality: bench/quality.py, bf16 autocast on the GPU"
     timeout "${QUALITY_S:-270}" python3 bench/quality.py --encoder "$carry/minilm" --mixed-precision bf16 \
         ${QUALITY_ARGS:---epochs 10} --out "$work/quality" 2>&1 | grep -v "it/s\]" | tail -20
-    cp "$work/quality/quality.md" "$work/quality/quality.json" "$out/" 2>/dev/null
+    cp "$work/quality/quality.json" "$out/" 2>/dev/null
     cp "$work/quality/joint-model/trainer_log.jsonl" "$out/joint_trainer_log.jsonl" 2>/dev/null
-    local state
     state=$(ls -d "$work"/quality/baseline-model/checkpoint-*/trainer_state.json 2>/dev/null | sort -V | tail -1)
     [ -n "$state" ] && cp "$state" "$out/baseline_trainer_state.json"
+    }
 
+    [[ $steps == *" speed "* ]] && {
     echo "== 3. inference speed on the GPU: extract against the pipeline, float32 and bf16"
     local models=()
     [ -f "$work/quality/joint-model/model.safetensors" ] && models+=(--joint-model "$work/quality/joint-model")
@@ -92,6 +99,21 @@ print(sys.version.split()[0], *(f'{m.__name__} {m.__version__}' for m in (torch,
         "pipeline (NER), batch 1 (default)" "pipeline (NER), batch 16" "extract bf16 (NER+RE), batch 16" \
         "pipeline bf16 (NER), batch 16" 2>&1 | tail -14
     cp "$work/speed/speed.md" "$work/speed/speed.json" "$out/" 2>/dev/null
+    }
+
+    [[ $steps == *" train "* ]] && {
+    # In quality.py the Trainer trains second, in a process the joint model has warmed; here each system gets
+    # its own process, with CUDA's kernels loaded at first use (LAZY, the default) and all at start (EAGER)
+    echo "== 4. training throughput on the GPU, bf16 autocast, each system in its own process"
+    local loading
+    for loading in LAZY EAGER; do
+        echo "CUDA_MODULE_LOADING=$loading" >> "$out/train_speed.md"
+        CUDA_MODULE_LOADING=$loading timeout "${TRAIN_S:-150}" python3 bench/speed.py --encoder "$carry/minilm" \
+            --train-steps "${TRAIN_STEPS:-250}" --repeats 1 --out "$work/train-$loading" \
+            --systems "train.py, bf16 autocast" "Trainer baseline, bf16 autocast" 2>&1 | tail -6
+        cat "$work/train-$loading/speed.md" >> "$out/train_speed.md" 2>/dev/null
+    done
+    }
     ls -la "$out"
 }
 
