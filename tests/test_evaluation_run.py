@@ -19,11 +19,6 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BC5CDR, CHEM_DIS_GENE = DATA / "bc5cdr", DATA / "chem_dis_gene" / "sample"
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("hf_cache")
-
-
 def save_tiny_model(folder: Path, corpus: str) -> Path:
     """A random model saved like train.py saves one. re_threshold=-1e9 predicts every allowed label, so gold
     mode writes rows; a small bias towards "O" keeps end2end at a few dozen mentions (fast, still non-empty)."""

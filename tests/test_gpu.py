@@ -18,23 +18,12 @@ import torch
 
 from evaluation.run import main as evaluate_main
 from loaders import load_corpus
-from tests.tiny_encoder import write_tiny_encoder
 REPO = Path(__file__).resolve().parents[1]
 BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory) -> Path:
-    return write_tiny_encoder(tmp_path_factory.mktemp("encoder"), lowercase=False)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("hf_cache")
 
 
 def _train(encoder: Path, cache: Path, out: Path, precision: str) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from tests.tiny_encoder import write_tiny_encoder
 from training.main import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,16 +26,6 @@ def _common_flags(encoder: Path, cache: Path) -> list[str]:
         "--encoder-lr", "1e-3", "--head-lr", "1e-3", "--mixed-precision", "no", "--logging-steps", "1",
         "--early-stopping-patience", "0",
     ]
-
-
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory) -> Path:
-    return write_tiny_encoder(tmp_path_factory.mktemp("encoder"), lowercase=False)
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("hf_cache")
 
 
 @pytest.fixture(scope="module")
