@@ -12,7 +12,8 @@
 #   .devcarry/minilm/  all-MiniLM-L6-v2 with its weights stored in float16 (45 MB instead of 91 MB, to fit the
 #                      transfer limit of 64 MiB) and loaded back as float32 ("dtype": "float32" in its config);
 #                      the rounding moves weights by at most 4e-4
-# Environment knobs of `run`: STEPS (default "tests quality speed"; "train" adds step 4), PYTEST_ARGS (test
+# Environment knobs of `run`: STEPS (default "tests quality speed"; "train" adds step 4: training speed of
+# each system in its own process, with torch's attention backends and then with cuDNN attention off), PYTEST_ARGS (test
 # files; default the whole suite), QUALITY_ARGS (default "--epochs 10"), SPEED_REPEATS (default 2),
 # TRAIN_STEPS (default 250), and PYTEST_S / QUALITY_S / SPEED_S / TRAIN_S (each step's time limit).
 # `run` writes at most 8 files to $OUT (the transfer limit): gpu.txt, pytest.log, quality.json,
@@ -102,16 +103,18 @@ print(sys.version.split()[0], *(f'{m.__name__} {m.__version__}' for m in (torch,
     }
 
     [[ $steps == *" train "* ]] && {
-    # In quality.py the Trainer trains second, in a process the joint model has warmed; here each system gets
-    # its own process, with CUDA's kernels loaded at first use (LAZY, the default) and all at start (EAGER)
+    # Each system in its own process (in quality.py the Trainer trains second, in a process the joint model has
+    # warmed). The joint model's encoder leaves cuDNN attention out (a new plan per batch shape); the Trainer
+    # runs as torch sets it, then with cuDNN attention off, which shows what that choice is worth.
     echo "== 4. training throughput on the GPU, bf16 autocast, each system in its own process"
-    local loading
-    for loading in LAZY EAGER; do
-        echo "CUDA_MODULE_LOADING=$loading" >> "$out/train_speed.md"
-        CUDA_MODULE_LOADING=$loading timeout "${TRAIN_S:-150}" python3 bench/speed.py --encoder "$carry/minilm" \
-            --train-steps "${TRAIN_STEPS:-250}" --repeats 1 --out "$work/train-$loading" \
+    local setting
+    for setting in "" --no-cudnn-sdpa; do
+        echo "bench/speed.py ${setting:-(default attention backends)}" >> "$out/train_speed.md"
+        # shellcheck disable=SC2086  # an empty setting adds no argument
+        timeout "${TRAIN_S:-150}" python3 bench/speed.py --encoder "$carry/minilm" $setting \
+            --train-steps "${TRAIN_STEPS:-250}" --repeats 1 --out "$work/train${setting}" \
             --systems "train.py, bf16 autocast" "Trainer baseline, bf16 autocast" 2>&1 | tail -6
-        cat "$work/train-$loading/speed.md" >> "$out/train_speed.md" 2>/dev/null
+        cat "$work/train${setting}/speed.md" >> "$out/train_speed.md" 2>/dev/null
     done
     }
     ls -la "$out"

@@ -236,6 +236,8 @@ def _run_child(args: argparse.Namespace, measure: str, extra: list[str]) -> dict
                "--limit", str(args.limit), "--batch-size", str(args.batch_size), "--train-steps", str(args.train_steps),
                "--batch-size-train", str(args.batch_size_train), "--warmup-steps", str(args.warmup_steps),
                "--pipeline-batch-size", str(args.pipeline_batch_size), "--device", args.device, *extra]
+    if args.no_cudnn_sdpa:
+        command.append("--no-cudnn-sdpa")
     if args.joint_model:
         command += ["--joint-model", args.joint_model]
     if args.baseline_model:
@@ -268,6 +270,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu",
                         help="Inference device (cpu, cuda). Training rows use the GPU whenever there is one: "
                              "train.py through Accelerate, the Trainer by itself.")
+    parser.add_argument("--no-cudnn-sdpa", action="store_true",
+                        help="Turn cuDNN attention off for the whole process (a GPU setting; the joint model's "
+                             "encoder leaves it out by itself, the pipeline's and the Trainer's do not).")
     parser.add_argument("--systems", nargs="+", default=None, help="Rows to run (default: all); see the table.")
     parser.add_argument("--out", default="results/bench-speed")
     parser.add_argument("--child", choices=sorted(MEASURES), help=argparse.SUPPRESS)
@@ -275,6 +280,10 @@ def main() -> None:
     if args.encoder is None:
         args.encoder = default_encoder()
     if args.child:
+        if args.no_cudnn_sdpa:
+            import torch
+
+            torch.backends.cuda.enable_cudnn_sdp(False)
         print(json.dumps(MEASURES[args.child](args)))
         return
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -60,6 +61,24 @@ class JointNerReOutput(ModelOutput):
     ner_logits: torch.Tensor | None = None
     re_logits: torch.Tensor | None = None
     pairs: torch.Tensor | None = None
+
+
+def sdpa_without_cudnn() -> AbstractContextManager:
+    """A context that leaves cuDNN out of `scaled_dot_product_attention`'s backends (flash, memory-efficient
+    and math remain).
+
+    Recent torch versions try cuDNN attention first for bf16/fp16 inputs with a padding mask on recent GPUs.
+    cuDNN builds an execution plan for each new (batch, length) shape, which others have measured at tenths
+    of a second. Batches of documents keep bringing new lengths, so training and `extract` would keep
+    paying for them. The choice is made in the forward pass, and the backward pass follows it.
+    """
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch before 2.3 has no cuDNN attention either
+        return nullcontext()
+    if not hasattr(SDPBackend, "CUDNN_ATTENTION"):
+        return nullcontext()
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def _build_encoder(encoder_config: Any) -> PreTrainedModel:
@@ -236,7 +255,8 @@ class SciBertForJointNerRe(PreTrainedModel):
         token_index: torch.Tensor,
     ) -> torch.Tensor:
         """Encode all windows and gather one state per document token: `[batch, max_tokens, hidden]`."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         flat = hidden.reshape(-1, hidden.size(-1))
         return flat[token_index]
 

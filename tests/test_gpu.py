@@ -99,3 +99,20 @@ def test_evaluate_cli_on_the_gpu_in_float32_and_bf16(trained_bf16, cache, tmp_pa
     f32, bf16 = (json.loads((tmp_path / run / "bc5cdr-test" / "metrics.json").read_text()) for run in ("f32", "bf16"))
     assert f32["n_documents"] == bf16["n_documents"] == 3 and bf16["dtype"] == "bfloat16"
     assert abs(f32["ner"]["seqeval"]["micro"]["f1"] - bf16["ner"]["seqeval"]["micro"]["f1"]) < 0.2
+
+
+def test_the_encoder_attention_skips_cudnn_on_the_gpu(trained_bf16):
+    """cuDNN attention builds a plan per new batch shape; the model's encoder calls leave it out (bf16 inputs
+    with a padding mask are the case where torch would try it first)."""
+    from modeling import SciBertForJointNerRe
+
+    model = SciBertForJointNerRe.from_pretrained(trained_bf16).to("cuda", torch.bfloat16).eval()
+    input_ids = torch.randint(5, 50, (2, 40), device="cuda")
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, 30:] = 0
+    token_index = torch.arange(20, device="cuda").view(2, 10)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile, torch.no_grad():
+        model.encode(input_ids, attention_mask, token_index)
+    names = {event.name for event in profile.events()}
+    assert any("scaled_dot_product" in name for name in names), sorted(names)
+    assert not any("cudnn_attention" in name for name in names), sorted(n for n in names if "scaled_dot" in n)

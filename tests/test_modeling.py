@@ -334,6 +334,19 @@ def test_ner_loss_in_deterministic_mode_equals_the_default_one(trained):
     assert deterministic.loss.item() == pytest.approx(default.loss.item(), rel=1e-6)
 
 
+def test_sdpa_without_cudnn_turns_cudnn_attention_off_inside_only():
+    """The encoder's attention on a GPU skips cuDNN (a new execution plan per batch shape); nothing else changes."""
+    from modeling.modeling_joint_ner_re import sdpa_without_cudnn
+
+    before = (torch.backends.cuda.cudnn_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled(),
+              torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.math_sdp_enabled())
+    with sdpa_without_cudnn():
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.mem_efficient_sdp_enabled() and torch.backends.cuda.math_sdp_enabled()
+    assert (torch.backends.cuda.cudnn_sdp_enabled(), torch.backends.cuda.mem_efficient_sdp_enabled(),
+            torch.backends.cuda.flash_sdp_enabled(), torch.backends.cuda.math_sdp_enabled()) == before
+
+
 def test_inference_order_sorts_by_window_length_then_document_length():
     from modeling.preprocessing_joint_ner_re import inference_order
 
