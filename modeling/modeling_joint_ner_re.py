@@ -67,9 +67,9 @@ def sdpa_without_cudnn() -> AbstractContextManager:
     """A context that leaves cuDNN out of `scaled_dot_product_attention`'s backends (flash, memory-efficient
     and math remain).
 
-    Recent torch versions try cuDNN attention first for bf16/fp16 inputs with a padding mask on recent GPUs.
-    cuDNN builds an execution plan for each new (batch, length) shape, which others have measured at tenths
-    of a second. Batches of documents keep bringing new lengths, so training and `extract` would keep
+    Since torch 2.9, cuDNN attention is preferred on Hopper and Blackwell GPUs for bf16/fp16 inputs. cuDNN
+    builds an execution plan for each new (batch, length) shape, which others have measured at tenths of a
+    second. Batches of documents keep bringing new lengths, so training and `extract` would keep
     paying for them. The choice is made in the forward pass, and the backward pass follows it.
     """
     try:
