@@ -1,8 +1,8 @@
 """Bit-for-bit reproducible training on GPUs (`--full-determinism`), for as long as one run lasts.
 
-On a CPU the loop is already deterministic. On a GPU several kernels that the model's backward pass uses
-(the scatter behind `flat[token_index]`, `gather`) add in whatever order their threads finish, so two runs,
-or a run and its resumed copy, drift apart in the last bits. `torch.use_deterministic_algorithms(True)`
+On a CPU the loop is already deterministic. On a GPU some kernels of the backward pass (the scatter-add in
+`gather`'s backward pass, for one) add in whatever order their threads finish, so two runs, or a run and
+its resumed copy, drift apart in the last bits (seen on an H100). `torch.use_deterministic_algorithms(True)`
 swaps in ordered kernels (slower), and cuBLAS needs a fixed workspace for its own results to repeat.
 """
 
