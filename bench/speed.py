@@ -11,8 +11,10 @@ the pipeline runs NER only (`pipeline("token-classification", aggregation_strate
 so long documents are covered, not cut), once with its default batch size 1 and once batched like
 `extract`. Both also run with int8 dynamic quantization of the encoder (`quantize_for_cpu` for the joint model,
 the same `quantize_dynamic` call for the pipeline's model) and in bfloat16 (weights and activations; fast on
-CPUs with AMX, slow on CPUs without bf16 instructions: the table's first line names the CPU's). Training: tokens/s (non-padding tokens, optimizer steps only) of train.py and of the
-`Trainer` baseline, same encoder, batch size and documents.
+CPUs with AMX, slow on CPUs without bf16 instructions: the table's first line names the CPU's). The rows
+"2 batches at once" run `extract(..., parallel_batches=2)`: two batches side by side, each on its own thread
+with half of torch's threads (the pipeline has no such mode). Training: tokens/s (non-padding tokens, optimizer
+steps only) of train.py and of the `Trainer` baseline, same encoder, batch size and documents.
 """
 
 from __future__ import annotations
@@ -121,8 +123,9 @@ def measure_joint(args: argparse.Namespace) -> dict:
 
     def run(warmup: bool) -> list[dict]:
         with torch.inference_mode():
-            return model.extract(documents[: args.batch_size] if warmup else documents, tokenizer, mode="end2end",
-                                 batch_size=args.batch_size)
+            warmup_documents = documents[: args.batch_size * args.parallel_batches]
+            return model.extract(warmup_documents if warmup else documents, tokenizer, mode="end2end",
+                                 batch_size=args.batch_size, parallel_batches=args.parallel_batches)
 
     seconds, predictions = _timed(args.device, run)
     return {
@@ -260,6 +263,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4,
                         help="Inference batch size of extract and of the batched pipeline (4: fastest here).")
     parser.add_argument("--pipeline-batch-size", type=int, default=1)
+    parser.add_argument("--parallel-batches", type=int, default=1,
+                        help="child: extract's batches at once on the CPU, each on its own thread")
     parser.add_argument("--batch-size-train", type=int, default=4)
     parser.add_argument("--train-steps", type=int, default=40)
     parser.add_argument("--warmup-steps", type=int, default=2)
@@ -289,14 +294,19 @@ def main() -> None:
 
     bf16 = ["--dtype", "bfloat16"]
     # row name: (measure, child flags, precision); ratios compare rows of one precision
+    two = ["--parallel-batches", "2"]
     runs = {
         "extract (NER+RE), batch %d" % args.batch_size: ("extract", [], "float32"),
+        "extract (NER+RE), batch %d, 2 batches at once" % args.batch_size: ("extract", two, "float32"),
         "pipeline (NER), batch 1 (default)": ("pipeline", ["--pipeline-batch-size", "1"], "float32"),
         "pipeline (NER), batch %d" % args.batch_size: ("pipeline", ["--pipeline-batch-size", str(args.batch_size)],
                                                        "float32"),
         "extract int8 (NER+RE), batch %d" % args.batch_size: ("extract", ["--int8"], "int8"),
+        "extract int8 (NER+RE), batch %d, 2 batches at once" % args.batch_size: ("extract", ["--int8", *two], "int8"),
         "pipeline int8 (NER), batch 1": ("pipeline", ["--pipeline-batch-size", "1", "--int8"], "int8"),
         "extract bf16 (NER+RE), batch 16": ("extract", [*bf16, "--batch-size", "16"], "bfloat16"),
+        "extract bf16 (NER+RE), batch 16, 2 batches at once": ("extract", [*bf16, "--batch-size", "16", *two],
+                                                                "bfloat16"),
         "pipeline bf16 (NER), batch 1": ("pipeline", [*bf16, "--pipeline-batch-size", "1"], "bfloat16"),
         "pipeline bf16 (NER), batch 16": ("pipeline", [*bf16, "--pipeline-batch-size", "16"], "bfloat16"),
         "train.py": ("train_joint", [], "float32"),

@@ -124,6 +124,22 @@ def test_cli_int8_scores_the_quantized_copy_on_cpu_only(tmp_path, cache):
         main(common + ["--int8", "--device", "cuda"])
 
 
+def test_cli_parallel_batches_scores_the_same(tmp_path, cache):
+    """`--parallel-batches 2` runs extract's CPU batches two at a time; the scores are those of one at a time."""
+    model_dir = save_tiny_model(tmp_path, "bc5cdr")
+    common = ["--model", str(model_dir), "--dataset", "bc5cdr", "--data-dir", str(BC5CDR), "--cache-dir", str(cache),
+              "--limit", "6", "--batch-size", "2", "--output-dir", str(tmp_path / "results")]
+    assert main(common + ["--run-name", "one"]) == 0
+    assert main(common + ["--run-name", "two", "--parallel-batches", "2"]) == 0
+    one, two = (json.loads((tmp_path / "results" / run / "bc5cdr-test" / "metrics.json").read_text())
+                for run in ("one", "two"))
+    assert (one["parallel_batches"], two["parallel_batches"]) == (1, 2)
+    for key in ("ner", "re_gold", "re_end2end"):
+        assert one[key] == two[key], key
+    with pytest.raises(SystemExit):
+        main(common + ["--parallel-batches", "0"])
+
+
 def test_cli_bfloat16_scores_the_model_in_bf16(tmp_path, cache):
     """`--dtype bfloat16` runs extract with bf16 weights; its predictions stay those of a working model."""
     model_dir = save_tiny_model(tmp_path, "bc5cdr")

@@ -19,7 +19,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, BertTokenizerFast
 
 from modeling import JointNerReConfig, SciBertForJointNerRe
-from modeling.modeling_joint_ner_re import MASKED_LOGIT
+from modeling.modeling_joint_ner_re import MASKED_LOGIT, map_on_cpu_threads
 from modeling.postprocessing_joint_ner_re import (
     bio_transition_allowed,
     decode_bio,
@@ -547,6 +547,77 @@ def test_overfit_recovers_gold_mentions_and_relations(trained, tokenizer):
         assert spans_of({"mentions": pred_gold["ner_mentions"]}) == spans_of(doc)
         assert all(0.5 < r["score"] <= 1.0 for r in pred["relations"])
     assert end2end[0]["mentions"][0] == {"start": 0, "end": 8, "text": "Naloxone", "type": "Chemical"}
+
+
+def _without_scores(results: list[dict]) -> list[dict]:
+    return [{**r, "relations": [{k: v for k, v in rel.items() if k != "score"} for rel in r["relations"]]}
+            for r in results]
+
+
+@pytest.mark.parametrize("mode", ["end2end", "gold"])
+def test_parallel_batches_predict_what_one_batch_at_a_time_does(trained, tokenizer, mode):
+    """Batches on two threads give the same mentions, entities and relations, in input order; scores agree to
+    float rounding (the workers run on fewer intra-op threads)."""
+    model, _, _ = trained
+    documents = [dict(d, pmid=f"{d['pmid']}-{k}") for k in range(3) for d in DOCS]
+    threads = torch.get_num_threads()
+    one_at_a_time = model.extract(documents, tokenizer, mode=mode, batch_size=1)
+    parallel = model.extract(documents, tokenizer, mode=mode, batch_size=1, parallel_batches=2)
+    assert torch.get_num_threads() == threads
+    assert [r["pmid"] for r in parallel] == [d["pmid"] for d in documents]
+    assert _without_scores(parallel) == _without_scores(one_at_a_time)
+    assert sum(len(r["relations"]) for r in parallel) > 0
+    for fast, slow in zip(parallel, one_at_a_time):
+        for a, b in zip(fast["relations"], slow["relations"]):
+            assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+    # more threads than batches, and a single batch, take the same results too
+    assert _without_scores(model.extract(documents[:2], tokenizer, mode=mode, parallel_batches=4)) == \
+        _without_scores(one_at_a_time[:2])
+
+
+def test_parallel_batches_are_checked(trained, tokenizer):
+    model, _, _ = trained
+    with pytest.raises(ValueError, match="parallel_batches must be >= 1"):
+        model.extract(DOCS, tokenizer, parallel_batches=0)
+    with pytest.raises(ValueError, match="batch_size and parallel_batches must be >= 1"):
+        model.extract(DOCS, tokenizer, batch_size=0)
+    with torch.device("meta"):
+        on_meta = SciBertForJointNerRe(model.config)
+    with pytest.raises(ValueError, match="for CPU inference; the model is on meta"):
+        on_meta.extract(DOCS, tokenizer, parallel_batches=2)
+
+
+def test_map_on_cpu_threads_keeps_order_modes_and_errors():
+    import threading
+
+    threads = torch.get_num_threads()
+    seen: dict[int, tuple] = {}
+
+    def probe(i: int) -> int:
+        seen[i] = (threading.get_ident(), torch.is_inference_mode_enabled(), torch.is_autocast_enabled("cpu"),
+                   torch.get_num_threads(), torch.is_grad_enabled())
+        return i * i
+
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert map_on_cpu_threads(probe, list(range(6)), 2) == [i * i for i in range(6)]
+    assert {s[1:] for s in seen.values()} == {(True, True, max(1, threads // 2), False)}
+    assert threading.get_ident() not in {s[0] for s in seen.values()}
+    assert torch.get_num_threads() == threads
+
+    with torch.no_grad():
+        map_on_cpu_threads(probe, [0], 2)
+    assert (seen[0][1], seen[0][2], seen[0][4]) == (False, False, False)
+    map_on_cpu_threads(probe, [0], 2)
+    assert (seen[0][1], seen[0][2], seen[0][4]) == (False, False, True)
+
+    def fail(i: int) -> int:
+        if i == 3:
+            raise KeyError("document 3")
+        return i
+
+    with pytest.raises(KeyError, match="document 3"):
+        map_on_cpu_threads(fail, list(range(5)), 2)
+    assert torch.get_num_threads() == threads
 
 
 def test_one_low_threshold_pass_filtered_equals_extracting_at_each_threshold(trained, tokenizer):
