@@ -96,20 +96,28 @@ def load_model(model_path: str, device: str | None = None, int8: bool = False,
 
 def predict(model: Any, tokenizer: Any, documents: Sequence[Mapping], modes: Sequence[str],
             batch_size: int = 8, parallel_batches: int = 1) -> dict[str, list[dict]]:
-    """``model.extract`` once per mode (``extract`` is the modeling contract in docs/ARCHITECTURE.md).
+    """Predictions per mode: ``model.extract_modes`` (one encoder pass for all modes), or ``model.extract``
+    once per mode for models saved before it existed (``extract`` is the modeling contract in
+    docs/ARCHITECTURE.md).
 
     ``parallel_batches`` > 1 runs that many CPU batches at once (``extract``'s argument; it is passed only then,
-    so models saved before it existed still load and run one batch at a time)."""
+    so models saved before it existed still run one batch at a time)."""
     import torch
 
     options = {"parallel_batches": parallel_batches} if parallel_batches != 1 else {}
-    out: dict[str, list[dict]] = {}
+    documents = list(documents)
     with torch.inference_mode():
-        for mode in modes:
-            out[mode] = list(model.extract(list(documents), tokenizer, mode=mode, batch_size=batch_size, **options))
-            if len(out[mode]) != len(documents):
-                raise RuntimeError(f"model.extract(mode={mode!r}) returned {len(out[mode])} predictions "
-                                   f"for {len(documents)} documents")
+        if hasattr(model, "extract_modes"):  # one encoder pass for all modes
+            out = model.extract_modes(documents, tokenizer, {mode: None for mode in modes}, batch_size=batch_size,
+                                      **options)
+        else:  # a model saved before extract_modes existed
+            out = {mode: model.extract(documents, tokenizer, mode=mode, batch_size=batch_size, **options)
+                   for mode in modes}
+    for mode in modes:
+        out[mode] = list(out[mode])
+        if len(out[mode]) != len(documents):
+            raise RuntimeError(f"model.extract(mode={mode!r}) returned {len(out[mode])} predictions "
+                               f"for {len(documents)} documents")
     return out
 
 

@@ -423,7 +423,6 @@ class SciBertForJointNerRe(PreTrainedModel):
         )
 
     # ---- inference for downstream users -------------------------------------------------------------------
-    @torch.inference_mode()
     def extract(
         self,
         inputs: str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]],
@@ -444,7 +443,7 @@ class SciBertForJointNerRe(PreTrainedModel):
         Returns one dict per input: `{"pmid", "mentions": [{"start", "end", "text", "type"}],
         "entities": [{"id", "type", "mention_indices"}], "relations": [{"label", "head", "tail", "score"}]}`.
         An empty (or whitespace-only) text gives empty lists. Invalid documents raise ValueError (see
-        `prepare_features`).
+        `prepare_features`). `threshold` overrides `config.re_threshold` for this call.
 
         parallel_batches (CPU only): how many batches run at once, each on its own thread with an equal share of
         torch's threads (`map_on_cpu_threads`). The mentions and relations are those of one batch at a time;
@@ -453,40 +452,60 @@ class SciBertForJointNerRe(PreTrainedModel):
         """
         if mode not in ("end2end", "gold"):
             raise ValueError(f"mode must be 'end2end' or 'gold', got {mode!r}")
+        return self.extract_modes(inputs, tokenizer, {mode: threshold}, batch_size, parallel_batches)[mode]
+
+    @torch.inference_mode()
+    def extract_modes(
+        self,
+        inputs: str | Mapping[str, Any] | Sequence[str | Mapping[str, Any]],
+        tokenizer: PreTrainedTokenizerBase,
+        modes: Mapping[str, float | None],
+        batch_size: int = 8,
+        parallel_batches: int = 1,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """`extract` in several modes from one encoder pass: `{mode: threshold or None (the config's)}` in,
+        `{mode: results}` out, each list what `extract(inputs, tokenizer, mode, threshold=...)` returns.
+
+        Evaluation and validation score both modes; this encodes and decodes each document's NER once for
+        them. The relation head, the only part that differs, runs once per mode.
+        """
+        modes = dict(modes)
+        if not modes or any(m not in ("end2end", "gold") for m in modes):
+            raise ValueError(f"modes must be a non-empty subset of ('end2end', 'gold'), got {list(modes)}")
         if batch_size < 1 or parallel_batches < 1:
             raise ValueError(f"batch_size and parallel_batches must be >= 1, got {batch_size}, {parallel_batches}")
         if parallel_batches > 1 and self.device.type != "cpu":
             raise ValueError(f"parallel_batches > 1 is for CPU inference; the model is on {self.device}")
+        thresholds = {m: self.config.re_threshold if t is None else float(t) for m, t in modes.items()}
+        with_gold = "gold" in modes
         if isinstance(inputs, (str, Mapping)):
             inputs = [inputs]
-        threshold = self.config.re_threshold if threshold is None else threshold
         documents = []
         for i, item in enumerate(inputs):
             if isinstance(item, str):
-                if mode == "gold":
+                if with_gold:
                     raise ValueError(f"input {i} is a plain string; mode='gold' needs documents with mentions/entities")
                 item = {"pmid": f"input-{i}", "text": item}
-            elif mode == "gold" and ("mentions" not in item or "entities" not in item):
+            elif with_gold and ("mentions" not in item or "entities" not in item):
                 raise ValueError(f"input {i} ({item.get('pmid', '<no pmid>')!r}) has no gold mentions/entities")
             documents.append(item)
 
-        results: list[dict[str, Any] | None] = [None] * len(documents)
+        results: dict[str, list[dict[str, Any] | None]] = {m: [None] * len(documents) for m in modes}
         features: dict[int, dict[str, Any]] = {}
         for i, doc in enumerate(documents):
             text = doc.get("text")
             if isinstance(text, str) and not text.strip():
-                results[i] = self._empty_result(doc, mode)
+                for m in modes:
+                    results[m][i] = self._empty_result(doc, m)
                 continue
-            if mode == "end2end":  # gold annotations, if any, play no part (nor are they validated)
+            if not with_gold:  # gold annotations, if any, play no part in end2end mode (nor are they validated)
                 doc = {"pmid": doc.get("pmid", ""), "text": text}
-            features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=mode == "gold")
+            features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=with_gold)
         order = inference_order(features)
         chunks = [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 
-        def run(chunk: list[int]) -> list[dict[str, Any]]:
-            return self._extract_batch(
-                [documents[i] for i in chunk], [features[i] for i in chunk], tokenizer, mode, threshold
-            )
+        def run(chunk: list[int]) -> dict[str, list[dict[str, Any]]]:
+            return self._extract_batch([documents[i] for i in chunk], [features[i] for i in chunk], tokenizer, thresholds)
 
         was_training = self.training
         self.eval()
@@ -497,9 +516,10 @@ class SciBertForJointNerRe(PreTrainedModel):
                 batch_results = [run(chunk) for chunk in chunks]
         finally:
             self.train(was_training)
-        for chunk, chunk_results in zip(chunks, batch_results):
-            for i, result in zip(chunk, chunk_results):
-                results[i] = result
+        for chunk, by_mode in zip(chunks, batch_results):
+            for m, chunk_results in by_mode.items():
+                for i, result in zip(chunk, chunk_results):
+                    results[m][i] = result
         return results  # type: ignore[return-value]
 
     @staticmethod
@@ -514,14 +534,14 @@ class SciBertForJointNerRe(PreTrainedModel):
         documents: Sequence[Mapping[str, Any]],
         features: Sequence[dict[str, Any]],
         tokenizer: PreTrainedTokenizerBase,
-        mode: str,
-        threshold: float,
-    ) -> list[dict[str, Any]]:
+        thresholds: Mapping[str, float],
+    ) -> dict[str, list[dict[str, Any]]]:
         device = self.device
         batch = collate_features(features, tokenizer.pad_token_id)
         sequence = self.encode(
             batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["token_index"].to(device)
         )
+        token_mask = batch["token_mask"].to(device)
         ner_logits = self.ner_classifier(sequence).float().cpu()
         labels, constrained = self.config.ner_labels, self.config.ner_constrained_decoding
         predicted = [
@@ -533,6 +553,23 @@ class SciBertForJointNerRe(PreTrainedModel):
         ]
         if self.config.ner_propagate_mentions:
             predicted = [propagate_mentions(m, f["offsets"], doc["text"]) for m, doc, f in zip(predicted, documents, features)]
+        return {
+            mode: self._relations_for_mode(mode, threshold, documents, features, predicted, sequence, token_mask)
+            for mode, threshold in thresholds.items()
+        }
+
+    def _relations_for_mode(
+        self,
+        mode: str,
+        threshold: float,
+        documents: Sequence[Mapping[str, Any]],
+        features: Sequence[dict[str, Any]],
+        predicted: Sequence[list[dict[str, Any]]],
+        sequence: torch.Tensor,
+        token_mask: torch.Tensor,
+    ) -> list[dict[str, Any]]:
+        """One mode's results for a batch whose encoder states and NER mentions are computed."""
+        device = self.device
         if mode == "end2end":
             entity_lists = [group_mentions(mentions) for mentions in predicted]
             entity_parts = [
@@ -549,7 +586,7 @@ class SciBertForJointNerRe(PreTrainedModel):
         entity_batch = {k: v.to(device) for k, v in collate_entities(entity_parts).items()}
         raw, allowed = self.relation_logits(
             sequence,
-            batch["token_mask"].to(device),
+            token_mask,
             entity_batch["mention_index"],
             entity_batch["mention_mask"],
             entity_batch["entity_types"],

@@ -140,6 +140,22 @@ def test_cli_parallel_batches_scores_the_same(tmp_path, cache):
         main(common + ["--parallel-batches", "0"])
 
 
+def test_predict_runs_models_saved_before_extract_modes_one_mode_at_a_time(tmp_path, cache):
+    """A model whose saved code has `extract` only (before `extract_modes`) predicts what the current one does."""
+    from evaluation.run import load_model, predict
+
+    model, tokenizer = load_model(str(save_tiny_model(tmp_path, "bc5cdr")), device="cpu")
+    documents = load_corpus("bc5cdr", "documents", data_dir=str(BC5CDR), cache_dir=str(cache))["test"].select(range(3))
+    documents = [dict(d) for d in documents]
+
+    class ExtractOnly:  # the interface of such a model: extract, no extract_modes
+        extract = model.extract
+
+    current = predict(model, tokenizer, documents, ["gold", "end2end"], batch_size=2)
+    older = predict(ExtractOnly(), tokenizer, documents, ["gold", "end2end"], batch_size=2)
+    assert older == current and len(current["gold"]) == 3
+
+
 def test_cli_bfloat16_scores_the_model_in_bf16(tmp_path, cache):
     """`--dtype bfloat16` runs extract with bf16 weights; its predictions stay those of a working model."""
     model_dir = save_tiny_model(tmp_path, "bc5cdr")

@@ -575,6 +575,26 @@ def test_parallel_batches_predict_what_one_batch_at_a_time_does(trained, tokeniz
         _without_scores(one_at_a_time[:2])
 
 
+def test_extract_modes_gives_each_modes_extract_from_one_pass(trained, tokenizer):
+    """Both modes from one encoder pass are exactly what `extract` gives for each mode by itself."""
+    from training.calibration import SCORE_FLOOR
+
+    model, _, _ = trained
+    documents = [*DOCS, {**DOCS[0], "pmid": "blank", "text": "  ", "mentions": [], "entities": [], "relations": []}]
+    both = model.extract_modes(documents, tokenizer, {"gold": SCORE_FLOOR, "end2end": None}, batch_size=2)
+    assert both == {"gold": model.extract(documents, tokenizer, mode="gold", batch_size=2, threshold=SCORE_FLOOR),
+                    "end2end": model.extract(documents, tokenizer, mode="end2end", batch_size=2)}
+    assert both["end2end"][-1] == {"pmid": "blank", "mentions": [], "entities": [], "relations": []}
+    assert both["gold"][-1]["ner_mentions"] == []
+    assert [p["ner_mentions"] for p in both["gold"]] == [p["mentions"] for p in both["end2end"]]
+    with pytest.raises(ValueError, match="non-empty subset"):
+        model.extract_modes(DOCS, tokenizer, {})
+    with pytest.raises(ValueError, match="non-empty subset"):
+        model.extract_modes(DOCS, tokenizer, {"fast": None})
+    with pytest.raises(ValueError, match="plain string; mode='gold'"):
+        model.extract_modes(["alpha beta"], tokenizer, {"gold": None, "end2end": None})
+
+
 def test_parallel_batches_are_checked(trained, tokenizer):
     model, _, _ = trained
     with pytest.raises(ValueError, match="parallel_batches must be >= 1"):
