@@ -2,18 +2,20 @@
 top operators.
 
     python bench/extract_profile.py --model results/bench-quality-v4/joint-model [--limit 100] \
-        [--baseline-model results/bench-quality-v4/baseline-model/checkpoint-750] [--breakdown]
+        [--batch-sizes 1 4 16] [--parallel-batches 1 2] [--breakdown] \
+        [--baseline-model results/bench-quality-v4/baseline-model/checkpoint-750]
 
-Prints one line per (precision: float32, int8, bfloat16; batch size) after a warm-up run per precision. Then,
-in float32, the bound on any float32 speed-up: the encoder's forward pass alone over the very batches
-`extract` builds (sorted by window length, `--encoder-batch-size`), with no tokenization, decoding or
-relation head; with `--baseline-model`, the token-classification pipeline at its default batch size 1 on the
-same documents, and both ratios; with `--breakdown`, each part's share of a float32 `extract` run (cProfile).
-Last, a `torch.profiler` table of a float32 run at batch 16.
+Prints one line per (precision: float32, int8, bfloat16; batch size; batches at once, `--parallel-batches`)
+after a warm-up run per precision. Then, in float32, the bound on any float32 speed-up: the encoder's forward
+pass alone over the very batches `extract` builds (sorted by window length, `--encoder-batch-size`), with no
+tokenization, decoding or relation head; with `--baseline-model`, the token-classification pipeline at its
+default batch size 1 on the same documents, and both ratios; with `--breakdown`, each part's share of a
+float32 `extract` run (cProfile). Last, a `torch.profiler` table of a float32 run at batch 16.
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -97,6 +99,8 @@ def main() -> None:
     parser = bench_parser(__doc__, model=True)
     parser.add_argument("--limit", type=int, default=100, help="Test documents to run.")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--parallel-batches", type=int, nargs="+", default=[1],
+                        help="Time each batch size with this many batches at once (extract's parallel_batches).")
     parser.add_argument("--encoder-batch-size", type=int, default=4,
                         help="Batch size of the float32 extract-versus-encoder-alone comparison.")
     parser.add_argument("--baseline-model", help="A trained token-classification folder: also time the pipeline.")
@@ -112,10 +116,11 @@ def main() -> None:
                ("bfloat16", copy.deepcopy(model).to(torch.bfloat16)))
     for precision, runner in runners:
         runner.extract(documents[:8], tokenizer, batch_size=8)  # warm-up: one-off kernel and allocator setup
-        for batch_size in args.batch_sizes:
+        for batch_size, parallel in itertools.product(args.batch_sizes, args.parallel_batches):
             start = time.perf_counter()
-            runner.extract(documents, tokenizer, batch_size=batch_size)
-            print(f"{precision} batch {batch_size}: {len(documents) / (time.perf_counter() - start):.1f} docs/s", flush=True)
+            runner.extract(documents, tokenizer, batch_size=batch_size, parallel_batches=parallel)
+            print(f"{precision} batch {batch_size}, {parallel} at once: "
+                  f"{len(documents) / (time.perf_counter() - start):.1f} docs/s", flush=True)
 
     n, batch_size = len(documents), args.encoder_batch_size
     start = time.perf_counter()
