@@ -734,6 +734,9 @@ def test_int8_copy_for_cpu_quantizes_the_encoder_only_and_keeps_predictions(trai
         key = lambda r: (r["label"], r["head"], r["tail"])  # noqa: E731
         assert [key(r) for r in fast["relations"]] == [key(r) for r in slow["relations"]]
         assert [r["score"] for r in fast["relations"]] == pytest.approx([r["score"] for r in slow["relations"]], abs=0.05)
+    documents = DOCS * 2  # the int8 kernels run on two threads at once as well
+    assert _without_scores(quantized.extract(documents, tokenizer, batch_size=1, parallel_batches=2)) == \
+        _without_scores(quantized.extract(documents, tokenizer, batch_size=1))
     with pytest.raises(ValueError, match="int8 copy"):
         quantized.save_pretrained(tmp_path)
 
