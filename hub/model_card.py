@@ -305,7 +305,9 @@ for prediction in predictions:
 ```
 
 `mode="gold"` takes documents that already carry `mentions` and `entities` (the corpus `documents`
-schema) and only classifies the relations between them.
+schema) and only classifies the relations between them. On a CPU with many documents,
+`model.extract(texts, tokenizer, batch_size=4, parallel_batches=2)` runs two batches at once, each on its own
+thread, with the same predictions.
 
 {threshold_md}
 
