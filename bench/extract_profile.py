@@ -6,9 +6,9 @@ top operators.
         [--baseline-model results/bench-quality-v4/baseline-model/checkpoint-750]
 
 Prints one line per (precision: float32, int8, bfloat16; batch size; batches at once, `--parallel-batches`)
-after a warm-up run per precision. Then, in float32, the bound on any float32 speed-up: the encoder's forward
-pass alone over the very batches `extract` builds (sorted by window length, `--encoder-batch-size`), with no
-tokenization, decoding or relation head; with `--baseline-model`, the token-classification pipeline at its
+after a warm-up run per precision. Then, in float32, `extract` one batch at a time against the encoder's
+forward pass alone over the very batches `extract` builds (sorted by window length, `--encoder-batch-size`),
+with no tokenization, decoding or relation head: what one batch at a time could gain at most; with `--baseline-model`, the token-classification pipeline at its
 default batch size 1 on the same documents, and both ratios; with `--breakdown`, each part's share of a
 float32 `extract` run (cProfile). Last, a `torch.profiler` table of a float32 run at batch 16.
 """

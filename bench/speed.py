@@ -293,8 +293,8 @@ def main() -> None:
         return
 
     bf16 = ["--dtype", "bfloat16"]
-    # row name: (measure, child flags, precision); ratios compare rows of one precision
     two = ["--parallel-batches", "2"]
+    # row name: (measure, child flags, precision); ratios compare rows of one precision
     runs = {
         "extract (NER+RE), batch %d" % args.batch_size: ("extract", [], "float32"),
         "extract (NER+RE), batch %d, 2 batches at once" % args.batch_size: ("extract", two, "float32"),

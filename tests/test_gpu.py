@@ -18,6 +18,7 @@ import torch
 
 from evaluation.run import main as evaluate_main
 from loaders import load_corpus
+
 REPO = Path(__file__).resolve().parents[1]
 BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
 pytestmark = [

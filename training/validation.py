@@ -30,16 +30,14 @@ def validate(
     rank, world = accelerator.process_index, accelerator.num_processes
     indices = list(range(rank, len(documents), world))
     shard = [documents[i] for i in indices]
-    gold_mode: list = []
-    end2end: list = []
+    predictions: dict[str, list] = {"gold": [], "end2end": []}
     if shard:
         with accelerator.autocast():
             # one encoder pass for both modes; gold mode keeps every candidate relation with its score, and the
             # thresholds are applied below
             predictions = unwrapped.extract_modes(shard, tokenizer, {"gold": SCORE_FLOOR, "end2end": None},
                                                   batch_size=batch_size)
-        gold_mode, end2end = predictions["gold"], predictions["end2end"]
-    gathered = gather_object([(i, g, e) for i, g, e in zip(indices, gold_mode, end2end)])
+    gathered = gather_object([(i, g, e) for i, g, e in zip(indices, predictions["gold"], predictions["end2end"])])
     gathered.sort(key=lambda item: item[0])
     gold_documents = [documents[i] for i, _, _ in gathered]
     scored_gold = [g for _, g, _ in gathered]
