@@ -74,12 +74,18 @@ class FeatureCollator:
 
 
 def make_train_dataloader(
-    features: datasets.Dataset, batch_size: int, seed: int, pad_token_id: int, group_by_length: bool
+    features: datasets.Dataset, batch_size: int, seed: int, pad_token_id: int, group_by_length: bool,
+    num_processes: int = 1,
 ) -> tuple[DataLoader, LengthGroupedBatchSampler]:
-    """A dataloader over training features with the seeded length-grouped batch sampler."""
+    """A dataloader over training features with the seeded length-grouped batch sampler.
+
+    `num_processes` is the number of processes `Accelerator.prepare` will shard the loader over: the sampler
+    yields whole rounds of batches, so each process gets ``len(loader)`` batches and every document once."""
     # grouped by window length (the padded width of a batch), not document length: a document just over one
     # window is cut into two short windows and belongs with short documents
-    sampler = LengthGroupedBatchSampler(features["window_length"], batch_size, seed, group_by_length)
+    sampler = LengthGroupedBatchSampler(
+        features["window_length"], batch_size, seed, group_by_length, num_processes=num_processes
+    )
     # A private generator: creating a loader iterator would otherwise draw from the global RNG, so a run
     # resumed mid-epoch would shift every later dropout mask against an uninterrupted one.
     loader = DataLoader(

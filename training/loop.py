@@ -87,7 +87,8 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
         val_docs = _limit(corpus["validation"], args.limit_eval_docs)
         train_features = featurize(train_docs, tokenizer, model.config, desc="train features")
     loader, batch_sampler = make_train_dataloader(
-        train_features.with_format(None), args.per_device_batch_size, args.seed, tokenizer.pad_token_id, args.group_by_length
+        train_features.with_format(None), args.per_device_batch_size, args.seed, tokenizer.pad_token_id, args.group_by_length,
+        num_processes=accelerator.num_processes,
     )
     optimizer = build_optimizer(model, args.encoder_lr, args.head_lr, args.weight_decay)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
