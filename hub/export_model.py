@@ -1,7 +1,7 @@
 """Export a trained model folder as exactly the files to upload to the Hub.
 
 Copies `config.json` (which must carry `auto_map`), the safetensors weights, the `modeling` code files
-that `auto_map` needs (and what they import relatively; taken from the project's `modeling/` when the
+that `auto_map` and `custom_pipelines` need (and what they import relatively; taken from the project's `modeling/` when the
 folder lacks them), the tokenizer files, `metrics.json` / `training_args.json`, and writes a fresh model
 card. Refuses pickle weights and a folder without `metrics.json` unless told otherwise.
 """
@@ -68,6 +68,13 @@ def auto_map_modules(config: dict) -> list[str]:
     return modules
 
 
+def custom_pipeline_modules(config: dict) -> list[str]:
+    """Module names of the pipeline classes that `config["custom_pipelines"]` declares (`pipeline()` loads
+    them from the repo with `trust_remote_code=True`), e.g. `pipeline_joint_ner_re`."""
+    pipelines = config.get("custom_pipelines") or {}
+    return [info["impl"].rsplit(".", 1)[0] for info in pipelines.values() if isinstance(info, dict) and info.get("impl")]
+
+
 def relative_imports(source: str, filename: str) -> list[str]:
     """Modules imported with `from .x import ...` / `from . import x` in a Python source."""
     names = []
@@ -93,7 +100,7 @@ def find_code_file(module: str, model_dir: Path, fallback_dir: Path) -> Path:
 
 def code_files(model_dir: Path, config: dict, fallback_dir: Path = PROJECT_MODELING_DIR) -> dict[str, Path]:
     """File name -> source path of every code file `trust_remote_code` loading needs (transitively)."""
-    todo = auto_map_modules(config)
+    todo = auto_map_modules(config) + custom_pipeline_modules(config)
     found: dict[str, Path] = {}
     while todo:
         module = todo.pop()

@@ -6,9 +6,20 @@ Imports only the standard library and transformers: this file is copied next to 
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from transformers import AutoConfig, BertConfig, PretrainedConfig
+
+# The pipeline (modeling/pipeline_joint_ner_re.py) declared in every saved config.json, so that
+# `pipeline(model=folder, trust_remote_code=True)` finds the task and its class from the folder.
+PIPELINE_TASK = "joint-ner-re"
+PIPELINE_FILE = "pipeline_joint_ner_re.py"
+CUSTOM_PIPELINES = {
+    PIPELINE_TASK: {"impl": "pipeline_joint_ner_re.JointNerRePipeline", "pt": ["AutoModel"], "tf": [], "type": "text"}
+}
 
 
 def bio_labels(entity_types: Sequence[str]) -> list[str]:
@@ -83,6 +94,8 @@ class JointNerReConfig(PretrainedConfig):
         kwargs.pop("ner_labels", None)  # derived from entity_types; a saved copy is ignored
         # config.json is written with sorted keys, so the logit order of the relation labels is stored apart
         relation_labels = kwargs.pop("relation_labels", None)
+        if not kwargs.get("custom_pipelines"):
+            kwargs["custom_pipelines"] = {k: dict(v) for k, v in CUSTOM_PIPELINES.items()}
         if encoder_config is None:
             encoder_config = BertConfig().to_dict()
         elif isinstance(encoder_config, PretrainedConfig):
@@ -143,6 +156,17 @@ class JointNerReConfig(PretrainedConfig):
         size = self.embedding_size
         if size % self.re_block_size:
             raise ValueError(f"re_block_size {self.re_block_size} does not divide re_embedding_size {size}")
+
+    def save_pretrained(self, save_directory: str | os.PathLike, push_to_hub: bool = False, **kwargs: Any) -> None:
+        """Save config.json; a config registered for the auto classes (saved with its code for
+        `trust_remote_code`) also gets the pipeline file that its `custom_pipelines` names."""
+        pipeline_source = Path(__file__).with_name(PIPELINE_FILE)
+        if self._auto_class is not None and pipeline_source.is_file() and PIPELINE_TASK in (self.custom_pipelines or {}):
+            os.makedirs(save_directory, exist_ok=True)
+            target = Path(save_directory) / PIPELINE_FILE
+            if pipeline_source.resolve() != target.resolve():
+                shutil.copyfile(pipeline_source, target)
+        super().save_pretrained(save_directory, push_to_hub=push_to_hub, **kwargs)
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> "JointNerReConfig":
