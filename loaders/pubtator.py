@@ -13,17 +13,23 @@ Errors are `PubTatorFormatError("<file>, line <n>: <what is wrong>")`. With `str
 problems are recorded in a `ParseReport` and the offending unit is skipped: a bad mention or relation
 line skips that line, a missing title/abstract line or a duplicated PMID skips the whole document.
 An empty file is an error in both modes (there is nothing to skip to).
+
+Handled without an error, in both modes: a UTF-8 byte-order mark at the start of a file is dropped; an exact
+duplicate of a mention line (every field equal, within one document) is kept once and noted: a warning naming
+the file, both lines, and a count in `ParseReport.duplicates` (the copy adds nothing, so it is not an error,
+but it is never dropped without a word). Bytes that are not UTF-8 are an error with file and line.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import logging
 import re
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import Iterable, Iterator, TextIO
+from typing import BinaryIO, Iterable, Iterator, TextIO
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +53,20 @@ class ParseReport:
 
     count: int = 0
     problems: list[str] = field(default_factory=list)
+    duplicates: int = 0  # exact duplicate mention lines kept once (noted, not errors)
+    notes: list[str] = field(default_factory=list)
 
     def record(self, error: PubTatorFormatError) -> None:
         self.count += 1
         if len(self.problems) < _MAX_STORED_PROBLEMS:
             self.problems.append(str(error))
         logger.warning("skipped (strict=False): %s", error)
+
+    def record_duplicate(self, message: str) -> None:
+        self.duplicates += 1
+        if len(self.notes) < _MAX_STORED_PROBLEMS:
+            self.notes.append(message)
+        logger.warning("%s", message)
 
 
 class ErrorPolicy:
@@ -67,6 +81,12 @@ class ErrorPolicy:
         if self.strict:
             raise error
         self.report.record(error)
+
+    def duplicate(self, path: str | PathLike, line: int, first_line: int) -> None:
+        """Note an exact duplicate mention line (kept once, in both modes)."""
+        self.report.record_duplicate(
+            f"{path}, line {line}: exact duplicate of the mention line at line {first_line}; kept once"
+        )
 
 
 @dataclass(slots=True)
@@ -105,24 +125,44 @@ class RawDocument:
 
 
 def open_text(path: str | PathLike) -> TextIO:
-    """Open a UTF-8 text file, transparently gunzipping it (detected by magic bytes, not by name).
+    """Open a UTF-8 text file, transparently gunzipping it (detected by magic bytes, not by name); a leading
+    byte-order mark is dropped.
 
     Lines are split on "\\n" only: a stray "\\r" inside a title must not start a new line.
     """
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8-sig", newline="\n")
+
+
+def open_binary(path: str | PathLike) -> BinaryIO:
+    """Open a file for reading bytes, gunzipping it when it starts with the gzip magic bytes."""
     with open(path, "rb") as probe:
         gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="\n")
-    return open(path, encoding="utf-8", newline="\n")
+    return gzip.open(path, "rb") if gzipped else open(path, "rb")
 
 
-def _numbered_lines(handle: TextIO) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(handle, 1):
-        if line.endswith("\n"):
-            line = line[:-1]
-        if line.endswith("\r"):
-            line = line[:-1]
-        yield number, line
+def numbered_lines(path: str | PathLike) -> Iterator[tuple[int, str]]:
+    """(1-based number, line without its "\\n" / "\\r\\n") for each line of a UTF-8 file (gzip accepted).
+
+    A UTF-8 byte-order mark at the start is dropped (editors on Windows write one). Bytes that are not UTF-8
+    raise `PubTatorFormatError` naming the file, the line and the byte (decoding line by line is what
+    makes the line known; a text-mode read fails with neither).
+    """
+    with open_binary(path) as handle:
+        for number, raw in enumerate(handle, 1):
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                bad = raw[err.start : err.start + 1]
+                raise PubTatorFormatError(
+                    path, number, f"not UTF-8: byte 0x{bad.hex()} at byte {err.start + 1} of the line ({err.reason})"
+                ) from None
+            if line.endswith("\n"):
+                line = line[:-1]
+            if line.endswith("\r"):
+                line = line[:-1]
+            yield number, line
 
 
 def _blocks(lines: Iterable[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
@@ -140,36 +180,36 @@ def _blocks(lines: Iterable[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]
 
 def iter_pubtator(
     path: str | PathLike,
-    entity_types: Iterable[str],
-    relation_labels: Iterable[str] = (),
+    entity_types: Iterable[str] | None,
+    relation_labels: Iterable[str] | None = (),
     policy: ErrorPolicy | None = None,
 ) -> Iterator[RawDocument]:
     """Yield the documents of a PubTator file one at a time, validated line by line.
 
     `entity_types` are the allowed mention types; `relation_labels` the allowed labels of in-file
     relation lines (`PMID<TAB>label<TAB>id1<TAB>id2`, BC5CDR); pass none where the file has no relations.
+    `None` for either accepts any type / label (files read for prediction, whose annotations are not used).
     Checks: title then abstract line with the same numeric PMID, 6 or 7 fields per mention line,
     integer offsets with 0 <= start < end <= len(text), mention text == text[start:end], known type,
     composite parts matching the ids, known relation label, unique PMIDs, a non-empty file.
     Entity-level checks (relation arguments exist) happen in `loaders.documents`.
     """
     policy = policy or ErrorPolicy()
-    entity_types = frozenset(entity_types)
-    relation_labels = frozenset(relation_labels)
+    entity_types = None if entity_types is None else frozenset(entity_types)
+    relation_labels = None if relation_labels is None else frozenset(relation_labels)
     seen: dict[str, int] = {}  # pmid -> line of its title (small: one entry per document)
     path = str(path)
     empty = True
-    with open_text(path) as handle:
-        for block in _blocks(_numbered_lines(handle)):
-            empty = False
-            document = _parse_block(path, block, entity_types, relation_labels, policy)
-            if document is None:
-                continue
-            if document.pmid in seen:
-                policy.fail(path, document.line, f"duplicated PMID {document.pmid} (first seen at line {seen[document.pmid]})")
-                continue
-            seen[document.pmid] = document.line
-            yield document
+    for block in _blocks(numbered_lines(path)):
+        empty = False
+        document = _parse_block(path, block, entity_types, relation_labels, policy)
+        if document is None:
+            continue
+        if document.pmid in seen:
+            policy.fail(path, document.line, f"duplicated PMID {document.pmid} (first seen at line {seen[document.pmid]})")
+            continue
+        seen[document.pmid] = document.line
+        yield document
     if empty:
         raise PubTatorFormatError(path, 1, "file is empty: no PubTator document found")
 
@@ -177,8 +217,8 @@ def iter_pubtator(
 def _parse_block(
     path: str,
     block: list[tuple[int, str]],
-    entity_types: frozenset[str],
-    relation_labels: frozenset[str],
+    entity_types: frozenset[str] | None,
+    relation_labels: frozenset[str] | None,
     policy: ErrorPolicy,
 ) -> RawDocument | None:
     header = _title_or_abstract(block[0][1])
@@ -199,12 +239,18 @@ def _parse_block(
     abstract = second[2]
     document = RawDocument(pmid, title, abstract, [], [], path, first_line)
     text = document.text
+    mention_lines: dict[str, int] = {}  # mention line -> its first line number (exact duplicates)
     for number, line in block[2:]:
         fields = line.split("\t")
         if len(fields) in (6, 7):
             mention = _parse_mention(path, number, fields, pmid, text, entity_types, policy)
-            if mention is not None:
-                document.mentions.append(mention)
+            if mention is None:
+                continue
+            if line in mention_lines:
+                policy.duplicate(path, number, mention_lines[line])
+                continue
+            mention_lines[line] = number
+            document.mentions.append(mention)
         elif len(fields) == 4 and not _is_decimal(fields[1]):
             relation = _parse_relation(path, number, fields, pmid, relation_labels, policy)
             if relation is not None:
@@ -236,7 +282,7 @@ def _parse_mention(
     fields: list[str],
     pmid: str,
     text: str,
-    entity_types: frozenset[str],
+    entity_types: frozenset[str] | None,
     policy: ErrorPolicy,
 ) -> RawMention | None:
     line_pmid, start_s, end_s, mention_text, entity_type, ids_field = fields[:6]
@@ -256,7 +302,7 @@ def _parse_mention(
             path, number, f"mention text {mention_text!r} does not match the document text {text[start:end]!r} at {start}-{end}"
         )
         return None
-    if entity_type not in entity_types:
+    if entity_types is not None and entity_type not in entity_types:
         policy.fail(path, number, f"unknown entity type {entity_type!r} (expected one of {sorted(entity_types)})")
         return None
     if not ids_field:
@@ -272,16 +318,16 @@ def _parse_mention(
 
 
 def _parse_relation(
-    path: str, number: int, fields: list[str], pmid: str, labels: frozenset[str], policy: ErrorPolicy
+    path: str, number: int, fields: list[str], pmid: str, labels: frozenset[str] | None, policy: ErrorPolicy
 ) -> RawRelation | None:
     line_pmid, label, head, tail = fields
     if line_pmid != pmid:
         policy.fail(path, number, f"relation line names PMID {line_pmid!r} inside the document of PMID {pmid}")
         return None
-    if not labels:
+    if labels is not None and not labels:
         policy.fail(path, number, f"relation line {label!r} in a file that holds no relations (truncated mention line?)")
         return None
-    if label not in labels:
+    if labels is not None and label not in labels:
         policy.fail(path, number, f"unknown relation label {label!r} (expected one of {sorted(labels)})")
         return None
     if not head or not tail:
@@ -298,21 +344,20 @@ def iter_relation_tsv(
     labels = frozenset(labels)
     path = str(path)
     rows = 0
-    with open_text(path) as handle:
-        for number, line in _numbered_lines(handle):
-            if not line.strip():
-                continue
-            rows += 1
-            fields = line.split("\t")
-            if len(fields) != 4:
-                policy.fail(path, number, f"truncated or malformed line: {len(fields)} tab-separated fields, expected 4 (PMID, label, subject, object)")
-                continue
-            if not _is_decimal(fields[0]):
-                policy.fail(path, number, f"PMID {fields[0]!r} is not a number")
-                continue
-            relation = _parse_relation(path, number, fields, fields[0], labels, policy)
-            if relation is not None:
-                yield fields[0], relation
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        rows += 1
+        fields = line.split("\t")
+        if len(fields) != 4:
+            policy.fail(path, number, f"truncated or malformed line: {len(fields)} tab-separated fields, expected 4 (PMID, label, subject, object)")
+            continue
+        if not _is_decimal(fields[0]):
+            policy.fail(path, number, f"PMID {fields[0]!r} is not a number")
+            continue
+        relation = _parse_relation(path, number, fields, fields[0], labels, policy)
+        if relation is not None:
+            yield fields[0], relation
     if rows == 0:
         raise PubTatorFormatError(path, 1, "file is empty: no relationship found")
 
@@ -320,13 +365,12 @@ def iter_relation_tsv(
 def read_pmid_list(path: str | PathLike) -> set[str]:
     """Read a one-PMID-per-line file (ChemDisGene `drugprot_pmids.txt.gz`); an empty list is allowed."""
     pmids: set[str] = set()
-    with open_text(path) as handle:
-        for number, line in _numbered_lines(handle):
-            line = line.strip()
-            if not line:
-                continue
-            if not _is_decimal(line):
-                raise PubTatorFormatError(path, number, f"expected one numeric PMID per line, got {line[:60]!r}")
-            pmids.add(line)
+    for number, line in numbered_lines(path):
+        line = line.strip()
+        if not line:
+            continue
+        if not _is_decimal(line):
+            raise PubTatorFormatError(path, number, f"expected one numeric PMID per line, got {line[:60]!r}")
+        pmids.add(line)
     return pmids
 

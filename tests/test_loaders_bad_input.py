@@ -133,3 +133,66 @@ def test_builder_non_strict_mode_counts_what_it_skipped(tmp_path):
     assert builder.as_dataset()["train"].num_rows == 1
     assert builder.reports["train"].count == 1 and "duplicated PMID" in builder.reports["train"].problems[0]
     assert builder.reports["test"].count == 0
+
+
+# ---- encoding and duplicate lines (issue 15) ------------------------------------------------------------
+def test_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.PubTator.txt"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode("utf-8"))
+    (doc,) = parse_bc5cdr(path)
+    assert doc["pmid"] == "227508" and doc["title"] == TITLE
+    assert [m["text"] for m in doc["mentions"]] == ["Naloxone", "hypertension", "Clonidine"]
+
+
+def test_byte_order_mark_in_a_gzipped_file_is_accepted(tmp_path):
+    path = tmp_path / "bom.txt.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + GOOD.encode("utf-8"))
+    assert [d["pmid"] for d in parse_bc5cdr(path)] == ["227508"]
+
+
+def test_undecodable_bytes_name_file_and_line(tmp_path):
+    path = tmp_path / "latin1.PubTator.txt"
+    path.write_bytes(GOOD.replace("Clonidine and", "Clonidine caf\u00e9 and").encode("latin-1"))
+    with pytest.raises(PubTatorFormatError, match=rf"^{path}, line 2: not UTF-8: byte 0xe9 at byte 23 of the line") as error:
+        parse_bc5cdr(path)
+    assert (error.value.path, error.value.line) == (str(path), 2)
+
+
+def test_undecodable_bytes_through_the_builder_name_file_and_line(tmp_path):
+    folder = bc5cdr_dir(tmp_path, GOOD)
+    (folder / BC5CDR_FILES["train"]).write_bytes(GOOD.encode("utf-8") + b"\n1|t|bad \xff byte\n1|a|x\n")
+    with pytest.raises(PubTatorFormatError, match=r"CDR_TrainingSet\.PubTator\.txt, line 9: not UTF-8: byte 0xff"):
+        load_corpus("bc5cdr", data_dir=str(folder), cache_dir=str(tmp_path / "cache"))
+
+
+def test_exact_duplicate_mention_line_is_kept_once_and_noted(tmp_path, caplog):
+    duplicated = GOOD.replace(
+        "227508\t18\t30\thypertension\tDisease\tD006973\n",
+        "227508\t18\t30\thypertension\tDisease\tD006973\n" * 2,
+    )
+    path = write(tmp_path, duplicated)
+    for strict in (True, False):
+        report = ParseReport()
+        with caplog.at_level("WARNING", logger="loaders.pubtator"):
+            (doc,) = parse_bc5cdr(path, strict=strict, report=report)
+        assert [m["text"] for m in doc["mentions"]] == ["Naloxone", "hypertension", "Clonidine"]
+        assert report.duplicates == 1 and report.count == 0
+        assert report.notes == [f"{path}, line 5: exact duplicate of the mention line at line 4; kept once"]
+        assert report.notes[0] in caplog.text
+
+
+def test_same_span_with_other_ids_is_not_an_exact_duplicate(tmp_path):
+    path = write(tmp_path, GOOD.replace(
+        "227508\t18\t30\thypertension\tDisease\tD006973\n",
+        "227508\t18\t30\thypertension\tDisease\tD006973\n227508\t18\t30\thypertension\tDisease\tD000001\n",
+    ).replace("227508\tCID", "227508\tCID"))
+    raws = list(iter_pubtator(path, ENTITY_TYPES["bc5cdr"], ["CID"]))
+    assert [m.ids for m in raws[0].mentions] == [["D009270"], ["D006973"], ["D000001"], ["D003000"]]
+
+
+def test_any_type_and_label_when_none_are_given(tmp_path):
+    path = write(tmp_path, GOOD.replace("\tDisease\t", "\tSpecies\t").replace("\tCID\t", "\tCAUSES\t"))
+    (raw,) = iter_pubtator(path, None, None)
+    assert [m.type for m in raw.mentions] == ["Chemical", "Species", "Chemical"]
+    assert [r.label for r in raw.relations] == ["CAUSES"]
