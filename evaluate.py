@@ -14,9 +14,9 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":
-    from evaluation.run import main
+    from evaluation.run import cli
 
-    sys.exit(main())
+    sys.exit(cli())
 elif __name__ == "evaluate":
     import importlib as _importlib
     import os as _os

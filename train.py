@@ -3,7 +3,9 @@
 Thin entry point; the loop lives in `training/`. `python train.py --help` lists every setting.
 """
 
-from training.main import main
+import sys
+
+from training.main import cli
 
 if __name__ == "__main__":
-    main()
+    sys.exit(cli())

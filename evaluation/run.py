@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error, unknown_name
+
 from .re_metrics import MODES
 from .scoring import score_documents
 from .writers import write_metrics_json, write_pubtator, write_relationships_tsv
@@ -31,6 +33,28 @@ logger = logging.getLogger(__name__)
 CORPORA = ("bc5cdr", "chem_dis_gene")
 DEFAULT_DOCUMENTS_CONFIG = {"bc5cdr": "documents", "chem_dis_gene": "ctd_derived_documents"}
 PUBTATOR_RELATIONS = {"bc5cdr"}  # corpora whose relations go into the PubTator file (CID lines)
+# --config values (document families) and their splits, per corpus; None: the corpus's default config
+SPLITS = {
+    "bc5cdr": {None: ("train", "validation", "test")},
+    "chem_dis_gene": {None: ("train", "validation", "test"), "ctd_derived": ("train", "validation", "test"),
+                      "curated": ("test",)},
+}
+
+
+def check_corpus_split(dataset: str, config: str | None, split: str) -> None:
+    """Raise `UsageError` naming what is allowed when the corpus, its config or the split does not exist."""
+    if dataset not in CORPORA:
+        raise unknown_name("dataset", dataset, CORPORA)
+    families = SPLITS[dataset]
+    if config not in families:
+        named = [f for f in families if f is not None]
+        allowed = f"expected one of: {', '.join(named)}" if named else "it has none (leave --config out)"
+        raise UsageError(f"{dataset} has no config {config!r}; {allowed}")
+    if split not in families[config]:
+        corpus = f"{dataset} {config}" if config else dataset
+        raise UsageError(f"{corpus} has no split {split!r}; expected one of: {', '.join(families[config])}")
+
+
 
 
 def run_name_for(model_path: str) -> str:
@@ -51,8 +75,7 @@ def load_documents(dataset: str, split: str, config: str | None = None, data_dir
     named, else the corpus's default (BC5CDR ``documents``, ChemDisGene ``ctd_derived_documents``)."""
     from loaders import load_corpus
 
-    if dataset not in CORPORA:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPORA}")
+    check_corpus_split(dataset, config, split)
     config_name = f"{config}_documents" if config else DEFAULT_DOCUMENTS_CONFIG[dataset]
     splits = load_corpus(dataset, config_name, data_dir=data_dir, cache_dir=cache_dir)
     if split not in splits:
@@ -68,9 +91,9 @@ DTYPES = ("float32", "bfloat16", "float16")
 
 def _check_precision(int8: bool, dtype: str) -> None:
     if dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        raise unknown_name("dtype", dtype, DTYPES)
     if int8 and dtype != "float32":
-        raise ValueError("int8 quantizes the float32 model: use int8 or a dtype, not both")
+        raise UsageError(f"--int8 quantizes the float32 model: use --int8 or --dtype {dtype}, not both")
 
 
 def load_model(model_path: str, device: str | None = None, int8: bool = False,
@@ -84,14 +107,34 @@ def load_model(model_path: str, device: str | None = None, int8: bool = False,
 
     _check_precision(int8, dtype)
     device = device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu")
-    model = AutoModel.from_pretrained(model_path, trust_remote_code=True)
+    check_model_path(model_path)
+    try:
+        model = AutoModel.from_pretrained(model_path, trust_remote_code=True)
+    except OSError as err:  # neither a model folder nor a Hub model that could be reached
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        where = "" if Path(model_path).exists() else "no such folder, and as a Hub id: "
+        raise UsageError(f"--model {model_path}: {where}{first_line}") from err
     # trust_remote_code here too: the tokenizer loader reads config.json, whose model type is the remote one
     tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=True)
     if int8:
         if torch.device(device).type != "cpu":
-            raise ValueError(f"int8 quantization runs on the CPU only, not on {device}")
+            raise UsageError(f"int8 quantization runs on the CPU only, not on {device}")
         return model.quantize_for_cpu(), tokenizer
     return model.to(device=device, dtype=getattr(torch, dtype)).eval(), tokenizer
+
+
+def check_model_path(model_path: str) -> None:
+    """Raise `UsageError` when ``model_path`` names a local folder that does not exist (rather than letting it be
+    tried as a Hub id): it starts with ``.``, ``/`` or ``~``, has more than one ``/``, or its first part is a
+    folder here (``models/...``)."""
+    path = Path(model_path).expanduser()
+    if path.is_dir():
+        return
+    if path.exists():
+        raise UsageError(f"--model {model_path}: not a folder (give the folder train.py wrote, or a Hub id)")
+    looks_local = model_path.startswith((".", "/", "~")) or model_path.count("/") > 1 or "\\" in model_path
+    if looks_local or (len(path.parts) > 1 and Path(path.parts[0]).is_dir()):
+        raise UsageError(f"--model {model_path}: no such folder (give the folder train.py wrote, or a Hub id)")
 
 
 def predict(model: Any, tokenizer: Any, documents: Sequence[Mapping], modes: Sequence[str],
@@ -248,12 +291,13 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="evaluate.py", description="Evaluate a joint NER + RE model on a corpus split: NER (seqeval strict "
         "IOB2 and exact mention spans) and document-level relations (gold and end-to-end entities).")
     parser.add_argument("--model", required=True, help="saved model folder or Hub id (trust_remote_code)")
     parser.add_argument("--dataset", required=True, choices=CORPORA)
-    parser.add_argument("--split", default="test", help="split of the documents config (default: test)")
+    parser.add_argument("--split", default="test", help="train, validation or test (ChemDisGene curated: test "
+                        "only; default: test)")
     parser.add_argument("--config", default=None, help="ChemDisGene family: ctd_derived or curated "
                         "(loads <config>_documents; default: the corpus's documents config)")
     parser.add_argument("--data-dir", default=None, help="local copy of the raw corpus (default: download)")
@@ -276,12 +320,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, check and run; user errors raise `UsageError` (`cli` turns them into one line)."""
     args = build_parser().parse_args(argv)
     if args.batch_size < 1 or args.parallel_batches < 1 or (args.limit is not None and args.limit < 1):
         build_parser().error("--batch-size, --parallel-batches and --limit must be positive")
+    # everything that can be checked before loading the model and the corpus
+    check_corpus_split(args.dataset, args.config, args.split)
+    _check_precision(args.int8, args.dtype)
+    check_model_path(args.model)
+    if args.data_dir and not Path(args.data_dir).is_dir():
+        raise UsageError(f"--data-dir {args.data_dir}: no such folder (leave it out to download the release)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     evaluate_model(args.model, dataset=args.dataset, split=args.split, config=args.config, data_dir=args.data_dir,
                    cache_dir=args.cache_dir, output_dir=args.output_dir, run_name=args.run_name, modes=args.modes,
                    batch_size=args.batch_size, limit=args.limit, device=args.device, int8=args.int8,
                    dtype=args.dtype, parallel_batches=args.parallel_batches)
     return 0
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`evaluate.py` / `nerre-evaluate`: `main` with user errors as one ``error:`` line and exit status 2."""
+    from loaders import PubTatorFormatError
+
+    try:
+        return main(argv)
+    except (UsageError, FileNotFoundError, PubTatorFormatError) as err:
+        exit_with_error(str(err))

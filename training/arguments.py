@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,11 @@ from typing import Any, Sequence
 
 import yaml
 
+from loaders.cli_errors import OneLineErrorParser, UsageError, unknown_name
+
+CORPORA = ("bc5cdr", "chem_dis_gene")
+# the config family train.py can train on, per corpus ("" for none); ChemDisGene's curated family is test-only
+TRAINABLE_FAMILIES = {"bc5cdr": ("",), "chem_dis_gene": ("ctd_derived",)}
 SELECTION_METRICS = ("ner_f1", "re_f1", "mean_f1")
 
 
@@ -113,6 +119,13 @@ class TrainingArguments:
     logging_steps: int = field(default=10, metadata={"help": "Log loss, lr and tokens/s every N steps."})
 
     def __post_init__(self) -> None:
+        if self.dataset not in CORPORA:
+            raise unknown_name("dataset", self.dataset, CORPORA)
+        families = TRAINABLE_FAMILIES[self.dataset]
+        if self.dataset_config not in families:
+            allowed = " or ".join(repr(f) for f in families) if families != ("",) else "none (leave it empty)"
+            raise UsageError(f"dataset_config {self.dataset_config!r} cannot be trained on {self.dataset}: "
+                             f"expected {allowed}")
         if self.selection_metric not in SELECTION_METRICS:
             raise ValueError(f"selection_metric must be one of {SELECTION_METRICS}, got {self.selection_metric!r}")
         if self.report_to not in ("none", "tensorboard", "wandb"):
@@ -145,7 +158,8 @@ def _str_to_bool(value: str) -> bool:
 
 def build_parser() -> argparse.ArgumentParser:
     """An argparse parser with one flag per field of `TrainingArguments` plus ``--config``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
+        prog="train.py",
         description="Train SciBertForJointNerRe (joint NER + document-level RE) with Accelerate.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -153,38 +167,50 @@ def build_parser() -> argparse.ArgumentParser:
     for f in dataclasses.fields(TrainingArguments):
         flag = "--" + f.name.replace("_", "-")
         kind = f.type if isinstance(f.type, str) else f.type.__name__
+        help_text = f.metadata["help"].replace("%", "%%")  # argparse formats help with %
         if kind == "bool":
-            parser.add_argument(flag, type=_str_to_bool, default=f.default, help=f.metadata["help"])
+            parser.add_argument(flag, type=_str_to_bool, default=f.default, help=help_text)
         elif kind.startswith("int"):
-            parser.add_argument(flag, type=int, default=f.default, help=f.metadata["help"])
+            parser.add_argument(flag, type=int, default=f.default, help=help_text)
         elif kind.startswith("float"):
-            parser.add_argument(flag, type=float, default=f.default, help=f.metadata["help"])
+            parser.add_argument(flag, type=float, default=f.default, help=help_text)
         else:
-            parser.add_argument(flag, type=str, default=f.default, help=f.metadata["help"])
+            parser.add_argument(flag, type=str, default=f.default, help=help_text)
     return parser
 
 
 def load_yaml_settings(path: str | Path) -> dict[str, Any]:
-    """Read a YAML settings file; unknown keys are an error naming the file."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    """Read a YAML settings file; a missing file, bad YAML or an unknown key is a `UsageError` naming the file."""
+    if not Path(path).is_file():
+        raise UsageError(f"--config {path}: no such file")
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as err:
+        raise UsageError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from err
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-    known = {f.name for f in dataclasses.fields(TrainingArguments)}
+        raise UsageError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+    known = [f.name for f in dataclasses.fields(TrainingArguments)]
     settings = {}
     for key, value in data.items():
         name = str(key).replace("-", "_")
         if name not in known:
-            raise ValueError(f"{path}: unknown setting {key!r}")
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"{path}: unknown setting {key!r}{hint}; the settings are train.py's flags "
+                             "(python train.py --help)")
         settings[name] = value
     return settings
 
 
 def parse_args(argv: Sequence[str] | None = None) -> TrainingArguments:
-    """Parse flags (and an optional YAML file) into `TrainingArguments`."""
+    """Parse flags (and an optional YAML file) into `TrainingArguments`. Bad flags exit with one ``error:`` line;
+    bad settings (a YAML key, a value, a missing --data-dir folder) raise `ValueError` (`UsageError`)."""
     parser = build_parser()
     pre, _ = parser.parse_known_args(argv)
     if pre.config:
         parser.set_defaults(**load_yaml_settings(pre.config))
     namespace = vars(parser.parse_args(argv))
     namespace.pop("config")
+    if namespace["data_dir"] and not Path(namespace["data_dir"]).is_dir():  # before any download
+        raise UsageError(f"--data-dir {namespace['data_dir']}: no such folder (leave it out to download the release)")
     return TrainingArguments(**namespace)

@@ -64,7 +64,30 @@ def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
+    return run(parse_args(argv))
+
+
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`train.py` / `nerre-train`: a user error (a bad setting, a missing folder or release file, a launch
+    Accelerate cannot join) prints one ``error:`` line and exits 2; anything else is a bug and keeps its traceback."""
+    from loaders import PubTatorFormatError
+    from loaders.cli_errors import exit_with_error
+    from training.launch_check import check_processes_joined
+
+    try:
+        args = parse_args(argv)
+        check_processes_joined()
+    except ValueError as err:  # UsageError and the settings' own checks
+        exit_with_error(str(err))
+    try:
+        run(args)
+    except (FileNotFoundError, PubTatorFormatError) as err:  # the release files the loaders could not read
+        exit_with_error(str(err))
+    return 0
+
+
+def run(args: TrainingArguments) -> dict[str, Any]:
+    """Train with `args`, then (main process) calibrate, score on test and write the card."""
     summary = train(args)
     if "stopped_at_step" in summary:
         return summary
