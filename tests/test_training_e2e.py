@@ -103,6 +103,8 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(encoder, cache, tm
     assert straight["training"]["global_step"] == resumed["training"]["global_step"] == 8
     assert straight["training"]["final_lr"] == resumed["training"]["final_lr"]
     assert straight["training"]["best_step"] == resumed["training"]["best_step"]
+    # the resumed run dropped the logged records of step 7 before running it again: each step logged once
+    assert _logged_steps(tmp_path / "resumed") == _logged_steps(tmp_path / "straight")
     final_a = load_file(tmp_path / "straight" / "checkpoints" / "step-000008" / "model.safetensors")
     final_b = load_file(tmp_path / "resumed" / "checkpoints" / "step-000008" / "model.safetensors")
     assert final_a.keys() == final_b.keys()
@@ -110,24 +112,55 @@ def test_stopped_and_resumed_run_matches_an_uninterrupted_one(encoder, cache, tm
         assert (final_a[key] == final_b[key]).all(), key
 
 
-def test_two_process_ddp_run_gives_a_usable_model(encoder, cache, tmp_path):
+def _logged_steps(output_dir: Path) -> list[tuple[int, str]]:
+    records = [json.loads(line) for line in (output_dir / "trainer_log.jsonl").read_text().splitlines()]
+    return [(r["step"], "validation" if "validation" in r else "loss") for r in records]
+
+
+def test_resuming_an_early_stopped_run_keeps_its_best_step_weights_and_metrics(encoder, cache, tmp_path):
+    out = tmp_path / "model"
+    flags = _common_flags(encoder, cache) + [
+        "--num-epochs", "3", "--eval-every-epochs", "0.5", "--early-stopping-patience", "1", "--save-steps", "0",
+        "--save-total-limit", "0", "--evaluate-test", "false", "--calibrate-re-threshold", "false",
+        "--output-dir", str(out),
+    ]
+    first = train_main(flags)
+    assert first["training"]["global_step"] < 12  # 4 steps per epoch: it stopped early, on its checkpoint
+    weights, log = (out / "model.safetensors").read_bytes(), (out / "trainer_log.jsonl").read_text()
+    # as after a crash during calibration or test scoring: the rerun resumes from the early-stop checkpoint
+    resumed = train_main(flags + ["--resume-from-checkpoint", "latest"])
+    assert resumed["training"] == first["training"] and resumed["validation"] == first["validation"]
+    assert (out / "model.safetensors").read_bytes() == weights
+    assert (out / "trainer_log.jsonl").read_text() == log  # nothing trained, validated or logged again
+
+
+def test_two_process_ddp_run_finishes_its_schedule_and_gives_a_usable_model(encoder, cache, tmp_path):
     out = tmp_path / "ddp"
     # Accelerate 1.x sends `--cpu` to its single-process launcher (multi-CPU needs MPI); its torchrun-based
     # launcher with ACCELERATE_USE_CPU gives real two-process DDP over gloo on CPUs. GPUs are hidden: on a one-GPU
     # machine the second process would otherwise look for a second GPU.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true",
            "CUDA_VISIBLE_DEVICES": ""}
+    # 5 documents at batch 2 leave short batches, which the shuffled batch order can put anywhere: each epoch
+    # must still give both processes len(loader) = 2 batches, so 2 steps per epoch and 4 in all
     done = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29533",
-         "train.py", *_common_flags(encoder, cache), "--num-epochs", "1", "--output-dir", str(out),
-         "--results-dir", str(tmp_path / "results"), "--limit-test-docs", "2"],
+         "train.py", *_common_flags(encoder, cache), "--limit-train-docs", "5", "--per-device-batch-size", "2",
+         "--num-epochs", "2", "--save-steps", "0", "--save-total-limit", "0", "--output-dir", str(out),
+         "--results-dir", str(tmp_path / "results"), "--limit-test-docs", "2", "--calibration-docs", "2"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["training"]["num_processes"] == 2
-    assert saved["training"]["global_step"] == 2  # 4 documents, batch 1 per process, 2 processes
+    assert saved["training"]["global_step"] == 4
+    assert all(rate == 0.0 for rate in saved["training"]["final_lr"].values()), saved["training"]["final_lr"]
+    assert [p.name for p in (out / "checkpoints").iterdir()] and sorted(
+        p.name for p in (out / "checkpoints").iterdir()) == ["step-000002", "step-000004"]  # the epoch ends
+    log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4]
+    assert [r["step"] for r in log if "validation" in r] == [2, 4]  # after each epoch, so after the last step
     from transformers import AutoModel
 
     model = AutoModel.from_pretrained(out, trust_remote_code=True)

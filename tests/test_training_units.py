@@ -147,3 +147,63 @@ def test_full_determinism_is_on_inside_the_block_and_restored_after():
             assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
             raise RuntimeError("inside")
     assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+
+
+def test_truncate_log_drops_re_run_steps_and_a_cut_last_line(tmp_path):
+    from training.checkpointing import truncate_log
+
+    log = tmp_path / "trainer_log.jsonl"
+    records = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}, {"step": 2, "validation": {}}, {"step": 3, "loss": 0.8}]
+    log.write_text("".join(json.dumps(r) + "\n" for r in records) + '{"step": 4, "lo')
+    assert truncate_log(log, 2) == 2
+    assert [json.loads(line) for line in log.read_text().splitlines()] == records[:3]
+    assert truncate_log(log, 2) == 0 and truncate_log(tmp_path / "missing.jsonl", 0) == 0
+    log.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+    with pytest.raises(ValueError, match=r"trainer_log\.jsonl, line 2"):
+        truncate_log(log, 1)
+
+
+def test_each_accumulation_window_gets_the_mean_gradient_of_its_own_batches():
+    """5 batches at 2 per optimizer step: windows of 2, 2 and 1, through Accelerate's real accumulation."""
+    from accelerate import Accelerator
+
+    from training.optimization import accumulation_scale
+
+    accelerator = Accelerator(gradient_accumulation_steps=2)
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    inputs = [torch.tensor([[float(i + 1)]]) for i in range(5)]
+    loader = torch.utils.data.DataLoader(inputs, batch_size=None)
+    model, loader = accelerator.prepare(model, loader)
+    window, gradients = [], []
+    for index, x in enumerate(loader):
+        with accelerator.accumulate(model):
+            loss = (model(x) - 1.0).pow(2).sum()  # gradient at weight 0: -2x
+            window.append(-2 * x.item())
+            accelerator.backward(loss * accumulation_scale(index, len(loader), 2))
+            if accelerator.sync_gradients:
+                gradients.append((model.weight.grad.item(), sum(window) / len(window)))
+                model.zero_grad()
+                window = []
+    assert len(gradients) == 3
+    for got, mean in gradients:
+        assert got == pytest.approx(mean)
+    assert accumulation_scale(4, 5, 2) == 2.0 and accumulation_scale(3, 5, 2) == 1.0
+    assert accumulation_scale(5, 6, 4) == 2.0 and accumulation_scale(0, 4, 1) == 1.0
+
+
+def test_feature_cache_key_covers_every_modeling_module_that_makes_features():
+    """Labels depend on postprocessing's `continues_word`: every project module preprocessing takes code from
+    must be hashed into the feature cache key (the config's values are in the key already)."""
+    import inspect
+    import sys
+
+    from modeling import preprocessing_joint_ner_re as preprocessing
+    from training.data import FEATURE_CODE
+
+    used = {inspect.getmodule(value) for value in vars(preprocessing).values()
+            if inspect.isfunction(value) or inspect.isclass(value)}
+    project = {module for module in used if module is not None and module.__name__.startswith("modeling.")}
+    project.discard(sys.modules["modeling.configuration_joint_ner_re"])
+    assert project <= set(FEATURE_CODE) and preprocessing in FEATURE_CODE
+    assert any(module.__name__.endswith("postprocessing_joint_ner_re") for module in FEATURE_CODE)

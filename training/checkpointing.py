@@ -101,6 +101,32 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, step: int,
     return final
 
 
+def truncate_log(log_path: str | Path, step: int) -> int:
+    """Drop the records of steps after `step` from a JSON-lines log (and a last line cut off by a kill).
+
+    A run resumed from the checkpoint of `step` runs and logs those steps again, so without this the log
+    would hold them twice. Returns the number of lines dropped; a missing log is left missing."""
+    path = Path(log_path)
+    if not path.is_file():
+        return 0
+    lines = path.read_text().splitlines()
+    kept = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines):  # a kill in the middle of the last write
+                continue
+            raise ValueError(f"{path}, line {number}: not a JSON record") from None
+        if record.get("step", 0) <= step:
+            kept.append(line)
+    if len(kept) != len(lines):
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text("".join(line + "\n" for line in kept))
+        os.replace(temporary, path)
+    return len(lines) - len(kept)
+
+
 def _fsync_dir(path: Path) -> None:
     """Flush a folder entry to disk so a rename survives a crash (no-op where unsupported)."""
     try:

@@ -13,9 +13,14 @@ from torch.utils.data import DataLoader
 
 from loaders import load_corpus
 from loaders.schema import ENTITY_TYPES, RELATION_TYPES
+from modeling import postprocessing_joint_ner_re as postprocessing
 from modeling import preprocessing_joint_ner_re as preprocessing
 from modeling.preprocessing_joint_ner_re import collate_features, prepare_features
 from training.sampler import LengthGroupedBatchSampler
+
+
+# the modules whose source decides the features: their files are part of the feature cache key
+FEATURE_CODE = (preprocessing, postprocessing)
 
 
 def documents_config_name(dataset_config: str) -> str:
@@ -39,13 +44,14 @@ def featurize(documents: datasets.Dataset, tokenizer, model_config, desc: str = 
     """Map documents to model features, cached under a fingerprint of the data, tokenizer and config.
 
     The fingerprint is explicit because hashing the tokenizer and config through `datasets` is slow
-    and unstable across processes. It includes the source of the preprocessing module, so a change to how
-    features are made never reads features cached by older code.
+    and unstable across processes. It includes the source of the modules that make features (`FEATURE_CODE`:
+    preprocessing, and postprocessing, whose `continues_word` decides which subword labels are ignored), so a
+    change to how features are made never reads features cached by older code.
     """
     key = json.dumps(
         {
             "data": documents._fingerprint,
-            "code": hashlib.sha256(Path(preprocessing.__file__).read_bytes()).hexdigest(),
+            "code": [hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest() for module in FEATURE_CODE],
             "tokenizer": tokenizer.name_or_path,
             "vocab": len(tokenizer),
             "lower": getattr(tokenizer, "do_lower_case", None),

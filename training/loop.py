@@ -20,10 +20,10 @@ from tqdm.auto import tqdm
 from modeling import SciBertForJointNerRe
 from modeling.preprocessing_joint_ner_re import load_tokenizer
 from training.arguments import TrainingArguments
-from training.checkpointing import TrainerState, resolve_resume_path, save_checkpoint
+from training.checkpointing import TrainerState, resolve_resume_path, save_checkpoint, truncate_log
 from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
 from training.determinism import full_determinism
-from training.optimization import build_optimizer, build_scheduler
+from training.optimization import accumulation_scale, build_optimizer, build_scheduler
 from training.validation import selection_value, validate
 
 logger = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
     )
 
     log_path = output_dir / "trainer_log.jsonl"
+    if args.resume_from_checkpoint and accelerator.is_main_process:
+        truncate_log(log_path, state.global_step)  # the steps after the checkpoint are run (and logged) again
 
     def record_history(record: dict[str, Any]) -> None:
         """Append one record to trainer_log.jsonl at once, so a killed run keeps its log."""
@@ -127,7 +129,8 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
     progress = tqdm(total=total_steps, initial=state.global_step, desc="training", disable=not accelerator.is_local_main_process)
     window_loss, window_batches, window_tokens, window_seconds = 0.0, 0, 0, 0.0
     window_parts = {"ner_loss": 0.0, "re_loss": 0.0}
-    stop = state.global_step >= total_steps
+    # a checkpoint written when early stopping fired holds the count that fired it: resuming it stops too
+    stop = state.global_step >= total_steps or early_stopped(state, args.early_stopping_patience)
 
     for epoch in range(state.epoch, num_epochs):
         if stop:
@@ -144,7 +147,8 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
         for batch in epoch_loader:
             with accelerator.accumulate(model):
                 outputs = model(**batch)
-                accelerator.backward(outputs.loss)
+                scale = accumulation_scale(state.batches_done_in_epoch, len(loader), args.gradient_accumulation_steps)
+                accelerator.backward(outputs.loss * scale if scale != 1.0 else outputs.loss)
                 if accelerator.sync_gradients and args.max_grad_norm > 0:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                 optimizer.step()
@@ -198,7 +202,7 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
                 else:
                     state.evaluations_without_improvement += 1
                 model.train()
-                if 0 < args.early_stopping_patience <= state.evaluations_without_improvement:
+                if early_stopped(state, args.early_stopping_patience):
                     logger.info("early stopping: %d validations without improvement", state.evaluations_without_improvement)
                     stop = True
 
@@ -216,6 +220,10 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
             if stop:
                 break
             batch_start = time.perf_counter()
+        if not stop and state.epoch == epoch:  # the epoch-end bookkeeping above never ran
+            raise RuntimeError(f"epoch {epoch}: the loader gave {state.batches_done_in_epoch} batches on process "
+                               f"{accelerator.process_index}, not len(loader) = {len(loader)}; the schedule, "
+                               "epoch-end checkpoints and final validation rely on that count")
     progress.close()
 
     summary = {
@@ -230,6 +238,11 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return summary
+
+
+def early_stopped(state: TrainerState, patience: int) -> bool:
+    """Whether `patience` validations in a row without improvement have been reached (patience 0: never)."""
+    return 0 < patience <= state.evaluations_without_improvement
 
 
 def _save_model(accelerator: Accelerator, model, tokenizer, output_dir: Path) -> None:

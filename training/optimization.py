@@ -1,4 +1,5 @@
-"""Optimizer with separate encoder / head learning rates, and the warmup + linear decay schedule."""
+"""Optimizer with separate encoder / head learning rates, the warmup + linear decay schedule, and the loss scale
+of gradient accumulation's last window."""
 
 from __future__ import annotations
 
@@ -42,3 +43,16 @@ def build_optimizer(
 def build_scheduler(optimizer: torch.optim.Optimizer, total_steps: int, warmup_ratio: float):
     """Linear warmup over ``warmup_ratio * total_steps`` optimizer steps, then linear decay to zero."""
     return get_linear_schedule_with_warmup(optimizer, int(round(warmup_ratio * total_steps)), total_steps)
+
+
+def accumulation_scale(batch_index: int, batches_in_epoch: int, accumulation_steps: int) -> float:
+    """Factor for the loss of an epoch's batch `batch_index` (from 0) so that each optimizer step gets the mean
+    gradient of its own window of batches.
+
+    `Accelerator.backward` divides every loss by `accumulation_steps`, but an epoch whose batch count it does
+    not divide ends with a shorter window (Accelerate steps at the end of the loader): those batches are
+    scaled up to be divided by their own count."""
+    full_windows_end = batches_in_epoch // accumulation_steps * accumulation_steps
+    if batch_index < full_windows_end:
+        return 1.0
+    return accumulation_steps / (batches_in_epoch - full_windows_end)

@@ -24,6 +24,8 @@ def validate(
     with its ``re_gold_calibrated_threshold``: the best gold-entity relation F1 over the calibration grid
     (`training.calibration`), which is what the model scores once its threshold is calibrated after training.
     Every process gets the same numbers, so decisions taken on them (best model, early stopping) agree.
+    Predictions run in float32 whatever the training precision (``extract_modes`` calls the encoder
+    directly, not the autocast-wrapped ``forward`` that `Accelerator.prepare` installs).
     """
     model.eval()
     unwrapped = accelerator.unwrap_model(model)
@@ -32,11 +34,11 @@ def validate(
     shard = [documents[i] for i in indices]
     predictions: dict[str, list] = {"gold": [], "end2end": []}
     if shard:
-        with accelerator.autocast():
-            # one encoder pass for both modes; gold mode keeps every candidate relation with its score, and the
-            # thresholds are applied below
-            predictions = unwrapped.extract_modes(shard, tokenizer, {"gold": SCORE_FLOOR, "end2end": None},
-                                                  batch_size=batch_size)
+        # One encoder pass for both modes; gold mode keeps every candidate relation with its score, and the
+        # thresholds are applied below. No autocast, even when training runs in bf16/fp16: the model is chosen
+        # in float32, the precision its threshold is calibrated in and its test scores are computed in.
+        predictions = unwrapped.extract_modes(shard, tokenizer, {"gold": SCORE_FLOOR, "end2end": None},
+                                              batch_size=batch_size)
     gathered = gather_object([(i, g, e) for i, g, e in zip(indices, predictions["gold"], predictions["end2end"])])
     gathered.sort(key=lambda item: item[0])
     gold_documents = [documents[i] for i, _, _ in gathered]
