@@ -1,4 +1,4 @@
-"""Command line of `push_to_hub.py`: `model` and `dataset` subcommands.
+"""Command line of `push_to_hub.py`: `model`, `dataset` and `space` (the Gradio demo) subcommands.
 
 With `--local-dir DIR` the files are written to DIR exactly as they would be uploaded and nothing
 touches the network; without it they go to a temporary folder that is uploaded to `--repo-id`.
@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from .export_dataset import DEFAULT_MAX_SHARD_BYTES, export_dataset
 from .export_model import ExportError, export_model
+from .export_space import create_space, export_space
 from .upload import MissingTokenError, require_token, upload_folder
 
 
@@ -53,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-shard-mb", type=float, default=DEFAULT_MAX_SHARD_BYTES / 1024**2, help="Arrow MB per Parquet shard"
     )
     _common(dataset)
+
+    space = sub.add_parser("space", help="the Gradio demo (demo/) as a Space showing a published model")
+    space.add_argument("--model", required=True, dest="model_id", help="Hub id of the model the Space runs")
+    _common(space)
     return parser
 
 
@@ -87,9 +92,15 @@ def _export_dataset(args: argparse.Namespace, out_dir: Path) -> None:
     print(f"exported {args.corpus}: {len(files)} files to {out_dir}")
 
 
+def _export_space(args: argparse.Namespace, out_dir: Path) -> None:
+    files = export_space(out_dir, args.model_id)
+    print(f"exported the demo Space for {args.model_id}: {len(files)} files to {out_dir}")
+
+
 def run(args: argparse.Namespace) -> int:
-    export: Callable[[argparse.Namespace, Path], None] = _export_model if args.command == "model" else _export_dataset
-    repo_type = "model" if args.command == "model" else "dataset"
+    exporters: dict[str, Callable[[argparse.Namespace, Path], None]] = {
+        "model": _export_model, "dataset": _export_dataset, "space": _export_space}
+    export, repo_type = exporters[args.command], args.command
     if args.local_dir is not None:
         export(args, args.local_dir)
         print(f"not uploaded (--local-dir); to publish: upload {args.local_dir} to a {repo_type} repository")
@@ -101,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         out_dir = Path(tmp) / "export"
         export(args, out_dir)
         try:
+            if repo_type == "space":
+                create_space(args.repo_id, private=args.private)
             url = upload_folder(
                 out_dir,
                 args.repo_id,
