@@ -55,8 +55,6 @@ def check_corpus_split(dataset: str, config: str | None, split: str) -> None:
         raise UsageError(f"{corpus} has no split {split!r}; expected one of: {', '.join(families[config])}")
 
 
-
-
 def run_name_for(model_path: str) -> str:
     """A folder name from a model directory or Hub id ("org/name" -> "org__name")."""
     path = Path(model_path)
@@ -94,6 +92,40 @@ def _check_precision(int8: bool, dtype: str) -> None:
         raise unknown_name("dtype", dtype, DTYPES)
     if int8 and dtype != "float32":
         raise UsageError(f"--int8 quantizes the float32 model: use --int8 or --dtype {dtype}, not both")
+
+
+BACKENDS = ("torch", "onnx")
+
+
+def check_backend(backend: str, dtype: str = "float32") -> None:
+    """Raise `UsageError` for an unknown backend, or "onnx" with a dtype other than float32 or without onnxruntime."""
+    if backend not in BACKENDS:
+        raise unknown_name("backend", backend, BACKENDS)
+    if backend == "onnx" and dtype != "float32":
+        raise UsageError(f"--backend onnx runs the float32 encoder (or int8 with --int8), not --dtype {dtype}")
+    if backend == "onnx":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as err:
+            raise UsageError("--backend onnx needs the onnxruntime package: pip install -r requirements-onnx.txt") from err
+
+
+def use_backend(model: Any, backend: str, int8: bool = False) -> Any:
+    """``model`` with its encoder on ``backend``: "torch" leaves it as it is; "onnx" calls
+    ``model.use_backend("onnx")`` (ONNX Runtime; the CUDA provider when the model is on a GPU; its int8 model with
+    ``int8``), which exports the encoder into the model folder (or a cache) the first time."""
+    check_backend(backend)
+    if backend == "torch":
+        return model
+    if not hasattr(model, "use_backend"):
+        raise UsageError("this model's code was saved before the ONNX backend existed (no use_backend): save it "
+                         "again with this version's modeling code, or use --backend torch")
+    try:
+        return model.use_backend("onnx", provider="cuda" if model.device.type == "cuda" else "cpu", int8=int8)
+    except RuntimeError as err:  # OnnxBackendError (the class of the model's own code copy): no provider, ...
+        if type(err).__name__ == "OnnxBackendError":
+            raise UsageError(str(err)) from err
+        raise
 
 
 def load_model(model_path: str, device: str | None = None, int8: bool = False,
@@ -232,13 +264,14 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
                    limit: int | None = None, model: Any = None, tokenizer: Any = None,
                    documents: Sequence[Mapping] | None = None, device: str | None = None,
                    int8: bool = False, dtype: str = "float32", parallel_batches: int = 1,
-                   print_summary: bool = True) -> dict:
+                   print_summary: bool = True, backend: str = "torch") -> dict:
     """Predict, score and write ``results/<run>/<dataset>[-<config>]-<split>/``; returns the metrics dict.
 
     Give ``model_path`` (a saved model folder or Hub id), or an already loaded ``model`` and ``tokenizer``.
     ``documents`` (``documents`` schema rows) replace loading the split from ``loaders``. ``int8`` scores
     the CPU int8 copy of the loaded model (``quantize_for_cpu``); ``dtype`` the model in that floating-point
-    type (see ``load_model``). ``parallel_batches``: CPU batches at once (see ``predict``).
+    type (see ``load_model``). ``parallel_batches``: CPU batches at once (see ``predict``). ``backend``: "torch"
+    or "onnx" (the encoder on ONNX Runtime, see ``use_backend``; with ``int8``, its int8 model).
     """
     from loaders.schema import ENTITY_TYPES, RELATION_TYPES
 
@@ -249,18 +282,21 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
     if dataset not in CORPORA:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPORA}")
     _check_precision(int8, dtype)
+    check_backend(backend, dtype)
+    torch_int8 = int8 and backend == "torch"  # the ONNX backend quantizes its own model
     if model is None:
         if model_path is None:
             raise ValueError("give model_path or model + tokenizer")
-        model, tokenizer = load_model(model_path, device, int8, dtype)
+        model, tokenizer = load_model(model_path, device, torch_int8, dtype)
     elif tokenizer is None:
         raise ValueError("a model given without its tokenizer")
-    elif int8:
+    elif torch_int8:
         model = model.quantize_for_cpu()
     elif dtype != "float32":
         import torch
 
         model = model.to(getattr(torch, dtype))
+    model = use_backend(model, backend, int8)
     if documents is None:
         documents = load_documents(dataset, split, config, data_dir, cache_dir, limit)
     elif limit is not None:
@@ -276,7 +312,8 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
     metrics: dict[str, Any] = {
         "model": str(model_path or getattr(model, "name_or_path", "")), "dataset": dataset, "config": config,
         "split": split, "n_documents": len(documents), "modes": modes, **scores,
-        "int8": int8, "dtype": dtype, "batch_size": batch_size, "parallel_batches": parallel_batches,
+        "int8": int8, "dtype": dtype, "backend": backend, "batch_size": batch_size,
+        "parallel_batches": parallel_batches,
         "timing": {"predict_s": round(predict_s, 3),
                    "documents_per_s": round(len(documents) / predict_s, 3) if predict_s > 0 else None},
     }
@@ -316,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="CPU only: run the encoder with int8 dynamic quantization (model.quantize_for_cpu())")
     parser.add_argument("--dtype", default="float32", choices=DTYPES,
                         help="weights' floating-point type (bfloat16: GPUs and CPUs with AMX; default float32)")
+    parser.add_argument("--backend", default="torch", choices=BACKENDS,
+                        help="where the encoder runs: torch, or onnx (ONNX Runtime, needs onnxruntime; exported "
+                             "into <model>/onnx/ the first time; with --int8, ONNX Runtime's int8; default torch)")
     return parser
 
 
@@ -327,6 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # everything that can be checked before loading the model and the corpus
     check_corpus_split(args.dataset, args.config, args.split)
     _check_precision(args.int8, args.dtype)
+    check_backend(args.backend, args.dtype)
     check_model_path(args.model)
     if args.data_dir and not Path(args.data_dir).is_dir():
         raise UsageError(f"--data-dir {args.data_dir}: no such folder (leave it out to download the release)")
@@ -334,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate_model(args.model, dataset=args.dataset, split=args.split, config=args.config, data_dir=args.data_dir,
                    cache_dir=args.cache_dir, output_dir=args.output_dir, run_name=args.run_name, modes=args.modes,
                    batch_size=args.batch_size, limit=args.limit, device=args.device, int8=args.int8,
-                   dtype=args.dtype, parallel_batches=args.parallel_batches)
+                   dtype=args.dtype, parallel_batches=args.parallel_batches, backend=args.backend)
     return 0
 
 

@@ -259,6 +259,25 @@ class SciBertForJointNerRe(PreTrainedModel):
         quantized._int8_for_cpu = True
         return quantized
 
+    def use_backend(self, backend: str = "torch", **options: Any) -> "SciBertForJointNerRe":
+        """Run the encoder in `encode` (so in `extract`, `extract_modes` and inference `forward`) on `backend`;
+        returns self. "torch" (the default) or "onnx": ONNX Runtime (`pip install onnxruntime`), for inference.
+
+        Only the encoder moves; windows, heads, decoding and linking stay in torch. With "onnx", `options` go to
+        `onnx_joint_ner_re.OnnxEncoder.for_model`: `provider` ("cpu", default, or "cuda"), `int8` (ONNX Runtime
+        dynamic quantization, CPU), `threads`, `folder`. The encoder is exported once, into
+        `<model folder>/onnx/model.onnx` when the folder is writable, else into a cache keyed by its weights.
+        """
+        if backend == "torch":
+            self._encoder_runtime = None
+        elif backend == "onnx":
+            from .onnx_joint_ner_re import OnnxEncoder
+
+            self._encoder_runtime = OnnxEncoder.for_model(self, **options)
+        else:
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        return self
+
     def save_pretrained(self, *args: Any, **kwargs: Any) -> Any:
         if getattr(self, "_int8_for_cpu", False):
             raise ValueError("this is an int8 copy from quantize_for_cpu(); save the float model it came from")
@@ -288,8 +307,12 @@ class SciBertForJointNerRe(PreTrainedModel):
         token_index: torch.Tensor,
     ) -> torch.Tensor:
         """Encode all windows and gather one state per document token: `[batch, max_tokens, hidden]`."""
-        with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        runtime = getattr(self, "_encoder_runtime", None)  # set by use_backend("onnx")
+        if runtime is not None:
+            hidden = runtime(input_ids, attention_mask)
+        else:
+            with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
+                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         flat = hidden.reshape(-1, hidden.size(-1))
         return flat[token_index]
 

@@ -1,0 +1,296 @@
+"""ONNX Runtime backend for the encoder of `SciBertForJointNerRe`: export, int8 copy, session wrapper.
+
+Only the encoder (`input_ids`, `attention_mask` -> `last_hidden_state`) moves to ONNX Runtime; windows,
+the NER and relation heads, decoding and linking stay in torch, so both backends share all post-processing.
+`SciBertForJointNerRe.use_backend("onnx")` is the entry point; `OnnxEncoder.for_model` finds or writes
+`<model folder>/onnx/model.onnx` (the Hub convention) or a cache file keyed by the encoder's weights.
+
+Module-level imports are torch, transformers and the standard library only: this file ships with the model
+(`trust_remote_code`). `onnxruntime` (and `onnx`, for int8 quantization) are imported inside `try` blocks
+when first needed, which transformers' import check of remote code skips, so models load without them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+ONNX_DIR = "onnx"
+ONNX_FILE = "model.onnx"
+INT8_FILE = "model_quantized.onnx"  # the name Optimum and transformers.js give the dynamic int8 copy
+INFO_FILE = "export_info.json"  # which encoder weights the files were exported from
+OPSET = 17
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+INSTALL_HINT = "pip install onnxruntime (onnxruntime-gpu for the CUDA provider), or pip install -r requirements-onnx.txt"
+# Largest difference from the torch encoder that an export may show on its check batch (float32 gives ~1e-5)
+EXPORT_TOLERANCE = 1e-3
+
+
+class OnnxBackendError(RuntimeError):
+    """The ONNX backend cannot run as asked (missing package, provider, or an export that fails its check)."""
+
+
+def import_onnxruntime() -> Any:
+    """The `onnxruntime` module, or `OnnxBackendError` saying how to install it."""
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise OnnxBackendError(f"the ONNX backend needs the onnxruntime package, which is not installed: {INSTALL_HINT}") from err
+    return onnxruntime
+
+
+def encoder_fingerprint(encoder: nn.Module) -> str:
+    """A hash of the encoder's float32 weights (and their names): the key that ties an export to them."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in encoder.state_dict().items():
+        data = tensor.detach().to("cpu", torch.float32 if tensor.is_floating_point() else tensor.dtype).contiguous()
+        digest.update(name.encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return digest.hexdigest()
+
+
+class _EncoderForExport(nn.Module):
+    """The encoder's forward as `(input_ids, attention_mask) -> last_hidden_state` (what `encode` calls)."""
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def _check_batch(vocab_size: int, batch: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random ids with every row but the first padded to a different length (so the mask matters)."""
+    generator = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, max(6, vocab_size), (batch, length), generator=generator)
+    attention_mask = torch.ones(batch, length, dtype=torch.long)
+    for row in range(1, batch):
+        attention_mask[row, max(1, length - row * length // (batch + 1)) :] = 0
+    return input_ids, attention_mask
+
+
+def _max_difference(session: Any, encoder: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> float:
+    """Largest |ONNX - torch| over the real (unpadded) tokens."""
+    with torch.inference_mode():
+        expected = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    got = torch.from_numpy(session.run(None, {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})[0])
+    return (got - expected)[attention_mask.bool()].abs().max().item()
+
+
+def export_encoder(encoder: nn.Module, path: str | os.PathLike, opset: int = OPSET) -> Path:
+    """Write `encoder` (a transformers BERT-like model) to the ONNX file `path` with dynamic batch and length, and
+    check it against torch on two padded batches of other shapes (`OnnxBackendError` past `EXPORT_TOLERANCE`).
+
+    The export traces a float32 CPU copy with eager attention: through SDPA it gave wrong outputs without any
+    error (the difference was 2.08 on MiniLM). The live encoder is left as it was. The file is written next to
+    `path` and renamed into place, so processes sharing a folder never read half a file.
+    """
+    onnxruntime = import_onnxruntime()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    traced = copy.deepcopy(encoder).to("cpu", torch.float32)
+    if hasattr(traced, "set_attn_implementation"):
+        traced.set_attn_implementation("eager")
+    else:  # transformers before set_attn_implementation
+        traced.config._attn_implementation = "eager"
+    wrapper = _EncoderForExport(traced).eval()  # a new Module is in training mode, and export restores that mode
+    vocab_size = int(getattr(traced.config, "vocab_size", 100))
+    example = _check_batch(vocab_size, 2, 16, seed=0)
+    dynamic = {"batch": 0, "sequence": 1}
+    axes = {name: {i: axis for axis, i in dynamic.items()} for name in ("input_ids", "attention_mask", "last_hidden_state")}
+    handle, partial = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    try:
+        with torch.inference_mode(False), torch.no_grad():
+            torch.onnx.export(
+                wrapper, example, partial, dynamo=False, opset_version=opset, do_constant_folding=True,
+                input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"], dynamic_axes=axes,
+            )
+        session = onnxruntime.InferenceSession(partial, providers=["CPUExecutionProvider"])
+        for batch, length, seed in ((3, 41, 1), (1, 7, 2)):
+            difference = _max_difference(session, traced, *_check_batch(vocab_size, batch, length, seed))
+            if not difference <= EXPORT_TOLERANCE:
+                raise OnnxBackendError(
+                    f"the ONNX export of {type(encoder).__name__} differs from torch by {difference:.3g} "
+                    f"(> {EXPORT_TOLERANCE}) on a {batch}x{length} batch; not written to {path}"
+                )
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return path
+
+
+def quantize_int8(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """ONNX Runtime dynamic int8 quantization of `source`'s MatMul weights (one scale per output channel,
+    activations quantized on the fly), as `quantize_for_cpu` does for the torch Linear layers; written to `target`."""
+    import_onnxruntime()
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as err:  # onnxruntime's quantization tools need the onnx package
+        raise OnnxBackendError(f"int8 quantization needs the onnx package too: pip install onnx ({err})") from err
+    target = Path(target)
+    handle, partial = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
+    os.close(handle)
+    try:
+        quantize_dynamic(str(source), partial, op_types_to_quantize=["MatMul"], per_channel=True,
+                         weight_type=QuantType.QInt8)
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return target
+
+
+def _cache_root() -> Path:
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+                                                     "huggingface")
+    return Path(home) / "joint_ner_re_onnx"
+
+
+def _read_info(folder: Path) -> dict:
+    try:
+        return json.loads((folder / INFO_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder if folder.exists() else folder.parent
+    return probe.is_dir() and os.access(probe, os.W_OK)
+
+
+def _hub_onnx_folder(name_or_path: str) -> Path | None:
+    """The Hub repository's `onnx/` folder in the local cache, when the repository has one."""
+    try:
+        from transformers.utils import cached_file
+
+        files = [cached_file(name_or_path, f"{ONNX_DIR}/{name}", _raise_exceptions_for_missing_entries=False,
+                             _raise_exceptions_for_connection_errors=False) for name in (INFO_FILE, ONNX_FILE)]
+    except Exception:  # not a Hub id, offline without a cached copy, ...: the cache export takes over
+        return None
+    return Path(files[1]).parent if all(files) else None
+
+
+def onnx_file_for(model: nn.Module, int8: bool = False, folder: str | os.PathLike | None = None) -> Path:
+    """The ONNX file of `model`'s encoder, exported (and quantized) first when no file matches its weights.
+
+    Looked for in `folder`, else `<model folder>/onnx/` (a local `name_or_path`), the Hub repository's `onnx/`,
+    then `~/.cache/huggingface/joint_ner_re_onnx/<weights hash>/` (`HF_HOME` moves it). A file is used only if
+    its `export_info.json` names the same encoder weights; otherwise the encoder is exported into `folder` or the
+    model folder when writable, else into the cache.
+    """
+    fingerprint = encoder_fingerprint(model.encoder)
+    wanted = INT8_FILE if int8 else ONNX_FILE
+    name_or_path = str(getattr(model, "name_or_path", "") or "")
+    candidates: list[Path] = []
+    if folder is not None:
+        candidates.append(Path(folder))
+    elif name_or_path and os.path.isdir(name_or_path):
+        candidates.append(Path(name_or_path) / ONNX_DIR)
+    elif name_or_path:
+        hub = _hub_onnx_folder(name_or_path)
+        if hub is not None:
+            candidates.append(hub)
+    cache = _cache_root() / fingerprint
+    candidates.append(cache)
+    for candidate in candidates:
+        info = _read_info(candidate)
+        if info.get("encoder_fingerprint") == fingerprint and (candidate / wanted).is_file():
+            return candidate / wanted
+    target = next((c for c in candidates[:-1] if _writable(c)), cache)
+    stale = _read_info(target)
+    if stale and stale.get("encoder_fingerprint") != fingerprint:
+        logger.warning("%s holds an ONNX export of other encoder weights; exporting again", target)
+    if (target / ONNX_FILE).is_file() and stale.get("encoder_fingerprint") == fingerprint:
+        info = stale  # only the int8 copy is missing
+    else:
+        logger.info("exporting the encoder to %s", target / ONNX_FILE)
+        (target / INFO_FILE).unlink(missing_ok=True)  # the files and the info change together
+        export_encoder(model.encoder, target / ONNX_FILE)
+        info = {"encoder_fingerprint": fingerprint, "opset": OPSET, "torch": torch.__version__,
+                "encoder": type(model.encoder).__name__, "inputs": ["input_ids", "attention_mask"],
+                "outputs": ["last_hidden_state"], "files": [ONNX_FILE]}
+    if int8 and not (target / INT8_FILE).is_file():
+        quantize_int8(target / ONNX_FILE, target / INT8_FILE)
+    if int8:
+        info["files"] = sorted({*info.get("files", []), INT8_FILE})
+    (target / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return target / wanted
+
+
+class OnnxEncoder:
+    """The encoder on ONNX Runtime, called like `encoder(input_ids=..., attention_mask=...).last_hidden_state`
+    but returning that tensor (float32, on the inputs' device).
+
+    One session per torch thread count seen at call time, each with that many intra-op threads, so
+    `extract(parallel_batches=N)`'s workers (each given a share of torch's threads) do not oversubscribe the
+    cores. Sessions are thread-safe; copies of a model share this object. For inference only.
+    """
+
+    def __init__(self, path: str | os.PathLike, provider: str = "cpu", threads: int | None = None) -> None:
+        if provider not in PROVIDERS:
+            raise ValueError(f"provider must be one of {sorted(PROVIDERS)}, got {provider!r}")
+        self.onnxruntime = import_onnxruntime()
+        if PROVIDERS[provider] not in self.onnxruntime.get_available_providers():
+            raise OnnxBackendError(
+                f"ONNX Runtime here has no {PROVIDERS[provider]} (it has {self.onnxruntime.get_available_providers()}); "
+                "for CUDA install onnxruntime-gpu instead of onnxruntime"
+            )
+        self.path = Path(path)
+        self.provider = provider
+        self.threads = threads
+        self._sessions: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        self.session(self.threads or torch.get_num_threads())  # fail now, not at the first batch
+
+    @classmethod
+    def for_model(cls, model: nn.Module, provider: str = "cpu", int8: bool = False, threads: int | None = None,
+                  folder: str | os.PathLike | None = None) -> "OnnxEncoder":
+        """A session over `onnx_file_for(model, int8, folder)` (exported first if needed)."""
+        if int8 and provider != "cpu":
+            raise ValueError("the int8 ONNX model is for the CPU provider")
+        import_onnxruntime()  # before any export work
+        return cls(onnx_file_for(model, int8=int8, folder=folder), provider=provider, threads=threads)
+
+    def session(self, threads: int) -> Any:
+        """The session with `threads` intra-op threads (created on first use)."""
+        with self._lock:
+            found = self._sessions.get(threads)
+            if found is None:
+                options = self.onnxruntime.SessionOptions()
+                options.graph_optimization_level = self.onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                providers = [PROVIDERS[self.provider]] + (["CPUExecutionProvider"] if self.provider != "cpu" else [])
+                found = self.onnxruntime.InferenceSession(str(self.path), options, providers=providers)
+                self._sessions[threads] = found
+            return found
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            raise RuntimeError("the ONNX backend is for inference (no gradients): call use_backend('torch') to train")
+        session = self.session(self.threads or torch.get_num_threads())
+        feeds = {"input_ids": input_ids.to("cpu", torch.int64).numpy(),
+                 "attention_mask": attention_mask.to("cpu", torch.int64).numpy()}
+        hidden = torch.from_numpy(session.run(None, feeds)[0])
+        return hidden.to(input_ids.device)
+
+    def __deepcopy__(self, memo: dict) -> "OnnxEncoder":
+        return self  # sessions cannot be copied and need not be: they hold no per-model state
+
+    def __repr__(self) -> str:
+        return f"OnnxEncoder({str(self.path)!r}, provider={self.provider!r})"
