@@ -20,8 +20,11 @@ def check_processes_joined() -> None:
     if launched <= 1:
         return
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
-    joined = PartialState().num_processes
+    # PartialState reads ACCELERATE_USE_CPU only when told (Accelerator tells it); created here first without
+    # it, the singleton would be fixed as a world of one and a CPU DDP launch would be refused
+    joined = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).num_processes
     if joined == launched:
         return
     import torch
