@@ -6,8 +6,13 @@ imports from here.
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
+
+if __name__ == "__main__":  # run as `python bench/common.py`: the repository root holds the packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
 
 REPO = Path(__file__).resolve().parents[1]
 BC5CDR_DIR = REPO.parent / "shared" / "data" / "bc5cdr"
@@ -40,3 +45,13 @@ def token_classification_pipeline(model, tokenizer, device: str = "cpu"):
 
     return pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="simple",
                     stride=128, device=device)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(
+        prog=f"bench/common.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(__doc__ or "") + "\nA helper module, not a benchmark: every bench script import it.",
+    ).parse_args()
+    print("bench/common.py is a helper module: run every bench script instead")

@@ -8,7 +8,12 @@ so that it is scored by exactly the same code as the joint model (`evaluation.sc
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+
+if __name__ == "__main__":  # run as `python bench/trainer_baseline.py`: the repository root holds the packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from typing import Any
 
 import datasets
@@ -151,3 +156,13 @@ def predict_mentions(model, tokenizer, rows: datasets.Dataset, label_names: list
             ]
             outputs.append({"pmid": row["pmid"], "mentions": mentions, "entities": [], "relations": []})
     return outputs, truncated
+
+
+if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(
+        prog=f"bench/trainer_baseline.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(__doc__ or "") + "\nA helper module, not a benchmark: bench/quality.py and bench/speed.py import it.",
+    ).parse_args()
+    print("bench/trainer_baseline.py is a helper module: run bench/quality.py and bench/speed.py instead")

@@ -3,7 +3,7 @@
     python -m loaders build bc5cdr --data-dir ../shared/data/bc5cdr --out data/bc5cdr
     python -m loaders build chem_dis_gene --data-dir ../shared/data/chem_dis_gene/sample --out data/chem_dis_gene
 
-Every config is built (or only those named with --configs) and saved with `save_to_disk` to
+Every config is built (or only those named with --config, repeatable, or --configs a b) and saved with `save_to_disk` to
 `<out>/<config name>/` (BC5CDR: documents, ner, re; ChemDisGene: ctd_derived_documents, ...,
 curated_re); then a count table is printed. Without --data-dir the corpus is downloaded.
 """
@@ -18,6 +18,7 @@ import datasets
 import pyarrow.compute as pc
 
 from . import CORPORA, PubTatorFormatError, prepare_corpus
+from .cli_errors import OneLineErrorParser, UsageError, unknown_name
 from .schema import ENTITY_TYPES
 
 
@@ -44,7 +45,11 @@ def document_counts(dataset: datasets.Dataset, corpus: str) -> dict[str, int]:
 
 def build(corpus: str, data_dir: str | None, out: Path, configs: list[str] | None, cache_dir: str | None, strict: bool) -> int:
     builder_class = CORPORA[corpus]
-    names = configs or [config.name for config in builder_class.BUILDER_CONFIGS]
+    known = [config.name for config in builder_class.BUILDER_CONFIGS]
+    for name in configs or []:
+        if name not in known:
+            raise unknown_name(f"config of {corpus}", name, known)
+    names = list(dict.fromkeys(configs)) if configs else known
     rows: dict[tuple[str, str], dict[str, int]] = {}
     for name in names:
         print(f"== {corpus} / {name}", flush=True)
@@ -86,22 +91,24 @@ def _print_table(rows: dict[tuple[str, str], dict[str, int]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loaders", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="python -m loaders", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     build_parser = commands.add_parser("build", help="build a corpus and save every config with save_to_disk")
     build_parser.add_argument("corpus", choices=sorted(CORPORA))
     build_parser.add_argument("--data-dir", help="local copy with the release's file names (default: download)")
     build_parser.add_argument("--out", required=True, type=Path, help="output folder; one sub-folder per config")
-    build_parser.add_argument("--configs", nargs="+", help="only these configs (default: all)")
+    # both spellings: --config a --config b (as push_to_hub.py dataset) and --configs a b
+    build_parser.add_argument("--config", "--configs", dest="configs", nargs="+", action="extend", metavar="CONFIG",
+                              help="only these configs (repeatable, or several at once; default: all)")
     build_parser.add_argument("--cache-dir", help="datasets cache folder (default: the HF datasets cache)")
     build_parser.add_argument("--no-strict", dest="strict", action="store_false",
                               help="report and skip bad input lines instead of stopping at the first")
     args = parser.parse_args(argv)
     try:
         return build(args.corpus, args.data_dir, args.out, args.configs, args.cache_dir, args.strict)
-    except (PubTatorFormatError, FileNotFoundError) as error:
+    except (PubTatorFormatError, FileNotFoundError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

@@ -171,3 +171,42 @@ def test_multi_node_launch_outside_slurm_fails_clearly() -> None:
     result = run_bash("source cheaha/launch_line.sh && cheaha_build_launch multi_node cfg.yaml", slurm_env())
     assert result.returncode != 0
     assert "SLURM_NNODES is not set" in result.stderr
+
+
+@pytest.mark.parametrize("script", sorted(CHEAHA.glob("*.sbatch")), ids=lambda p: p.name)
+def test_batch_scripts_train_with_the_readme_config(script: Path) -> None:
+    """Each batch script passes configs/scibert_bc5cdr.yaml (the README's Cheaha config), and its flags parse
+    into the settings that file holds (bf16, 20 epochs, tensorboard)."""
+    from training.arguments import parse_args
+
+    text = script.read_text()
+    assert 'CONFIG="${CONFIG:-configs/scibert_bc5cdr.yaml}"' in text and "--config \"$CONFIG\"" in text
+    assert "configs/scibert_bc5cdr.yaml" in (ROOT / "README.md").read_text()
+    variables = {"SLURM_GPUS_ON_NODE": "2"}
+    if "multi_node" in script.name:
+        variables |= {"SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "c0[201-202]"}
+    argv = dry_run(script.name, **variables)[0]
+    train_args = accelerate_args(argv).training_script_args
+    assert train_args[:2] == ["--config", "configs/scibert_bc5cdr.yaml"]
+    settings = parse_args(train_args)
+    assert (settings.dataset, settings.mixed_precision, settings.num_epochs, settings.report_to) == (
+        "bc5cdr", "bf16", 20, "tensorboard")
+
+
+def test_multi_node_dry_run_works_without_a_slurm_allocation() -> None:
+    """`DRY_RUN=1 bash cheaha/train_multi_node.sbatch` as the README gives it: no SLURM_* variables set; the
+    launch lines use the #SBATCH request (2 nodes x 2 GPUs)."""
+    lines = dry_run("train_multi_node.sbatch")
+    assert len(lines) == 2
+    for rank, argv in enumerate(lines):
+        args = accelerate_args(argv)
+        assert (args.num_machines, args.machine_rank, args.num_processes) == (2, rank, 4)
+        assert args.main_process_ip == lines[0][lines[0].index("--main_process_ip") + 1]
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_config_files_say_what_they_are_and_parse(config: Path) -> None:
+    from training.arguments import load_yaml_settings
+
+    assert config.read_text().startswith("# "), f"{config.name}: no comment saying what it is"
+    assert load_yaml_settings(config)  # every key is a setting
