@@ -16,8 +16,8 @@ def prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> dict[str, float
     """Scores from counts.
 
     ``tp_pred`` is the number of predictions judged correct (precision numerator) and ``tp_gold`` the
-    number of gold items found (recall numerator). They are equal for set matching; end-to-end relation
-    matching can make them differ (see ``evaluation.re_metrics``).
+    number of gold items found (recall numerator). They are equal for set matching and for the one-to-one
+    end-to-end relation matching (``evaluation.re_metrics``); both are kept for metrics that may differ.
     """
     precision = safe_div(tp_pred, n_pred)
     recall = safe_div(tp_gold, n_gold)

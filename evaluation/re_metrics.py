@@ -6,18 +6,21 @@ Both modes work on sets: a tuple predicted twice counts once, and a pair with tw
     TP = |predicted tuples ∩ gold tuples|, P = TP / |predicted|, R = TP / |gold|.
 
 ``end2end`` mode (the model found its own entities, ids "E0", "E1", ... that mean nothing to the gold):
-    1. A predicted entity *matches* a gold entity of the same document when some mention of the predicted
-       entity has exactly the (start, end, type) of some mention of the gold entity. One predicted entity
-       can match several gold entities (it merged them, or it holds a composite mention that belongs to
-       several gold entities) and several predicted entities can match one gold entity (the model split it).
-    2. A predicted tuple (pmid, label, h, t) is *correct* when some gold tuple (pmid, label, H, T) exists
-       with h matching H and t matching T. Precision = correct predicted tuples / predicted tuples.
-    3. A gold tuple is *found* when at least one correct predicted tuple matches it; each gold tuple is
-       found at most once. Recall = found gold tuples / gold tuples.
-    So the precision numerator (``tp_pred``) and the recall numerator (``tp_gold``) can differ: a predicted
-    tuple whose head merged two gold entities that both hold the relation counts once for precision and
-    finds two gold tuples; a gold entity split into two predicted entities gives two correct predicted
-    tuples that find one gold tuple. Micro scores sum the counts over documents and labels.
+    1. Predicted and gold entities of a document are *matched one to one*. A pair can match only if they
+       share a mention span: some mention of the predicted entity has exactly the (start, end, type) of
+       some mention of the gold entity. Among such pairs, the matching maximises the total number of
+       shared mention spans (an optimal assignment); ties go to the pairing first in the documents' entity
+       order. Every entity, predicted or gold, is in at most one pair.
+    2. A predicted tuple (pmid, label, h, t) is *correct* when h and t are matched to gold entities H and T
+       and the gold tuple (pmid, label, H, T) exists. Precision = correct predicted tuples / predicted
+       tuples; recall = gold tuples found / gold tuples.
+    Because the matching is one to one, a correct predicted tuple finds exactly one gold tuple and no gold
+    tuple is found twice: ``tp_pred == tp_gold``. A gold entity the model split into k predicted entities
+    is matched to one of them (the one sharing most spans), so relations predicted for the other k - 1
+    count as wrong, and an entity that merged two gold entities stands for one of them only. (An earlier
+    version let one shared span match any pair, so a split gold entity earned k true positives for one
+    gold tuple; that count rewarded over-splitting and is gone.) Micro scores sum the counts over
+    documents and labels.
 
 Undefined ratios are 0.0 (see ``evaluation.counts``).
 """
@@ -60,16 +63,35 @@ def entity_span_keys(document: Mapping, where: str = "") -> dict[str, set[SpanKe
     return out
 
 
-def match_entities(gold_document: Mapping, predicted_document: Mapping, where: str = "") -> dict[str, set[str]]:
-    """For each predicted entity id, the set of gold entity ids it matches (rule 1 in the module docstring)."""
-    gold_by_span: dict[SpanKey, set[str]] = defaultdict(set)
-    for gold_id, spans in entity_span_keys(gold_document, where + "gold ").items():
-        for span in spans:
-            gold_by_span[span].add(gold_id)
-    matches: dict[str, set[str]] = {}
+def shared_span_counts(gold_document: Mapping, predicted_document: Mapping,
+                       where: str = "") -> dict[tuple[str, str], int]:
+    """{(predicted id, gold id): number of mention spans (start, end, type) the two entities share}, for the
+    pairs that share at least one: the candidates of the one-to-one matching."""
+    gold_spans = entity_span_keys(gold_document, where + "gold ")
+    counts: dict[tuple[str, str], int] = {}
     for pred_id, spans in entity_span_keys(predicted_document, where + "predicted ").items():
-        matches[pred_id] = set().union(*(gold_by_span.get(s, set()) for s in spans))
-    return matches
+        for gold_id, gold in gold_spans.items():
+            shared = len(spans & gold)
+            if shared:
+                counts[(pred_id, gold_id)] = shared
+    return counts
+
+
+def match_entities(gold_document: Mapping, predicted_document: Mapping, where: str = "") -> dict[str, str]:
+    """The one-to-one matching of rule 1 (module docstring): {predicted entity id: gold entity id}, for the
+    predicted entities that are matched."""
+    from scipy.optimize import linear_sum_assignment  # scipy comes with seqeval (scikit-learn)
+
+    counts = shared_span_counts(gold_document, predicted_document, where)
+    if not counts:
+        return {}
+    # rows and columns in the documents' entity order, which decides between equally good matchings
+    predicted = list(dict.fromkeys(pred_id for pred_id, _ in counts))
+    candidates = {gold_id for _, gold_id in counts}
+    gold = [gid for gid in dict.fromkeys(str(e["id"]) for e in gold_document["entities"]) if gid in candidates]
+    weights = [[counts.get((p, g), 0) for g in gold] for p in predicted]
+    rows, columns = linear_sum_assignment(weights, maximize=True)
+    return {predicted[r]: gold[c] for r, c in zip(rows, columns) if weights[r][c] > 0}
 
 
 def _document_counts(gold_doc: Mapping, pred_doc: Mapping, mode: str, where: str) -> dict[str, list[int]]:
@@ -87,19 +109,16 @@ def _document_counts(gold_doc: Mapping, pred_doc: Mapping, mode: str, where: str
                 counts[label][2] += 1
         return counts
     matches = match_entities(gold_doc, pred_doc, where)
-    found: set[RelationKey] = set()
+    predicted_ids = {str(entity["id"]) for entity in pred_doc["entities"]}
     for label, head, tail in predicted:
         for entity_id in (head, tail):
-            if entity_id not in matches:
+            if entity_id not in predicted_ids:
                 raise ValueError(f"{where}predicted relation {(label, head, tail)!r} names entity "
                                  f"{entity_id!r}, which is not among the predicted entities")
         counts[label][1] += 1
-        hits = {(label, g_head, g_tail) for g_head in matches[head] for g_tail in matches[tail]} & gold
-        if hits:
-            counts[label][0] += 1
-            found |= hits
-    for label, _, _ in found:
-        counts[label][2] += 1
+        if head in matches and tail in matches and (label, matches[head], matches[tail]) in gold:
+            counts[label][0] += 1  # the matching is one to one: this finds one gold tuple, found by no other
+            counts[label][2] += 1
     return counts
 
 

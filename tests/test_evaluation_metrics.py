@@ -127,29 +127,66 @@ def test_end2end_span_off_by_one_or_wrong_type_does_not_match(disease):
     assert scores(micro) == (0.0, 0.0, 0.0)
 
 
-def test_end2end_entity_merging_two_gold_entities_finds_both_gold_tuples():
+def test_end2end_entity_merging_two_gold_entities_stands_for_one_of_them():
     pred = doc(mentions=[mention(0, 5, "Chemical"), mention(10, 15, "Disease"), mention(20, 25, "Disease")],
                entities=[("E0", "Chemical", [0]), ("E1", "Disease", [1, 2])], relations=[("CID", "E0", "E1")])
-    assert match_entities(GOLD, pred) == {"E0": {"C1"}, "E1": {"D1", "D2"}}
+    # E1 shares one span with D1 and one with D2: the tie goes to D1, first in the gold entity order
+    assert match_entities(GOLD, pred) == {"E0": "C1", "E1": "D1"}
     micro = end2end(pred)
-    assert (micro["tp_pred"], micro["n_pred"], micro["tp_gold"], micro["n_gold"]) == (1, 1, 2, 2)
-    assert scores(micro) == (1.0, 1.0, 1.0)
-
-
-def test_end2end_split_gold_entity_gives_two_correct_predictions_one_found_gold():
-    pred = doc(mentions=[mention(0, 5, "Chemical"), mention(30, 35, "Chemical"), mention(10, 15, "Disease")],
-               entities=[("E0", "Chemical", [0]), ("E1", "Chemical", [1]), ("E2", "Disease", [2])],
-               relations=[("CID", "E0", "E2"), ("CID", "E1", "E2")])
-    micro = end2end(pred)
-    assert (micro["tp_pred"], micro["n_pred"], micro["tp_gold"], micro["n_gold"]) == (2, 2, 1, 2)
+    assert (micro["tp_pred"], micro["n_pred"], micro["tp_gold"], micro["n_gold"]) == (1, 1, 1, 2)
     assert scores(micro) == pytest.approx((1.0, 0.5, 2 / 3))
 
 
-def test_end2end_composite_mention_matches_each_of_its_gold_entities():
+def test_end2end_split_gold_entity_credits_its_gold_tuple_once():
+    # gold C1 (spans 0-5 and 30-35) split into E0 and E1, each with the relation to D1: one gold tuple, so one
+    # true positive; the other prediction is a false positive (before: 2 correct predictions for 1 gold tuple)
+    pred = doc(mentions=[mention(0, 5, "Chemical"), mention(30, 35, "Chemical"), mention(10, 15, "Disease")],
+               entities=[("E0", "Chemical", [0]), ("E1", "Chemical", [1]), ("E2", "Disease", [2])],
+               relations=[("CID", "E0", "E2"), ("CID", "E1", "E2")])
+    assert match_entities(GOLD, pred) == {"E0": "C1", "E2": "D1"}
+    micro = end2end(pred)
+    assert (micro["tp_pred"], micro["n_pred"], micro["tp_gold"], micro["n_gold"]) == (1, 2, 1, 2)
+    assert scores(micro) == pytest.approx((0.5, 0.5, 0.5))
+    # split three ways, every part with both relations: still at most the 2 gold tuples credited
+    gold = doc(mentions=[mention(0, 5, "Chemical"), mention(10, 15, "Chemical"), mention(20, 25, "Chemical"),
+                         mention(30, 35, "Disease"), mention(40, 45, "Disease")],
+               entities=[("C1", "Chemical", [0, 1, 2]), ("D1", "Disease", [3]), ("D2", "Disease", [4])],
+               relations=[("CID", "C1", "D1"), ("CID", "C1", "D2")])
+    parts = doc(mentions=gold["mentions"],
+                entities=[("E0", "Chemical", [0]), ("E1", "Chemical", [1]), ("E2", "Chemical", [2]),
+                          ("E3", "Disease", [3]), ("E4", "Disease", [4])],
+                relations=[("CID", c, d) for c in ("E0", "E1", "E2") for d in ("E3", "E4")])
+    micro = relation_scores([gold], [parts], "end2end")["micro"]
+    assert (micro["tp_pred"], micro["n_pred"], micro["tp_gold"], micro["n_gold"]) == (2, 6, 2, 2)
+
+
+def test_end2end_split_entity_is_matched_through_the_part_sharing_most_spans():
+    gold = doc(mentions=[mention(0, 5, "Chemical"), mention(10, 15, "Chemical"), mention(20, 25, "Chemical"),
+                         mention(30, 35, "Disease")],
+               entities=[("C1", "Chemical", [0, 1, 2]), ("D1", "Disease", [3])], relations=[("CID", "C1", "D1")])
+    pred = doc(mentions=gold["mentions"],
+               entities=[("E0", "Chemical", [0]), ("E1", "Chemical", [1, 2]), ("E2", "Disease", [3])],
+               relations=[("CID", "E0", "E2")])
+    assert match_entities(gold, pred) == {"E1": "C1", "E2": "D1"}
+    assert relation_scores([gold], [pred], "end2end")["micro"]["tp_pred"] == 0
+
+
+def test_end2end_matching_is_an_optimal_assignment_not_a_greedy_one():
+    # P1 shares a span with G1 and one with G2, P2 only with G1: taking P1-G1 first would leave P2 and G2
+    # unmatched; the assignment matches both
+    gold = doc(mentions=[mention(0, 5, "Disease"), mention(10, 15, "Disease"), mention(20, 25, "Disease")],
+               entities=[("G1", "Disease", [0, 1]), ("G2", "Disease", [2])])
+    pred = doc(mentions=[mention(0, 5, "Disease"), mention(20, 25, "Disease"), mention(10, 15, "Disease")],
+               entities=[("P1", "Disease", [0, 1]), ("P2", "Disease", [2])])
+    assert match_entities(gold, pred) == {"P1": "G2", "P2": "G1"}
+
+
+def test_end2end_composite_mention_matches_one_of_its_gold_entities():
     pred = doc(mentions=[mention(0, 5, "Chemical"), mention(40, 50, "Disease")],
                entities=[("E0", "Chemical", [0]), ("E1", "Disease", [1])], relations=[("CID", "E0", "E1")])
-    assert match_entities(GOLD, pred)["E1"] == {"D1", "D2"}
-    assert end2end(pred)["tp_gold"] == 2
+    assert match_entities(GOLD, pred)["E1"] == "D1"
+    micro = end2end(pred)
+    assert (micro["tp_pred"], micro["tp_gold"]) == (1, 1)
 
 
 def test_end2end_direction_label_and_duplicates():
