@@ -80,7 +80,7 @@ def shared_span_counts(gold_document: Mapping, predicted_document: Mapping,
 def match_entities(gold_document: Mapping, predicted_document: Mapping, where: str = "") -> dict[str, str]:
     """The one-to-one matching of rule 1 (module docstring): {predicted entity id: gold entity id}, for the
     predicted entities that are matched."""
-    from scipy.optimize import linear_sum_assignment  # scipy comes with seqeval (scikit-learn)
+    from scipy.optimize import linear_sum_assignment
 
     counts = shared_span_counts(gold_document, predicted_document, where)
     if not counts:
