@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--license", default="apache-2.0", help="license of the weights (Hub license id)")
     model.add_argument("--keep-card", action="store_true", help="upload the folder's README.md, not a fresh card")
     model.add_argument("--tag", action="append", dest="tags", default=[], help="extra card tag (repeatable)")
+    model.add_argument("--onnx", action="store_true",
+                       help="include onnx/model.onnx, the encoder for the ONNX Runtime backend (exported into the "
+                            "folder first if missing; needs onnxruntime)")
 
     dataset = sub.add_parser("dataset", help="a corpus, every config and split as Parquet")
     dataset.add_argument("corpus", choices=["bc5cdr", "chem_dis_gene"])
@@ -73,6 +76,7 @@ def _export_model(args: argparse.Namespace, out_dir: Path) -> None:
         license=args.license,
         tags=args.tags,
         keep_card=args.keep_card,
+        onnx=args.onnx,
     )
     print(f"exported {len(files)} files from {args.model_dir} to {out_dir}")
     if left_out:

@@ -132,10 +132,28 @@ def pickle_files(model_dir: Path) -> list[Path]:
     return sorted(p for p in model_dir.iterdir() if p.is_file() and p.suffix in PICKLE_SUFFIXES)
 
 
+def onnx_files(model_dir: Path) -> dict[str, Path]:
+    """`onnx/model.onnx` (the encoder for the ONNX Runtime backend) and `onnx/export_info.json`, exported into the
+    folder first when missing or made from other weights; `onnx/model_quantized.onnx` too when the folder has an
+    int8 copy of the same export."""
+    from modeling import SciBertForJointNerRe
+    from modeling.onnx_joint_ner_re import INFO_FILE, INT8_FILE, ONNX_DIR, OnnxBackendError, onnx_file_for
+
+    try:
+        path = onnx_file_for(SciBertForJointNerRe.from_pretrained(model_dir), folder=model_dir / ONNX_DIR)
+    except OnnxBackendError as err:
+        raise ExportError(f"{model_dir}: --onnx: {err}") from err
+    files = {f"{ONNX_DIR}/{path.name}": path, f"{ONNX_DIR}/{INFO_FILE}": path.parent / INFO_FILE}
+    if INT8_FILE in json.loads((path.parent / INFO_FILE).read_text()).get("files", []):
+        files[f"{ONNX_DIR}/{INT8_FILE}"] = path.parent / INT8_FILE
+    return files
+
+
 def plan_model_export(
-    model_dir: str | Path, *, allow_pickle: bool = False, allow_missing_metrics: bool = False
+    model_dir: str | Path, *, allow_pickle: bool = False, allow_missing_metrics: bool = False, onnx: bool = False
 ) -> tuple[dict[str, Path], list[str]]:
     """What an export would copy (name in the repo -> source file) and the folder's files left out.
+    `onnx`: the encoder's ONNX export too (`onnx_files`).
 
     Raises `ExportError` for a folder that is not exportable as asked.
     """
@@ -164,7 +182,11 @@ def plan_model_export(
     plan |= {name: model_dir / name for name in EXTRA_FILES if (model_dir / name).is_file()}
     if allow_pickle:
         plan |= {p.name: p for p in pickles}
-    left_out = sorted(p.name for p in model_dir.iterdir() if p.name not in plan and p.name != "README.md")
+    if onnx:
+        plan |= onnx_files(model_dir)
+    folders = {name.split("/", 1)[0] for name in plan if "/" in name}
+    left_out = sorted(p.name for p in model_dir.iterdir()
+                      if p.name not in plan and p.name not in folders and p.name != "README.md")
     return plan, left_out
 
 
@@ -180,6 +202,7 @@ def export_model(
     license: str = "apache-2.0",
     tags: Sequence[str] = (),
     keep_card: bool = False,
+    onnx: bool = False,
 ) -> tuple[list[Path], list[str]]:
     """Copy the files to upload from `model_dir` into the new or empty `out_dir` and write README.md
     (a fresh card from the folder's files; `keep_card` copies the folder's own README.md instead).
@@ -188,7 +211,7 @@ def export_model(
     predictions, logs...), so the caller can report them.
     """
     plan, left_out = plan_model_export(
-        model_dir, allow_pickle=allow_pickle, allow_missing_metrics=allow_missing_metrics
+        model_dir, allow_pickle=allow_pickle, allow_missing_metrics=allow_missing_metrics, onnx=onnx
     )
     if keep_card and not (Path(model_dir) / "README.md").is_file():
         raise ExportError(f"{model_dir}: no README.md to keep")
@@ -196,6 +219,7 @@ def export_model(
     ensure_empty_dir(out_dir)
     written = []
     for name, source in plan.items():
+        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)  # onnx/
         shutil.copy2(source, out_dir / name)
         written.append(out_dir / name)
     if keep_card:

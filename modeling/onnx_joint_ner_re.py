@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,10 @@ def export_encoder(encoder: nn.Module, path: str | os.PathLike, opset: int = OPS
     handle, partial = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
     os.close(handle)
     try:
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            # the tracer's warnings about Python values in transformers' mask code: the check below tests the trace
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message=".*aten::index.*")
             torch.onnx.export(
                 wrapper, example, partial, dynamo=False, opset_version=opset, do_constant_folding=True,
                 input_names=["input_ids", "attention_mask"], output_names=["last_hidden_state"], dynamic_axes=axes,

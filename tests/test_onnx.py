@@ -209,3 +209,36 @@ def test_without_onnxruntime_the_model_loads_and_the_backend_says_how_to_install
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: --backend onnx needs the onnxruntime package: pip install -r requirements-onnx.txt"]
+
+
+USE_SHIPPED_EXPORT = r"""
+import json, sys
+from transformers import AutoModel
+model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True).eval()
+print(json.dumps({"module": type(model).__module__, "path": str(model.use_backend("onnx")._encoder_runtime.path)}))
+"""
+
+
+def test_push_to_hub_model_onnx_ships_the_export_and_remote_code_uses_it(saved, tmp_path, capsys):
+    from hub.cli import main as push_to_hub
+
+    SciBertForJointNerRe.from_pretrained(saved).use_backend("onnx")  # the folder has an export (or gets one)
+    assert push_to_hub(["model", str(saved), "--local-dir", str(tmp_path / "plain"), "--allow-missing-metrics"]) == 0
+    assert not (tmp_path / "plain" / ONNX_DIR).exists()
+    assert "left out (not part of the model repo): onnx" in capsys.readouterr().out
+    out = tmp_path / "repo"
+    assert push_to_hub(["model", str(saved), "--local-dir", str(out), "--allow-missing-metrics", "--onnx"]) == 0
+    assert "left out" not in capsys.readouterr().out
+    assert (out / ONNX_DIR / ONNX_FILE).is_file() and (out / "onnx_joint_ner_re.py").is_file()
+    shipped = json.loads((out / ONNX_DIR / INFO_FILE).read_text())
+    assert shipped == json.loads((saved / ONNX_DIR / INFO_FILE).read_text())
+    before = (out / ONNX_DIR / ONNX_FILE).stat().st_mtime_ns
+    script = tmp_path / "use.py"
+    script.write_text(USE_SHIPPED_EXPORT)
+    done = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")},
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    used = json.loads(done.stdout.strip().splitlines()[-1])
+    assert used["module"].startswith("transformers_modules") and used["path"] == str(out / ONNX_DIR / ONNX_FILE)
+    assert (out / ONNX_DIR / ONNX_FILE).stat().st_mtime_ns == before  # the shipped file, not a new export
