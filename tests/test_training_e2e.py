@@ -165,3 +165,39 @@ def test_two_process_ddp_run_finishes_its_schedule_and_gives_a_usable_model(enco
 
     model = AutoModel.from_pretrained(out, trust_remote_code=True)
     assert model.config.entity_types == ["Chemical", "Disease"]
+
+
+def test_validation_predicts_in_float32_when_training_runs_in_bf16(encoder, cache):
+    """The best model is chosen on float32 predictions, the precision calibration and test scoring use."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    from modeling import SciBertForJointNerRe
+    from modeling.preprocessing_joint_ner_re import load_tokenizer
+    from training.data import corpus_labels, load_documents
+    from training.validation import validate
+
+    entity_types, relation_types = corpus_labels("bc5cdr")
+    model = SciBertForJointNerRe.from_encoder(str(encoder), entity_types=entity_types, relation_types=relation_types,
+                                              window_length=64, stride=16, re_block_size=8)
+    documents = load_documents("bc5cdr", data_dir=str(BC5CDR), cache_dir=str(cache))["validation"].select(range(2))
+    AcceleratorState._reset_state(reset_partial_state=True)  # the process's earlier runs fixed another precision
+    try:
+        accelerator = Accelerator(mixed_precision="bf16", cpu=True)
+        prepared = accelerator.prepare(model)
+        with accelerator.autocast():  # what validation ran under before: training's bf16 autocast
+            assert torch.is_autocast_enabled("cpu")
+        seen = []
+        unwrapped = accelerator.unwrap_model(prepared)
+        real_extract_modes = unwrapped.extract_modes
+
+        def recording_extract_modes(*args, **kwargs):
+            seen.append(torch.is_autocast_enabled("cpu"))
+            return real_extract_modes(*args, **kwargs)
+
+        unwrapped.extract_modes = recording_extract_modes
+        metrics = validate(accelerator, prepared, load_tokenizer(str(encoder)), documents, batch_size=2)
+    finally:
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert seen == [False] and 0.0 <= metrics["ner_f1"] <= 1.0
