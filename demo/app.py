@@ -16,10 +16,12 @@ import logging
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -36,6 +38,7 @@ LOG = logging.getLogger("demo")
 ALL_RELATIONS_MARGIN = -1000.0
 MODEL_ENV = "MODEL_ID"
 EXAMPLES_FILE = HERE / "examples.json"
+KEPT_DOWNLOADS = 64  # download folders kept on disk (Gradio has copied each into its cache when it is served)
 CSS = """
 .highlighted { line-height: 2.1; font-size: 1.02em; }
 .mention { padding: 1px 3px; border-radius: 4px; }
@@ -105,6 +108,7 @@ class Page:
     def __init__(self, analyser: Analyser, examples: Sequence[dict[str, str]], files_dir: Path | None = None) -> None:
         self.analyser, self.examples = analyser, list(examples)
         self.files_dir = Path(files_dir or tempfile.mkdtemp(prefix="joint-ner-re-demo-"))
+        self._download_folders: deque[Path] = deque()
 
     def _pmid(self, text: str) -> str:
         return next((e["pmid"] for e in self.examples if e["text"] == text), "0")
@@ -145,6 +149,9 @@ class Page:
         text, result, pmid = state["text"], state["result"], state["pmid"]
         folder = self.files_dir / uuid.uuid4().hex[:12]
         folder.mkdir(parents=True)
+        self._download_folders.append(folder)
+        while len(self._download_folders) > KEPT_DOWNLOADS:
+            shutil.rmtree(self._download_folders.popleft(), ignore_errors=True)
         json_path = folder / f"joint-ner-re-{pmid}.json"
         json_path.write_text(view.result_json(text, result, min_score, self.analyser.model_name), encoding="utf-8")
         pubtator_path = folder / f"joint-ner-re-{pmid}.pubtator.txt"

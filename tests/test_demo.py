@@ -197,6 +197,13 @@ def test_slider_filters_without_running_the_model(page):
     assert page.refilter(None, 0.5) == ([], None, None)
 
 
+def test_old_download_folders_are_removed(page, monkeypatch):
+    monkeypatch.setattr(demo_app, "KEPT_DOWNLOADS", 2)
+    state = page.analyse(page.examples[0]["text"], 0.5)[-1]
+    paths = [page.refilter(state, 0.5)[1] for _ in range(4)]
+    assert [Path(p).exists() for p in paths] == [False, False, True, True]
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty"), ("Aspirin\x07", "U+0007"), ("word " * 4001, "20,005 characters"), (b"bytes", "got bytes"),
 ])
@@ -324,7 +331,12 @@ def served(model_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def downloads(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -333,13 +345,15 @@ def browser():
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1300"):
         options.add_argument(argument)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     yield driver
     driver.quit()
 
 
 @pytest.mark.slow
-def test_page_in_headless_chromium(served, browser, page):
+def test_page_in_headless_chromium(served, browser, page, downloads):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -368,6 +382,17 @@ def test_page_in_headless_chromium(served, browser, page):
     _wait_for(lambda: len(relation_rows()) == expected_rows, 20, f"{expected_rows} relation rows")
     RESULTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(RESULTS / "demo-example.png"))
+
+    # the downloads are the example's result
+    css("#download-json")[0].click()
+    saved = _wait_for(lambda: list(downloads.glob("*.json")), 30, "the downloaded JSON")[0]
+    payload = json.loads(saved.read_text())
+    assert saved.name == f"joint-ner-re-{first['pmid']}.json" and payload["title"] == first["title"]
+    assert any(m["text"] == "valproic acid" and m["type"] == "Chemical" for m in payload["mentions"])
+    assert len(payload["relations"]) == expected_rows
+    css("#download-pubtator")[0].click()
+    saved = _wait_for(lambda: list(downloads.glob("*.pubtator.txt")), 30, "the downloaded PubTator file")[0]
+    assert saved.read_text().startswith(f"{first['pmid']}|t|{first['title']}\n{first['pmid']}|a|")
 
     # the slider filters the table (the page's callback keeps no model call: see the slider test above)
     number = css("#threshold input[type=number]")[0]
