@@ -1,0 +1,101 @@
+"""Command line of `predict.py`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .corpus_ids import ID_STYLES
+from .readers import INPUT_FORMATS, Columns, InputError
+from .runner import RunSettings, Summary, UsageError, run, skipped_list_path
+from .writers import OUTPUT_FORMATS, output_format_for
+
+EPILOG = """\
+Under `accelerate launch` (several GPUs or nodes; see cheaha/predict.sbatch) the documents are shared out
+over the processes and one output is written. Rerun the same command after a crash to continue; work in
+progress is kept in OUTPUT.parts/ until the output is complete.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Extract mentions, entity ids and relations from a corpus with a trained model.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", required=True, help="model folder (train.py / push_to_hub.py output) or Hub id")
+    parser.add_argument("--input", required=True, nargs="+", help="input file(s) or folder, or a Hub dataset name")
+    parser.add_argument("--output", required=True, type=Path, help="output file (format from its extension; .gz compresses)")
+    parser.add_argument("--format", choices=OUTPUT_FORMATS, help="output format (default: from --output's extension)")
+    parser.add_argument("--input-format", choices=INPUT_FORMATS, help="input format (default: from the name and first line)")
+    parser.add_argument("--text-column", default="text", help="text field of JSONL/Parquet/dataset rows (default: text; "
+                        "rows without it may have title and abstract)")
+    parser.add_argument("--id-column", help="id field of JSONL/Parquet/dataset rows (default: pmid, then id, then the row number)")
+    parser.add_argument("--split", default="train", help="split of a saved dataset folder or Hub dataset (default: train)")
+    parser.add_argument("--id-style", choices=ID_STYLES, help="id form in PubTator output (default: chem_dis_gene for "
+                        "models with a Gene type, else bc5cdr)")
+    parser.add_argument("--batch-size", type=int, default=8, help="documents per encoder batch (default: 8)")
+    parser.add_argument("--threshold", type=float, help="relation margin (default: the model's calibrated one)")
+    parser.add_argument("--chunk-size", type=int, default=256, help="documents per resumable unit of work (default: 256)")
+    parser.add_argument("--skip-errors", action="store_true", help="skip malformed inputs, list them in OUTPUT.skipped.jsonl")
+    parser.add_argument("--overwrite", action="store_true", help="start again: delete the output and any work in progress")
+    parser.add_argument("--work-dir", type=Path, help="where chunks in progress are kept (default: OUTPUT.parts)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> RunSettings:
+    if args.batch_size < 1 or args.chunk_size < 1:
+        raise UsageError("--batch-size and --chunk-size must be at least 1")
+    try:
+        output_format = args.format or output_format_for(args.output)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return RunSettings(
+        inputs=list(args.input),
+        output=args.output,
+        output_format=output_format,
+        model=args.model,
+        input_format=args.input_format,
+        columns=Columns(text=args.text_column, id=args.id_column, split=args.split),
+        id_style=args.id_style,
+        batch_size=args.batch_size,
+        threshold=args.threshold,
+        chunk_size=args.chunk_size,
+        skip_errors=args.skip_errors,
+        overwrite=args.overwrite,
+        work_dir=args.work_dir,
+        progress=not args.no_progress,
+    )
+
+
+def report(summary: Summary, settings: RunSettings) -> str:
+    """The final summary lines."""
+    rate = summary.documents / summary.seconds if summary.seconds else 0.0
+    lines = [
+        f"wrote {summary.documents} documents ({summary.mentions} mentions, {summary.relations} relations) to "
+        f"{settings.output} [{settings.output_format}] in {summary.seconds:.1f} s: {rate:.1f} documents/s over "
+        f"{summary.processes} process(es)" + (f"; {summary.resumed_chunks} chunk(s) of an earlier run reused by process 0"
+                                              if summary.resumed_chunks else "")
+    ]
+    if summary.problems:
+        lines.append(f"skipped {len(summary.problems)} input(s), listed in {skipped_list_path(settings.output)}:")
+        lines += [f"  {p}" for p in summary.problems[:20]]
+        if len(summary.problems) > 20:
+            lines.append(f"  ... and {len(summary.problems) - 20} more")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        summary = run(settings)
+    except (UsageError, InputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(report(summary, settings))
+    return 0

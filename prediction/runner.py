@@ -1,0 +1,272 @@
+"""The resumable, sharded prediction run behind `predict.py`.
+
+The input stream is cut into chunks of `chunk_size` items (documents and problems, in input order); chunk k
+belongs to process `k % num_processes`. Every process reads the whole stream (reading is cheap next to the
+model) and predicts only its chunks, each written atomically (temporary file, then rename) as
+`<work dir>/chunk-<k>.jsonl`. Chunk boundaries do not depend on the number of processes, so every document
+is predicted in the same batch by 1, 2 or 16 processes, and a rerun after a crash or SIGKILL skips the
+chunks already on disk and recomputes only the unfinished ones: nothing is lost or written twice. When all
+chunks exist, the main process merges them in order into the output (written to a temporary name, then
+renamed), lists the skipped inputs, and removes the work dir. The work dir holds a manifest of what
+decides the predictions (inputs, model, batch and chunk size, threshold); a rerun with other settings is
+refused unless `overwrite`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from .readers import Columns, InputError, Item, read_inputs
+from .records import Document, Problem, normalise_result
+from .writers import open_writer
+
+MANIFEST = "manifest.json"
+POLL_SECONDS = 1.0
+
+
+class UsageError(ValueError):
+    """The command cannot run as given (existing output, a work dir of another command)."""
+
+
+@dataclass
+class RunSettings:
+    inputs: list[str]
+    output: Path
+    output_format: str
+    model: str
+    input_format: str | None = None
+    columns: Columns = field(default_factory=Columns)
+    id_style: str | None = None  # None: from the model's entity types
+    batch_size: int = 8
+    threshold: float | None = None
+    chunk_size: int = 256
+    skip_errors: bool = False
+    overwrite: bool = False
+    work_dir: Path | None = None
+    progress: bool = True
+
+    @property
+    def work(self) -> Path:
+        return self.work_dir or self.output.with_name(self.output.name + ".parts")
+
+    def manifest(self) -> dict[str, Any]:
+        """What decides which documents are read and what is predicted for them."""
+        model = self.model if not Path(self.model).exists() else str(Path(self.model).resolve())
+        inputs = [s if not Path(s).exists() else str(Path(s).resolve()) for s in self.inputs]
+        return {"inputs": inputs, "input_format": self.input_format, "columns": asdict(self.columns), "model": model,
+                "batch_size": self.batch_size, "threshold": self.threshold, "chunk_size": self.chunk_size}
+
+
+@dataclass
+class Summary:
+    documents: int = 0
+    mentions: int = 0
+    relations: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    predicted_here: int = 0  # documents this process predicted in this run (not resumed)
+    resumed_chunks: int = 0
+    seconds: float = 0.0
+    processes: int = 1
+
+
+def chunks(items: Iterable[Item], size: int) -> Iterator[tuple[int, list[Item]]]:
+    """(index, items) of consecutive groups of `size` items."""
+    group: list[Item] = []
+    index = 0
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield index, group
+            index, group = index + 1, []
+    if group:
+        yield index, group
+
+
+def chunk_path(work: Path, index: int) -> Path:
+    return work / f"chunk-{index:08d}.jsonl"
+
+
+def _write_atomically(path: Path, lines: Iterable[str]) -> None:
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def check_and_prepare(settings: RunSettings, state: Any) -> None:
+    """Refuse an existing finished output or another command's work dir; on the main process, clear them
+    (`overwrite`) and create the work dir. Every process checks the same files, so all stop alike."""
+    work, manifest = settings.work, settings.manifest()
+    if not settings.overwrite:
+        if settings.output.exists() and not work.exists():
+            raise UsageError(f"{settings.output} exists (a finished run); pass --overwrite to predict again")
+        if (work / MANIFEST).is_file():
+            stored = json.loads((work / MANIFEST).read_text())
+            if stored != manifest:
+                changed = sorted(k for k in manifest if stored.get(k) != manifest[k])
+                raise UsageError(
+                    f"{work} holds an unfinished run with other settings ({', '.join(changed)}); "
+                    "rerun that command to finish it, or pass --overwrite to start again"
+                )
+    if state.is_main_process:
+        if settings.overwrite:
+            shutil.rmtree(work, ignore_errors=True)
+            settings.output.unlink(missing_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        if not (work / MANIFEST).is_file():
+            _write_atomically(work / MANIFEST, [json.dumps(manifest, indent=1)])
+    state.wait_for_everyone()
+
+
+def predict_chunk(model: Any, tokenizer: Any, items: Sequence[Item], settings: RunSettings) -> list[dict[str, Any]]:
+    """The records of one chunk: `{"document", "result"}` per document, `{"problem"}` per skipped input."""
+    documents = [item for item in items if isinstance(item, Document)]
+    for item in items:
+        if isinstance(item, Problem) and not settings.skip_errors:
+            raise InputError(f"{item} (pass --skip-errors to skip and list such inputs)")
+    results: dict[int, dict[str, Any] | Problem] = {}
+    try:
+        batch = _extract(model, tokenizer, documents, settings)
+        results = {id(d): r for d, r in zip(documents, batch)}
+    except ValueError:  # a bad document: find it (and, with --skip-errors, predict the others)
+        for document in documents:
+            try:
+                results[id(document)] = _extract(model, tokenizer, [document], settings)[0]
+            except ValueError as err:
+                problem = Problem(document.source, f"cannot predict: {err}", document.pmid)
+                if not settings.skip_errors:
+                    raise InputError(f"{problem} (pass --skip-errors to skip and list such inputs)") from None
+                results[id(document)] = problem
+    records = []
+    for item in items:
+        outcome = results.get(id(item)) if isinstance(item, Document) else item
+        if isinstance(outcome, Problem):
+            records.append({"problem": outcome.to_json()})
+        else:
+            records.append({"document": item.to_json(), "result": outcome})
+    return records
+
+
+def _extract(model: Any, tokenizer: Any, documents: Sequence[Document], settings: RunSettings) -> list[dict[str, Any]]:
+    if not documents:
+        return []
+    inputs = [{"pmid": d.pmid, "text": d.text} for d in documents]
+    raw = model.extract(inputs, tokenizer, mode="end2end", batch_size=settings.batch_size, threshold=settings.threshold)
+    return [normalise_result(r) for r in raw]
+
+
+def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
+    """The model (`trust_remote_code`: the code saved with it) in eval mode on `device`, and its tokenizer."""
+    from transformers import AutoModel, AutoTokenizer
+
+    model = AutoModel.from_pretrained(model_name_or_path, trust_remote_code=True)
+    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=True)
+    return model.to(device).eval(), tokenizer
+
+
+def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tuple[Any, Any] | None = None) -> Summary | None:
+    """Predict every input document into `settings.output`. Returns the summary on the main process
+    (None elsewhere). `state`: accelerate's `PartialState` (made here by default)."""
+    if state is None:
+        from accelerate import PartialState
+
+        state = PartialState()
+    started = time.perf_counter()
+    check_and_prepare(settings, state)
+    model, tokenizer = model_and_tokenizer or load_model(settings.model, state.device)
+    rank, world = state.process_index, state.num_processes
+    summary = Summary(processes=world)
+    bar = _progress(settings.progress and state.is_main_process, world)
+    total_chunks = 0
+    for index, items in chunks(read_inputs(settings.inputs, settings.input_format, settings.columns), settings.chunk_size):
+        total_chunks = index + 1
+        if not settings.skip_errors:  # every process stops at the same problem, owned or not
+            for item in items:
+                if isinstance(item, Problem):
+                    raise InputError(f"{item} (pass --skip-errors to skip and list such inputs)")
+        if index % world != rank:
+            continue
+        path = chunk_path(settings.work, index)
+        if path.is_file():
+            summary.resumed_chunks += 1
+            continue
+        records = predict_chunk(model, tokenizer, items, settings)
+        _write_atomically(path, (json.dumps(r, ensure_ascii=False) for r in records))
+        done = sum(1 for r in records if "result" in r)
+        summary.predicted_here += done
+        if bar is not None:
+            bar.update(done)
+    if bar is not None:
+        bar.close()
+    if not state.is_main_process:
+        return None
+    _wait_for_chunks(settings.work, total_chunks)
+    _merge(settings, model, total_chunks, summary)
+    shutil.rmtree(settings.work, ignore_errors=True)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _progress(enabled: bool, world: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    desc = "predict" if world == 1 else f"predict (process 0 of {world}; each does 1/{world})"
+    return tqdm(desc=desc, unit=" docs", file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
+
+
+def _wait_for_chunks(work: Path, total: int) -> None:
+    """Poll until the other processes have written every chunk (no collective call, so no timeout on a long
+    corpus; the launcher stops everyone if a process dies)."""
+    missing = [k for k in range(total) if not chunk_path(work, k).is_file()]
+    while missing:
+        time.sleep(POLL_SECONDS)
+        missing = [k for k in missing if not chunk_path(work, k).is_file()]
+
+
+def _merge(settings: RunSettings, model: Any, total_chunks: int, summary: Summary) -> None:
+    from .corpus_ids import default_id_style
+
+    id_style = settings.id_style or default_id_style(list(model.config.entity_types))
+    output = settings.output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".tmp")
+    gz = output.name.lower().endswith(".gz")
+    writer = open_writer(tmp, settings.output_format, gz=gz, id_style=id_style, source=str(settings.model))
+    try:
+        for index in range(total_chunks):
+            with open(chunk_path(settings.work, index), encoding="utf-8") as handle:
+                for line in handle:
+                    record = json.loads(line)
+                    if "problem" in record:
+                        summary.problems.append(Problem(**record["problem"]))
+                        continue
+                    result = record["result"]
+                    writer.write(record["document"], result)
+                    summary.documents += 1
+                    summary.mentions += len(result["mentions"])
+                    summary.relations += len(result["relations"])
+    finally:
+        writer.close()
+    os.replace(tmp, output)
+    skipped = skipped_list_path(output)
+    if summary.problems:
+        _write_atomically(skipped, (json.dumps(p.to_json(), ensure_ascii=False) for p in summary.problems))
+    else:
+        skipped.unlink(missing_ok=True)
+
+
+def skipped_list_path(output: Path) -> Path:
+    """Where a run with --skip-errors lists what it skipped (one JSON object per line)."""
+    return output.with_name(output.name + ".skipped.jsonl")
