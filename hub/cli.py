@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(model)
     model.add_argument("--allow-pickle", action="store_true", help="export even if *.bin/*.pt/... files are present")
     model.add_argument("--allow-missing-metrics", action="store_true", help="export without metrics.json")
+    model.add_argument("--model-name", help="name in the card's title and model-index when there is no --repo-id "
+                       "(default: the model folder's name)")
     model.add_argument("--base-model", help="Hub id of the encoder (default: from training_args.json)")
     model.add_argument("--dataset", action="append", dest="datasets", help="Hub dataset id(s) for the card")
     model.add_argument("--license", default="apache-2.0", help="license of the weights (Hub license id)")
@@ -69,6 +71,7 @@ def _export_model(args: argparse.Namespace, out_dir: Path) -> None:
         args.model_dir,
         out_dir,
         repo_id=args.repo_id,
+        model_name=args.model_name,
         allow_pickle=args.allow_pickle,
         allow_missing_metrics=args.allow_missing_metrics,
         base_model=args.base_model,

@@ -195,6 +195,7 @@ def export_model(
     out_dir: str | Path,
     *,
     repo_id: str | None = None,
+    model_name: str | None = None,
     allow_pickle: bool = False,
     allow_missing_metrics: bool = False,
     base_model: str | None = None,
@@ -225,7 +226,9 @@ def export_model(
     if keep_card:
         card = Path(shutil.copy2(Path(model_dir) / "README.md", out_dir / "README.md"))
     else:
+        # named after the repo id, else `model_name`, else the trained folder (never the export folder)
         card = write_model_card(
-            out_dir, repo_id=repo_id, base_model=base_model, datasets=datasets, license=license, tags=tags
+            out_dir, repo_id=repo_id, model_name=model_name or Path(model_dir).resolve().name,
+            base_model=base_model, datasets=datasets, license=license, tags=tags
         )
     return [*written, card], left_out

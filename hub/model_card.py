@@ -102,14 +102,37 @@ def group_scores(split_metrics: Mapping[str, Any], task: str) -> dict[str, dict[
     return {}
 
 
-def eval_results(
-    metrics: Mapping[str, Any], *, dataset_type: str, dataset_name: str, dataset_config: str | None = None
-) -> list[EvalResult]:
-    """model-index entries for every split x task x score found in `metrics`."""
-    results = []
-    for split, tasks in metrics.items():
-        if not isinstance(tasks, Mapping):
+def reported_splits(metrics: Mapping[str, Any], threshold: float | None = None) -> list[tuple[str, str, Mapping]]:
+    """(split, label, scores) for the card: the test split, and validation as train.py scored it after choosing
+    the relation threshold (``validation_full``: the calibration documents, the whole split by default, at the saved
+    threshold). The model-selection pass (``validation``: the first ``--limit-eval-docs`` documents at margin 0)
+    is reported only when a folder has nothing else for validation, and labelled so."""
+    def documents(block: Mapping) -> str:
+        count = block.get("n_documents")
+        return f"{count} documents" if isinstance(count, int) else "documents"
+
+    at = f", relation threshold {threshold:g}" if threshold is not None else ""
+    splits = []
+    for key, block in metrics.items():
+        if not isinstance(block, Mapping) or not any(task_scores(block, task) for task in TASKS):
             continue
+        if key == "validation_full":
+            splits.append(("validation", f"validation ({documents(block)}{at})", block))
+        elif key == "validation":
+            if "validation_full" not in metrics:
+                splits.append(("validation", "validation (model-selection pass)", block))
+        else:
+            splits.append((key, key, block))
+    return splits
+
+
+def eval_results(
+    metrics: Mapping[str, Any], *, dataset_type: str, dataset_name: str, dataset_config: str | None = None,
+    threshold: float | None = None,
+) -> list[EvalResult]:
+    """model-index entries for every reported split x task x score in `metrics` (see `reported_splits`)."""
+    results = []
+    for split, label, tasks in reported_splits(metrics, threshold):
         for task, (task_type, task_name, metric_prefix) in TASKS.items():
             for score, value in task_scores(tasks, task).items():
                 results.append(
@@ -121,7 +144,7 @@ def eval_results(
                         dataset_config=dataset_config,
                         dataset_split=split,
                         metric_type=score,
-                        metric_name=f"{metric_prefix} {score} ({split})",
+                        metric_name=f"{metric_prefix} {score} ({label})",
                         metric_value=round(value, 4),
                     )
                 )
@@ -152,15 +175,13 @@ def _score_row(first: str, second: str, scores: Mapping[str, float]) -> str:
     return f"| {first} | {second} | " + " | ".join(_fmt(scores.get(s)) for s in SCORES) + " |"
 
 
-def results_markdown(metrics: Mapping[str, Any] | None) -> str:
+def results_markdown(metrics: Mapping[str, Any] | None, threshold: float | None = None) -> str:
     """Markdown tables: scores per split and task, then per entity type / relation label."""
     if not metrics:
         return "No evaluation was recorded for this model (the folder had no `metrics.json`).\n"
     header = "| {} | {} | precision | recall | F1 |\n|---|---|---|---|---|\n"
     rows, group_tables = [], []
-    for split, tasks in metrics.items():
-        if not isinstance(tasks, Mapping):
-            continue
+    for _, split, tasks in reported_splits(metrics, threshold):
         for task, (_, task_name, _) in TASKS.items():
             scores = task_scores(tasks, task)
             if scores:
@@ -197,6 +218,7 @@ def build_model_card(
     model_dir: str | Path,
     *,
     repo_id: str | None = None,
+    model_name: str | None = None,
     base_model: str | None = None,
     datasets: Sequence[str] | None = None,
     license: str = "apache-2.0",
@@ -207,8 +229,8 @@ def build_model_card(
     """The README.md text (YAML front matter + prose) for the trained folder `model_dir`.
 
     Reads ``config.json``, ``training_args.json`` and ``metrics.json`` from the folder when present;
-    `metrics` and `training_args` (a `TrainingArguments.to_dict()`) override the files. `repo_id` is
-    used in the title and the loading example.
+    `metrics` and `training_args` (a `TrainingArguments.to_dict()`) override the files. The card is named after
+    `repo_id` (its name part; also the loading example), else `model_name`, else the folder's name.
     """
     model_dir = Path(model_dir)
     config = read_json(model_dir / "config.json") or {}
@@ -221,7 +243,8 @@ def build_model_card(
     if datasets is None:
         datasets = [DEFAULT_DATASET_REPOS[corpus]] if corpus in DEFAULT_DATASET_REPOS else []
     base_model = base_model or _base_model(training_args, config)
-    model_name = (repo_id or model_dir.resolve().name).split("/")[-1]
+    model_name = (repo_id or model_name or model_dir.resolve().name).split("/")[-1]
+    threshold = _number(config.get("re_threshold"))
     entity_types, relation_types = _labels(config)
 
     card_data = ModelCardData(
@@ -240,6 +263,7 @@ def build_model_card(
             dataset_type=datasets[0] if datasets else corpus or "unknown",
             dataset_name=corpus_name,
             dataset_config=training_args.get("dataset_config") or None,
+            threshold=threshold,
         )
         or None,
     )
@@ -316,7 +340,7 @@ thread, with the same predictions.
 Scores in percent; NER is exact span and type, RE is document-level over entity pairs (with the gold
 entities, and end to end from predicted mentions).
 
-{results_markdown(metrics)}
+{results_markdown(metrics, threshold)}
 ## Training
 
 {settings_md}
@@ -342,6 +366,7 @@ def write_model_card(
     model_dir: str | Path,
     *,
     repo_id: str | None = None,
+    model_name: str | None = None,
     base_model: str | None = None,
     datasets: Sequence[str] | None = None,
     license: str = "apache-2.0",
@@ -356,6 +381,7 @@ def write_model_card(
         build_model_card(
             model_dir,
             repo_id=repo_id,
+            model_name=model_name,
             base_model=base_model,
             datasets=datasets,
             license=license,

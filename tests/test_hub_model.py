@@ -151,7 +151,7 @@ def test_model_card_metadata_and_model_index(trained, tmp_path) -> None:
     assert found[("test", "NER micro f1 (test)")] == 0.48
     assert found[("test", "RE (gold entities) precision (test)")] == 0.3
     assert found[("test", "RE (end-to-end) recall (test)")] == 0.1
-    assert found[("validation", "RE (gold entities) f1 (validation)")] == 0.25
+    assert found[("validation", "RE (gold entities) f1 (validation (model-selection pass))")] == 0.25
     assert len(found) == 3 * 3 + 3  # test: 3 tasks x P/R/F1; validation: the three F1s
     assert 'AutoModel.from_pretrained("someone/tiny-joint", trust_remote_code=True)' in card.text
     assert "| test | `Chemical` | 70.00 | 50.00 | 58.33 |" in card.text
@@ -222,3 +222,30 @@ def test_card_states_the_relation_threshold_and_its_calibration(trained) -> None
     assert "on 500 validation documents: 54.2 against 51.7 at margin 0" in text
     plain = ModelCard(build_model_card(trained["folder"], metrics=METRICS)).text
     assert "`config.re_threshold` = `0`. Pass `threshold=`" in plain
+
+
+def test_card_is_named_after_the_repo_or_model_name_and_reports_full_validation(trained, tmp_path) -> None:
+    """`push_to_hub.py model DIR --local-dir /tmp/export`: the card is not named "export"; its validation rows are
+    train.py's full-validation pass at the saved threshold (labelled), not the model-selection pass."""
+    folder = copy_of(trained["folder"], tmp_path / "bc5cdr-minilm")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "re_threshold": -0.75}))
+    full = {"n_documents": 500, "ner": {"seqeval": {"micro": {"precision": 0.8, "recall": 0.78, "f1": 0.7925}}},
+            "re_gold": {"micro": {"precision": 0.5, "recall": 0.5076, "f1": 0.5038}}}
+    metrics = {**METRICS, "validation_full": full}
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    for argv, name in ((["--model-name", "bc5cdr-joint-minilm"], "bc5cdr-joint-minilm"),
+                       (["--repo-id", "someone/bc5cdr-joint"], "bc5cdr-joint"), ([], "bc5cdr-minilm")):
+        out = tmp_path / "runs" / name / "export"
+        assert push_to_hub(["model", str(folder), "--local-dir", str(out), *argv]) == 0
+        card = ModelCard.load(out / "README.md")
+        assert card.data.model_name == name
+        assert f"# {name}\n" in card.text and "# export" not in card.text
+        assert card.data.to_dict()["model-index"][0]["name"] == name
+        validation = {r.metric_name: r.metric_value for r in card.data.eval_results if r.dataset_split == "validation"}
+        label = "validation (500 documents, relation threshold -0.75)"
+        assert validation == {f"NER micro {s} ({label})": v for s, v in (("precision", 0.8), ("recall", 0.78),
+                                                                          ("f1", 0.7925))} | {
+            f"RE (gold entities) {s} ({label})": v for s, v in (("precision", 0.5), ("recall", 0.5076), ("f1", 0.5038))}
+        assert f"| {label} | Named entity recognition | 80.00 | 78.00 | 79.25 |" in card.text
+        assert "model-selection" not in card.text

@@ -44,6 +44,14 @@ def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]
         if args.calibrate_re_threshold:
             metrics["re_threshold_calibration"] = calibrate(args, model, tokenizer)
         if args.evaluate_test:
+            # validation as the saved model scores it: the calibration documents (the whole split unless
+            # --calibration-docs), at the saved threshold; the model card reports these, not the selection pass
+            metrics["validation_full"] = evaluate_model(
+                model_path=str(output_dir), model=model, tokenizer=tokenizer, dataset=args.dataset,
+                split="validation", config=args.dataset_config or None, data_dir=args.data_dir,
+                cache_dir=args.cache_dir, output_dir=args.results_dir, run_name=args.run_name,
+                batch_size=args.eval_batch_size, limit=args.calibration_docs or None,
+            )
             metrics["test"] = evaluate_model(
                 model_path=str(output_dir),
                 model=model,
