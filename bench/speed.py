@@ -13,7 +13,9 @@ so long documents are covered, not cut), once with its default batch size 1 and 
 the same `quantize_dynamic` call for the pipeline's model) and in bfloat16 (weights and activations; fast on
 CPUs with AMX, slow on CPUs without bf16 instructions: the table's first line names the CPU's). The rows
 "2 batches at once" run `extract(..., parallel_batches=2)`: two batches side by side, each on its own thread
-with half of torch's threads (the pipeline has no such mode). Training: tokens/s (non-padding tokens, optimizer
+with half of torch's threads (the pipeline has no such mode). The "onnx" rows run the joint model's encoder on
+ONNX Runtime (`use_backend("onnx")`; the export, done once, is not timed; "onnx int8": ONNX Runtime's dynamic int8
+quantization of it); heads and decoding stay in torch. Training: tokens/s (non-padding tokens, optimizer
 steps only) of train.py and of the `Trainer` baseline, same encoder, batch size and documents.
 """
 
@@ -114,7 +116,9 @@ def measure_joint(args: argparse.Namespace) -> dict:
         )
         tokenizer = load_tokenizer(args.encoder)
     model.eval()
-    if args.int8:
+    if args.backend == "onnx":  # the encoder on ONNX Runtime (its int8 model with --int8), exported before timing
+        model.use_backend("onnx", int8=args.int8, provider="cuda" if args.device.startswith("cuda") else "cpu")
+    elif args.int8:
         model = model.quantize_for_cpu()
     elif args.dtype != "float32":
         model = model.to(getattr(torch, args.dtype))
@@ -271,6 +275,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--int8", action="store_true", help="child: int8 dynamic quantization of the encoder")
     parser.add_argument("--dtype", default="float32", help="child: floating-point type of the weights")
+    parser.add_argument("--backend", default="torch", help="child: where extract's encoder runs (torch, onnx)")
     parser.add_argument("--mixed-precision", default="no", help="child: training autocast (no or bf16)")
     parser.add_argument("--device", default="cpu",
                         help="Inference device (cpu, cuda). Training rows use the GPU whenever there is one: "
@@ -294,6 +299,7 @@ def main() -> None:
 
     bf16 = ["--dtype", "bfloat16"]
     two = ["--parallel-batches", "2"]
+    onnx = ["--backend", "onnx"]
     # row name: (measure, child flags, precision); ratios compare rows of one precision
     runs = {
         "extract (NER+RE), batch %d" % args.batch_size: ("extract", [], "float32"),
@@ -309,6 +315,10 @@ def main() -> None:
                                                                 "bfloat16"),
         "pipeline bf16 (NER), batch 1": ("pipeline", [*bf16, "--pipeline-batch-size", "1"], "bfloat16"),
         "pipeline bf16 (NER), batch 16": ("pipeline", [*bf16, "--pipeline-batch-size", "16"], "bfloat16"),
+        "extract onnx (NER+RE), batch 1": ("extract", [*onnx, "--batch-size", "1"], "float32"),
+        "extract onnx (NER+RE), batch %d" % args.batch_size: ("extract", onnx, "float32"),
+        "extract onnx (NER+RE), batch %d, 2 batches at once" % args.batch_size: ("extract", [*onnx, *two], "float32"),
+        "extract onnx int8 (NER+RE), batch %d" % args.batch_size: ("extract", [*onnx, "--int8"], "int8"),
         "train.py": ("train_joint", [], "float32"),
         "Trainer baseline": ("train_trainer", [], "float32"),
         "train.py, bf16 autocast": ("train_joint", ["--mixed-precision", "bf16"], "bfloat16"),
