@@ -42,7 +42,7 @@ KEPT_DOWNLOADS = 64  # download folders kept on disk (Gradio has copied each int
 CSS = """
 .highlighted { line-height: 2.1; font-size: 1.02em; }
 .mention { padding: 1px 3px; border-radius: 4px; }
-.mention a { color: inherit; text-decoration: underline dotted; }
+.mention a { color: inherit; text-decoration: underline dotted; padding: 0; margin: 0; }
 .mention-type { font-size: 0.62em; font-weight: 600; margin-left: 3px; opacity: 0.7; text-transform: uppercase; }
 .legend { margin-bottom: 0.6em; }
 .legend-item { padding: 1px 6px; border-radius: 4px; margin-right: 6px; color: #222; }

@@ -73,8 +73,8 @@ def split_title(text: str) -> tuple[str, str]:
 
 # ---- ids and links ------------------------------------------------------------------------------------------
 def id_url(curie: str) -> str | None:
-    """The public page of a concept id: MeSH (descriptors D..., supplementary C...) or NCBI Gene; None for NIL
-    and per-document ids ("E0", "NIL:...")."""
+    """The public page of a concept id: MeSH (descriptors D..., supplementary C...), NCBI Gene or OMIM; None
+    for NIL and per-document ids ("E0", "NIL:...")."""
     prefix, _, local = curie.partition(":")
     if not local:
         prefix, local = "", curie
@@ -82,6 +82,8 @@ def id_url(curie: str) -> str | None:
         return f"https://meshb.nlm.nih.gov/record/ui?ui={local}"
     if prefix == "NCBIGene" and re.fullmatch(r"\d+", local):
         return f"https://www.ncbi.nlm.nih.gov/gene/{local}"
+    if prefix == "OMIM" and re.fullmatch(r"\d+", local):
+        return f"https://omim.org/entry/{local}"
     return None
 
 
@@ -234,9 +236,10 @@ def result_json(text: str, result: Mapping[str, Any], min_score: float, model_na
 
 
 def corpus_id(curie: str) -> str:
-    """An id as BC5CDR's PubTator files write it: MeSH "D009270", NCBI Gene "154"; others unchanged."""
+    """An id as BC5CDR's PubTator files write it: MeSH "D009270" (the prefix dropped); others unchanged, as the
+    model's own `curie_to_corpus_id(..., "bc5cdr")` writes them."""
     prefix, _, local = curie.partition(":")
-    return local if prefix in ("MESH", "NCBIGene") and local else curie
+    return local if prefix == "MESH" and local else curie
 
 
 def pubtator(text: str, result: Mapping[str, Any], min_score: float, pmid: str = "0") -> str:

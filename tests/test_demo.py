@@ -109,6 +109,7 @@ def test_text_checks_keep_offsets_and_note_html():
     ("MESH:C012345", "https://meshb.nlm.nih.gov/record/ui?ui=C012345"),
     ("D009270", "https://meshb.nlm.nih.gov/record/ui?ui=D009270"),
     ("NCBIGene:154", "https://www.ncbi.nlm.nih.gov/gene/154"),
+    ("OMIM:601462", "https://omim.org/entry/601462"),
     ("154", None), ("E0", None), ("NIL:Chemical:foo", None), ("UNLINKED:Disease:bar", None),
 ])
 def test_id_urls(curie, url):
@@ -150,8 +151,8 @@ def test_pubtator_and_json_downloads():
     lines = view.pubtator(LINKED_TEXT, LINKED, 0.5, pmid="7").splitlines()
     assert lines == [
         "7|t|Cisplatin", "7|a|raises the ADRB and <wtf> levels",
-        "7\t0\t9\tCisplatin\tChemical\tD002945", "7\t21\t25\tADRB\tGene\t154", "7\t30\t35\t<wtf>\tDisease\t-1",
-        "7\tchem_gene:increases^expression\tD002945\t154", "",
+        "7\t0\t9\tCisplatin\tChemical\tD002945", "7\t21\t25\tADRB\tGene\tNCBIGene:154", "7\t30\t35\t<wtf>\tDisease\t-1",
+        "7\tchem_gene:increases^expression\tD002945\tNCBIGene:154", "",
     ]
     payload = json.loads(view.result_json(LINKED_TEXT, LINKED, 0.2, "some/model"))
     assert payload["title"] + " " + payload["abstract"] == payload["text"] == view.model_text(LINKED_TEXT)
