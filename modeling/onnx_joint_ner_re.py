@@ -232,7 +232,9 @@ def onnx_file_for(model: nn.Module, int8: bool = False, folder: str | os.PathLik
         quantize_int8(target / ONNX_FILE, target / INT8_FILE)
     if int8:
         info["files"] = sorted({*info.get("files", []), INT8_FILE})
-    (target / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    partial = target / f"{INFO_FILE}.{os.getpid()}.partial"  # renamed into place: other processes read it whole
+    partial.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(partial, target / INFO_FILE)
     return target / wanted
 
 

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="start again: delete the output and any work in progress")
     parser.add_argument("--work-dir", type=Path, help="where chunks in progress are kept (default: OUTPUT.parts)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch", help="where the encoder runs: torch, "
+                        "or onnx (ONNX Runtime, needs onnxruntime; exported into MODEL/onnx/ the first time)")
     return parser
 
 
@@ -68,6 +70,7 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         overwrite=args.overwrite,
         work_dir=args.work_dir,
         progress=not args.no_progress,
+        backend=args.backend,
     )
 
 

@@ -51,6 +51,7 @@ class RunSettings:
     overwrite: bool = False
     work_dir: Path | None = None
     progress: bool = True
+    backend: str = "torch"  # where the encoder runs: torch or onnx (ONNX Runtime); the predictions are the same
 
     @property
     def work(self) -> Path:
@@ -174,16 +175,34 @@ def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
     return model.to(device).eval(), tokenizer
 
 
+def use_backend(model: Any, backend: str) -> Any:
+    """`model` with its encoder on `backend` ("onnx": ONNX Runtime, the CUDA provider on a GPU; exported into the
+    model folder, or a cache, the first time); `UsageError` where the model's code or onnxruntime lacks it."""
+    if backend == "torch":
+        return model
+    if not hasattr(model, "use_backend"):
+        raise UsageError("this model's code was saved before the ONNX backend existed (no use_backend): save it "
+                         "again with this version's modeling code, or use --backend torch")
+    try:
+        return model.use_backend(backend, provider="cuda" if model.device.type == "cuda" else "cpu")
+    except RuntimeError as err:  # OnnxBackendError (the class of the model's own code copy): no onnxruntime, ...
+        if type(err).__name__ == "OnnxBackendError":
+            raise UsageError(str(err)) from err
+        raise
+
+
 def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tuple[Any, Any] | None = None) -> Summary | None:
     """Predict every input document into `settings.output`. Returns the summary on the main process
     (None elsewhere). `state`: accelerate's `PartialState` (made here by default)."""
     if state is None:
-        from accelerate import PartialState
-
-        state = PartialState()
+        state = process_state()
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if state.num_processes != launched:  # processes that each think they are alone would share chunks
+        raise UsageError(f"launched as {launched} processes but accelerate sees {state.num_processes}")
     started = time.perf_counter()
     check_and_prepare(settings, state)
     model, tokenizer = model_and_tokenizer or load_model(settings.model, state.device)
+    model = use_backend(model, settings.backend)
     rank, world = state.process_index, state.num_processes
     summary = Summary(processes=world)
     bar = _progress(settings.progress and state.is_main_process, world)
@@ -215,6 +234,16 @@ def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tu
     shutil.rmtree(settings.work, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def process_state() -> Any:
+    """Accelerate's view of this process. On CPUs (no CUDA, or ACCELERATE_USE_CPU set by the launcher) the
+    state must be asked for with cpu=True, else each launched process sees itself alone (gloo is not set up)."""
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
 
 
 def _progress(enabled: bool, world: int) -> Any:

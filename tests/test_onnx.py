@@ -242,3 +242,20 @@ def test_push_to_hub_model_onnx_ships_the_export_and_remote_code_uses_it(saved, 
     used = json.loads(done.stdout.strip().splitlines()[-1])
     assert used["module"].startswith("transformers_modules") and used["path"] == str(out / ONNX_DIR / ONNX_FILE)
     assert (out / ONNX_DIR / ONNX_FILE).stat().st_mtime_ns == before  # the shipped file, not a new export
+
+
+def test_predict_cli_backend_onnx_writes_what_torch_does(saved, tmp_path):
+    from prediction.cli import main as predict_cli
+
+    lines = (BC5CDR / "CDR_DevelopmentSet.PubTator.txt").read_text().split("\n\n")[:6]
+    source = tmp_path / "dev6.PubTator.txt"
+    source.write_text("\n\n".join(lines) + "\n\n")
+    outputs = {}
+    for backend in ("torch", "onnx"):
+        output = tmp_path / f"{backend}.jsonl"
+        assert predict_cli(["--model", str(saved), "--input", str(source), "--output", str(output), "--no-progress",
+                            "--batch-size", "2", "--backend", backend]) == 0
+        outputs[backend] = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(outputs["onnx"]) == 6
+    assert [r["mentions"] for r in outputs["onnx"]] == [r["mentions"] for r in outputs["torch"]]
+    assert [_relation_set(r) for r in outputs["onnx"]] == [_relation_set(r) for r in outputs["torch"]]
