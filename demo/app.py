@@ -204,11 +204,14 @@ def build_app(page: Page) -> Any:
         state = gr.State(initial[5])
 
         outputs = [status, highlighted, relations, json_button, pubtator_button, state]
-        submit.click(page.analyse, [text_box, threshold], outputs)
-        threshold.change(page.refilter, [state, threshold], [relations, json_button, pubtator_button])
+        submit.click(page.analyse, [text_box, threshold], outputs, api_name="analyse")
+        # filtering is cheap: no queueing behind analyses, only the latest slider position matters
+        threshold.change(page.refilter, [state, threshold], [relations, json_button, pubtator_button],
+                         api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+                         concurrency_limit=None)
         if examples_box is not None:
-            examples_box.click(lambda sample: sample[0], [examples_box], [text_box]).then(
-                page.analyse, [text_box, threshold], outputs)
+            examples_box.click(lambda sample: sample[0], [examples_box], [text_box], api_visibility="private").then(
+                page.analyse, [text_box, threshold], outputs, api_visibility="private")
     return app
 
 
