@@ -120,25 +120,26 @@ class Page:
         try:
             text, notes = view.check_text(text, self.analyser.max_chars)
             started = time.perf_counter()
-            result = self.analyser.analyse(text)
+            try:
+                result = self.analyser.analyse(text)
+            except ValueError as err:  # the model's own input checks
+                return f"**Cannot analyse this text:** {err}", "", [], None, None, None
             seconds = time.perf_counter() - started
+            state = {"text": text, "result": result, "pmid": self._pmid(text)}
+            html = view.highlighted_html(text, result, self.analyser.entity_types)
+            rows, json_path, pubtator_path = self.refilter(state, min_score)
         except view.InputError as err:
             return f"**Cannot analyse this text:** {err}.", "", [], None, None, None
-        except ValueError as err:  # the model's own input checks
-            return f"**Cannot analyse this text:** {err}", "", [], None, None, None
         except Exception:  # a bug: logged on the server, a short message on the page
-            LOG.exception("extract failed")
+            LOG.exception("analysing a text failed")
             return "**Something went wrong while analysing this text.** The error is in the server log.", "", [], \
                 None, None, None
-        state = {"text": text, "result": result, "pmid": self._pmid(text)}
-        html = view.highlighted_html(text, result, self.analyser.entity_types)
         status = (f"Analysed {len(text):,} characters in {seconds:.2f} s: {_count(result['mentions'], 'mention')}, "
                   f"{_count(result['entities'], 'entity', 'entities')}, "
                   f"{_count(result['relations'], 'scored entity pair')}.")
         if not self.analyser.has_linker:
             status += " This model has no concept linker: entities carry per-document ids (E0, E1, ...)."
         status = " ".join([status, *notes])
-        rows, json_path, pubtator_path = self.refilter(state, min_score)
         return status, html, rows, json_path, pubtator_path, state
 
     def refilter(self, state: Any, min_score: float) -> tuple[list[list[Any]], str | None, str | None]:

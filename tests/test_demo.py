@@ -244,6 +244,15 @@ def test_model_errors_are_a_short_message(page, monkeypatch, caplog):
     assert "boom" in caplog.text
 
 
+def test_rendering_errors_are_a_short_message(page, monkeypatch):
+    def broken(*args):
+        raise ValueError("a rendering bug")
+
+    monkeypatch.setattr(view, "highlighted_html", broken)
+    status, html, *_ = page.analyse("Aspirin", 0.5)
+    assert status.startswith("**Something went wrong") and html == ""
+
+
 # ---- command lines and the Space export ------------------------------------------------------------------------
 def test_app_help_and_missing_model():
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
