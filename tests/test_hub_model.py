@@ -104,6 +104,7 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
             "modeling_joint_ner_re.py",
             "preprocessing_joint_ner_re.py",
             "postprocessing_joint_ner_re.py",
+            "pipeline_joint_ner_re.py",  # named by config.json's custom_pipelines
         ]
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
