@@ -279,3 +279,12 @@ def test_help():
     done = subprocess.run([sys.executable, str(ROOT / "predict.py"), "--help"], cwd=ROOT, env=ENV, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and "--skip-errors" in done.stdout and "accelerate launch" in done.stdout
+
+
+def test_cheaha_predict_script_launches_predict_py_on_the_node_gpus():
+    env = {**ENV, "DRY_RUN": "1", "SLURM_GPUS_ON_NODE": "3", "CONDA_MODULE": "", "ENV_PATH": str(ROOT / ".venv")}
+    done = subprocess.run(["bash", str(ROOT / "cheaha" / "predict.sbatch")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    launch = done.stdout.strip().splitlines()[-1]
+    assert "--multi_gpu --num_processes 3" in launch and " predict.py --model " in launch
