@@ -60,9 +60,19 @@ class RunSettings:
     def manifest(self) -> dict[str, Any]:
         """What decides which documents are read and what is predicted for them."""
         model = self.model if not Path(self.model).exists() else str(Path(self.model).resolve())
-        inputs = [s if not Path(s).exists() else str(Path(s).resolve()) for s in self.inputs]
+        inputs = [_input_identity(s) for s in self.inputs]
         return {"inputs": inputs, "input_format": self.input_format, "columns": asdict(self.columns), "model": model,
                 "batch_size": self.batch_size, "threshold": self.threshold, "chunk_size": self.chunk_size}
+
+
+def _input_identity(spec: str) -> Any:
+    """An input as the manifest records it: a file by path, size and modification time (a file rewritten
+    in place is another input), a folder by path, a Hub name as given."""
+    path = Path(spec)
+    if path.is_file():
+        stat = path.stat()
+        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    return str(path.resolve()) if path.exists() else spec
 
 
 @dataclass
