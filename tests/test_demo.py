@@ -313,6 +313,35 @@ def _wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.mark.slow
+def test_exported_space_runs_as_a_space_does(model_dir, tmp_path):
+    """The exported folder alone, started as a Space starts it: `python app.py`, no arguments, the address and
+    the port in GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, the model in MODEL_ID (a Space variable)."""
+    out = tmp_path / "space"
+    subprocess.run([sys.executable, "push_to_hub.py", "space", "--model", "someone/x", "--local-dir", str(out)],
+                   cwd=REPO, check=True, capture_output=True)
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "MODEL_ID": str(model_dir),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    log = tmp_path / "space.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen([sys.executable, "app.py"], cwd=out, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    try:
+        def config() -> str | None:
+            if process.poll() is not None:
+                raise AssertionError(f"the Space app exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2).read().decode()
+            except OSError:
+                return None
+
+        served_config = _wait_for(config, 120, "the Space app's config")
+        assert "Analysed 685 characters" in served_config and "tiny-test-model" in served_config
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def served(model_dir, tmp_path_factory):
     """`python demo/app.py --model DIR --port N` running on 127.0.0.1; yields the page URL."""
