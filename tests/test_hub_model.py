@@ -105,6 +105,7 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
             "preprocessing_joint_ner_re.py",
             "postprocessing_joint_ner_re.py",
             "pipeline_joint_ner_re.py",  # named by config.json's custom_pipelines
+            "onnx_joint_ner_re.py",  # imported by use_backend("onnx")
         ]
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
