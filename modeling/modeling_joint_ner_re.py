@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.utils import ModelOutput
 
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
+from .linking_joint_ner_re import LINKER_FOLDER, ConceptLinker, LinkResult, group_linked_mentions
 from .postprocessing_joint_ner_re import (
     decode_bio,
     decode_relations,
@@ -114,6 +115,25 @@ def map_on_cpu_threads(function: Callable[[_Item], _Result], items: Sequence[_It
         torch.set_num_threads(total)  # the workers' calls changed the value new threads start from
 
 
+def _linker_folder(name_or_path: str, kwargs: Mapping[str, Any]) -> str | None:
+    """The local folder of a model's `linker/` (downloaded from the Hub when the model is a repo id), or None."""
+    if os.path.isdir(name_or_path):
+        folder = os.path.join(name_or_path, LINKER_FOLDER)
+        return folder if os.path.isdir(folder) else None
+    from transformers.utils import cached_file
+
+    options = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
+    resolved = None
+    for name in ("linker_config.json", "names.tsv.gz"):
+        resolved = cached_file(
+            name_or_path, f"{LINKER_FOLDER}/{name}", _raise_exceptions_for_missing_entries=False,
+            _raise_exceptions_for_connection_errors=False, **options,
+        )
+        if resolved is None:
+            return None
+    return os.path.dirname(resolved)
+
+
 def _build_encoder(encoder_config: Any) -> PreTrainedModel:
     # No pooler: it would be unused, and unused parameters break DDP without find_unused_parameters.
     try:
@@ -200,6 +220,8 @@ class SciBertForJointNerRe(PreTrainedModel):
         # Group bilinear (ATLOP): the weight of Linear(emb * block, 1 + R) viewed as [1 + R, K, block, block].
         self.bilinear = nn.Linear(emb * config.re_block_size, 1 + num_relations)
         self._signature_cache: dict[torch.device, torch.Tensor] = {}
+        # concept linker (names -> ids), saved as `linker/` next to the weights; None: entities keep "E<n>" ids
+        self.linker: ConceptLinker | None = None
         self.post_init()
 
     # ---- construction ------------------------------------------------------------------------------------
@@ -278,10 +300,48 @@ class SciBertForJointNerRe(PreTrainedModel):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         return self
 
-    def save_pretrained(self, *args: Any, **kwargs: Any) -> Any:
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
+        """`PreTrainedModel.save_pretrained`, plus the linker (if any) as `linker/` in the folder."""
         if getattr(self, "_int8_for_cpu", False):
             raise ValueError("this is an int8 copy from quantize_for_cpu(); save the float model it came from")
-        return super().save_pretrained(*args, **kwargs)
+        out = super().save_pretrained(save_directory, *args, **kwargs)
+        if self.linker is not None and kwargs.get("is_main_process", True):
+            self.linker.save(os.path.join(save_directory, LINKER_FOLDER))
+        return out
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
+        """`PreTrainedModel.from_pretrained`, plus the folder's (or Hub repo's) `linker/` when it has one."""
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        folder = _linker_folder(str(pretrained_model_name_or_path), kwargs)
+        if folder is not None:
+            model.linker = ConceptLinker.load(folder)
+        return loaded
+
+    def set_linker(self, linker: ConceptLinker | None) -> "SciBertForJointNerRe":
+        """Attach (or with None, detach) the concept linker used by `extract` and `link_mentions`."""
+        if linker is not None:
+            unknown = sorted(set(self.config.entity_types) - set(linker.entity_types))
+            if unknown:
+                raise ValueError(f"the linker has no names for entity types {unknown} (it has {linker.entity_types})")
+        self.linker = linker
+        return self
+
+    def link_mentions(self, text: str, mentions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Concept ids for given mentions (no NER): each `{"start", "end", "type"}` (character offsets into
+        `text`) comes back with `text`, `ids` (CURIEs; empty for NIL), `link_score` and `link_method`."""
+        if self.linker is None:
+            raise ValueError("this model has no linker (train.py builds one; or call set_linker)")
+        for i, m in enumerate(mentions):
+            if not (0 <= m["start"] < m["end"] <= len(text)):
+                raise ValueError(f"mention {i}: offsets {m['start']}-{m['end']} are outside the text (length {len(text)})")
+        links = self.linker.link_mentions(text, mentions)
+        return [
+            {**dict(m), "text": text[m["start"] : m["end"]], "ids": list(link.ids), "link_score": link.score,
+             "link_method": link.method}
+            for m, link in zip(mentions, links)
+        ]
 
     def check_label_sets(
         self, entity_types: Sequence[str] | None = None, relation_types: Mapping[str, Sequence[str]] | None = None
@@ -457,8 +517,13 @@ class SciBertForJointNerRe(PreTrainedModel):
     ) -> list[dict[str, Any]]:
         """Mentions, entities and relations for each input text or document.
 
-        mode="end2end": mentions come from the NER head; mentions of one type with the same normalised text
-        form an entity (ids "E0", "E1", ...); relations are predicted between those entities.
+        mode="end2end": mentions come from the NER head. With a linker (`self.linker`, saved with the model),
+        each mention gets `ids` (CURIEs such as "MESH:D002945"; empty when NIL) and `link_score`, mentions that
+        link to the same id form one entity with that id (a composite mention is in each of its ids' entities),
+        and NIL mentions of one type with the same normalised text form a "NIL:<type>:<text>" entity. Without
+        one, mentions of one type with the same normalised text form an entity ("E0", "E1", ...). Relations
+        are predicted between those entities. Documents may give `title` and `abstract` instead of `text`
+        (text is then title + " " + abstract, as in the corpora).
         mode="gold": each document's gold `mentions` and `entities` are used for relation extraction and
         returned as `mentions`/`entities`; the NER head's own predictions go to `ner_mentions`.
         Plain strings are accepted in end2end mode only.
@@ -511,6 +576,9 @@ class SciBertForJointNerRe(PreTrainedModel):
                 item = {"pmid": f"input-{i}", "text": item}
             elif with_gold and ("mentions" not in item or "entities" not in item):
                 raise ValueError(f"input {i} ({item.get('pmid', '<no pmid>')!r}) has no gold mentions/entities")
+            elif "text" not in item and ("title" in item or "abstract" in item):
+                # the documents schema: text is title + " " + abstract, and offsets index it
+                item = {**item, "text": " ".join(p for p in (item.get("title") or "", item.get("abstract") or "") if p)}
             documents.append(item)
 
         results: dict[str, list[dict[str, Any] | None]] = {m: [None] * len(documents) for m in modes}
@@ -593,8 +661,13 @@ class SciBertForJointNerRe(PreTrainedModel):
     ) -> list[dict[str, Any]]:
         """One mode's results for a batch whose encoder states and NER mentions are computed."""
         device = self.device
+        links: list[list[LinkResult]] | None = None
         if mode == "end2end":
-            entity_lists = [group_mentions(mentions) for mentions in predicted]
+            if self.linker is not None:
+                links = [self.linker.link_mentions(doc["text"], mentions) for doc, mentions in zip(documents, predicted)]
+                entity_lists = [group_linked_mentions(m, l) for m, l in zip(predicted, links)]
+            else:
+                entity_lists = [group_mentions(mentions) for mentions in predicted]
             entity_parts = [
                 entity_features(
                     [[mentions[m]["token_start"] for m in e["mention_indices"]] for e in entities],
@@ -627,6 +700,9 @@ class SciBertForJointNerRe(PreTrainedModel):
             result: dict[str, Any] = {"pmid": doc.get("pmid", "")}
             if mode == "end2end":
                 result["mentions"] = [public_mention(m) for m in predicted[b]]
+                if links is not None:
+                    for mention, link in zip(result["mentions"], links[b]):
+                        mention["ids"], mention["link_score"] = list(link.ids), link.score
                 result["entities"] = [dict(e) for e in entities]
             else:
                 result["mentions"] = [

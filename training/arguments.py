@@ -115,6 +115,27 @@ class TrainingArguments:
     calibration_docs: int = field(
         default=0, metadata={"help": "Validation documents for threshold calibration (0: the whole split)."}
     )
+    # concept linking (built after training, saved as linker/ in the model folder)
+    linker: bool = field(
+        default=True, metadata={"help": "Build the concept linker (mention -> MeSH / NCBI Gene ids) into the model."}
+    )
+    linker_name_splits: str = field(
+        default="train,validation",
+        metadata={"help": "Splits whose gold annotations give the linker names, comma-separated (never test)."},
+    )
+    linker_vocab_dir: str | None = field(
+        default=None,
+        metadata={"help": "Local vocabulary folder (file names of ../shared/data/vocab); default downloads the "
+                  "official MeSH, CTD MEDIC and HGNC releases once."},
+    )
+    linker_vocabularies: bool = field(
+        default=True, metadata={"help": "Add the public vocabularies' names (false: the corpus annotations only)."}
+    )
+    linker_fuzzy_threshold: float = field(
+        default=0.4,
+        metadata={"help": "Least character-trigram cosine for a name not in the dictionary to link (chosen on "
+                  "BC5CDR validation, bench/linking.py)."},
+    )
     report_to: str = field(default="none", metadata={"help": "tensorboard, wandb or none."})
     logging_steps: int = field(default=10, metadata={"help": "Log loss, lr and tokens/s every N steps."})
 
@@ -137,6 +158,10 @@ class TrainingArguments:
                 raise ValueError(f"{name} must be >= 0 (0: all documents), got {getattr(self, name)}")
         if self.stride >= self.max_length - 2:
             raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
+        splits = [s.strip() for s in self.linker_name_splits.split(",") if s.strip()]
+        if "test" in splits or any(s not in ("train", "validation") for s in splits):
+            raise UsageError(f"linker_name_splits {self.linker_name_splits!r}: expected train and/or validation "
+                             "(never test)")
         if not self.run_name:
             self.run_name = Path(self.output_dir).name
 

@@ -39,6 +39,11 @@ def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]
     output_dir = Path(args.output_dir)
     metrics: dict[str, Any] = {"training": {k: v for k, v in summary.items() if k != "validation"}}
     metrics["validation"] = summary["validation"]
+    if args.linker:
+        from modeling.linking_joint_ner_re import LINKER_FOLDER
+        from training.linker import build_linker
+
+        build_linker(args).save(output_dir / LINKER_FOLDER)  # load_model below restores it with the weights
     if args.calibrate_re_threshold or args.evaluate_test:
         model, tokenizer = load_model(str(output_dir))
         if args.calibrate_re_threshold:

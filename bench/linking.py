@@ -1,0 +1,94 @@
+"""Linking benchmark on BC5CDR gold mentions: accuracy@1 per type and document-level id F1, for the linker's
+steps switched on one at a time (exact lookup alone first), with load time and memory.
+
+    python bench/linking.py --data-dir ../shared/data/bc5cdr --vocab-dir ../shared/data/vocab
+
+Validation is scored with names from train only (where settings such as the fuzzy threshold are chosen); test
+with names from train + validation (the final model's). Prints a table; `--out` writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from evaluation.linking_metrics import score_linking  # noqa: E402
+from linking import linker_rows  # noqa: E402
+from loaders import load_corpus  # noqa: E402
+from modeling.linking_joint_ner_re import ConceptLinker  # noqa: E402
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared/data/bc5cdr"), help="BC5CDR release folder.")
+    parser.add_argument("--vocab-dir", default=str(REPO.parent / "shared/data/vocab"), help="Vocabulary folder.")
+    parser.add_argument("--fuzzy-thresholds", type=float, nargs="+", default=[0.6, 0.7, 0.8, 0.9],
+                        help="Fuzzy thresholds tried on validation.")
+    parser.add_argument("--out", help="Write the figures as JSON here.")
+    return parser.parse_args(argv)
+
+
+def linked(linker: ConceptLinker, documents, steps: str) -> list[list]:
+    """Per document, the linker's results for its gold mentions, with only some steps on."""
+    out = []
+    for doc in documents:
+        mentions = doc["mentions"]
+        if steps == "exact":
+            out.append([linker._lookup(m["text"], m["type"]) or linker_nil() for m in mentions])
+        else:
+            out.append(linker.link_mentions(doc["text"], mentions, fuzzy=steps == "all"))
+    return out
+
+
+def linker_nil():
+    from modeling.linking_joint_ner_re import NIL
+
+    return NIL
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    corpus = load_corpus("bc5cdr", "documents", data_dir=args.data_dir)
+    types = ["Chemical", "Disease"]
+    figures: dict = {}
+    for split, name_splits in (("validation", ["train"]), ("test", ["train", "validation"])):
+        start = time.perf_counter()
+        documents = [d for s in name_splits for d in corpus[s]]
+        rows, metadata = linker_rows(documents, types, vocab_dir=args.vocab_dir)
+        linker = ConceptLinker.from_names(rows, metadata=metadata)
+        built = time.perf_counter() - start
+        gold = list(corpus[split])
+        thresholds = args.fuzzy_thresholds if split == "validation" else [figures["chosen_fuzzy_threshold"]]
+        rows_out = {}
+        for steps in ("exact", "context"):
+            rows_out[steps] = score_linking(gold, linked(linker, gold, steps))
+        for threshold in thresholds:
+            linker.fuzzy_threshold = threshold
+            rows_out[f"all@{threshold}"] = score_linking(gold, linked(linker, gold, "all"))
+        if split == "validation":
+            best = max(thresholds, key=lambda t: rows_out[f"all@{t}"]["accuracy"])
+            figures["chosen_fuzzy_threshold"] = best
+        figures[split] = {"names_from": name_splits, "build_seconds": round(built, 1), "results": rows_out}
+        print(f"\n{split} (names from {'+'.join(name_splits)}; built in {built:.1f} s)")
+        print(f"{'steps':<12} {'acc Chemical':>13} {'acc Disease':>12} {'id F1 Chem':>11} {'id F1 Dis':>10} {'NIL %':>6}")
+        for steps, r in rows_out.items():
+            print(f"{steps:<12} {r['accuracy_Chemical']:>13.4f} {r['accuracy_Disease']:>12.4f} "
+                  f"{r['id_f1_Chemical']:>11.4f} {r['id_f1_Disease']:>10.4f} {100 * r['nil_rate']:>6.1f}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_rss_mb"] = round(peak)
+    print(f"\nfuzzy threshold chosen on validation: {figures['chosen_fuzzy_threshold']}; peak RSS {peak:.0f} MB")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(figures, indent=2) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

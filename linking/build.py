@@ -1,0 +1,89 @@
+"""Gather the name rows a linker is built from: corpus annotations plus the public vocabularies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from modeling.linking_joint_ner_re import NameRow
+
+from .names import corpus_names
+from .sources import sha256_file, vocabulary_files
+from .vocabularies import (
+    VocabularyReport,
+    read_ctd_diseases,
+    read_hgnc,
+    read_medic,
+    read_mesh_ascii,
+    read_mesh_descriptors_tsv,
+    read_mesh_supplementary_tsv,
+)
+
+# which vocabularies hold names of which entity type
+VOCABULARIES_FOR_TYPE = {
+    "Chemical": ("mesh_descriptors", "mesh_supplementary"),
+    "Disease": ("mesh_descriptors", "mesh_supplementary", "medic"),
+    "Gene": ("hgnc",),
+}
+
+
+def vocabulary_names(
+    entity_types: Sequence[str],
+    vocab_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    strict: bool = True,
+    report: VocabularyReport | None = None,
+) -> tuple[list[NameRow], list[dict[str, str]]]:
+    """Name rows of the vocabularies that cover `entity_types`, and a description of each file read
+    (name, version, form, sha256) for the model card."""
+    report = report if report is not None else VocabularyReport()
+    needed = sorted({v for t in entity_types for v in VOCABULARIES_FOR_TYPE.get(t, ())})
+    files = vocabulary_files(vocab_dir, cache_dir)
+    rows: list[NameRow] = []
+    types_of: dict[str, list[str]] = {}
+    descriptor_ids: dict[str, str] = {}
+    described = []
+    for name in ("mesh_descriptors", "mesh_supplementary", "medic", "hgnc"):  # descriptors before supplements
+        if name not in needed:
+            continue
+        info = files[name]
+        path, official = info["path"], info["form"] == "official"
+        if name == "mesh_descriptors":
+            reader: Iterable[NameRow] = (
+                read_mesh_ascii(path, report, strict, types_of, descriptor_ids) if official
+                else read_mesh_descriptors_tsv(path, report, strict)
+            )
+        elif name == "mesh_supplementary":
+            if not official:
+                from .vocabularies import descriptor_types
+
+                types_of = {d: descriptor_types(t) for d, t in report.tree_numbers.items()}
+            reader = (
+                read_mesh_ascii(path, report, strict, types_of, descriptor_ids) if official
+                else read_mesh_supplementary_tsv(path, report, strict, types_of)
+            )
+        elif name == "medic":
+            reader = read_ctd_diseases(path, report, strict) if official else read_medic(path, report, strict)
+        else:
+            reader = read_hgnc(path, report, strict)
+        rows.extend(r for r in reader if r.entity_type in entity_types)
+        described.append({"name": name, "version": info["version"], "form": info["form"], "sha256": sha256_file(path)})
+    return rows, described
+
+
+def linker_rows(
+    documents: Iterable[Mapping[str, Any]],
+    entity_types: Sequence[str],
+    vocab_dir: str | Path | None = None,
+    use_vocabularies: bool = True,
+    cache_dir: str | Path | None = None,
+) -> tuple[Iterator[NameRow] | list[NameRow], dict[str, Any]]:
+    """All rows for `ConceptLinker.from_names`: the given documents' gold names (train, + validation for a
+    final model) and, unless `use_vocabularies=False`, the vocabularies; with metadata for the linker config."""
+    rows = list(corpus_names(documents))
+    metadata: dict[str, Any] = {"corpus_names": len(rows), "vocabularies": []}
+    if use_vocabularies:
+        vocabulary_rows, described = vocabulary_names(entity_types, vocab_dir, cache_dir)
+        rows.extend(vocabulary_rows)
+        metadata["vocabularies"] = described
+    return rows, metadata

@@ -1,0 +1,591 @@
+"""Concept linking at prediction time: a mention (text, type, document) -> concept ids (CURIEs) or NIL.
+
+The linker is a resolved name table (one best id set per normalised name and entity type) built by
+`training/` from the training split's own annotations and public vocabularies (`linking/` parses them), saved
+in the model folder as `linker/` (gzipped TSV + JSON, no pickle) and restored by `from_pretrained`.
+
+Linking a mention, in order (the first that answers wins; `LinkResult.method` says which):
+1. `exact`: its normalised name (`name_key`: NFKC, casefold, Greek letters spelled out, runs of letters and
+   digits joined by one space) is in the table;
+2. `abbreviation`: it is a short form defined in the same document ("5-fluorouracil (5-FU)", Schwartz and
+   Hearst's algorithm): it links like its long form (steps 1, 3, 4, 5 on the long form);
+3. `loose`: its loose key (`loose_key`: letters split from digits, a few stop words and plural `s` dropped,
+   words sorted, so "Neoplasms, Breast" meets "breast neoplasm") is in the table;
+4. `composite`: a coordination ("breast and ovarian cancer") whose parts, with the shared head word, each
+   link: the mention carries every part's id, as the corpus annotates it;
+5. `fuzzy`: the most similar name of its type by character-trigram TF-IDF cosine, when that similarity is at
+   least `fuzzy_threshold` (names from the sources in `fuzzy_sources`);
+6. otherwise NIL: no id (never an arbitrary one).
+
+Imports only torch and the standard library (this file ships with the model).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+
+LINKER_FOLDER = "linker"
+CONFIG_FILE = "linker_config.json"
+NAMES_FILE = "names.tsv.gz"
+FORMAT_VERSION = 1
+NORMALISATION_VERSION = 1
+
+# precedence of name sources when two give a name different ids (higher wins)
+SOURCE_PRECEDENCE = {"user": 50, "corpus": 40, "medic": 30, "mesh-descriptor": 20, "hgnc": 20, "mesh-supplementary": 10}
+DEFAULT_FUZZY_SOURCES = ("user", "corpus", "medic", "mesh-descriptor", "hgnc")
+
+_GREEK = {
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ζ": "zeta", "η": "eta",
+    "θ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu", "ξ": "xi", "ο": "omicron",
+    "π": "pi", "ρ": "rho", "σ": "sigma", "ς": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi", "χ": "chi",
+    "ψ": "psi", "ω": "omega",
+}
+_WORD = re.compile(r"[^\W_]+")
+_LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
+_STOP_WORDS = frozenset({"of", "the", "a", "an", "in", "on", "with", "by", "for", "to", "nos"})
+_COORDINATION = re.compile(r"\s*(?:,\s*(?:and/or|and|or)?|\band/or\b|\band\b|\bor\b|/)\s*", re.IGNORECASE)
+_CURIE_FORMS = {
+    "MESH": re.compile(r"^[CD]\d{6,9}$"),
+    "NCBIGene": re.compile(r"^\d+$"),
+    "OMIM": re.compile(r"^\d{6}$"),
+}
+
+
+# ---- identifiers ------------------------------------------------------------------------------------------
+def to_curie(raw_id: str, entity_type: str) -> str:
+    """A corpus id as a CURIE: `D002945` -> `MESH:D002945`, gene `154` -> `NCBIGene:154`; CURIEs unchanged.
+    ValueError for an id of no known form."""
+    raw_id = raw_id.strip()
+    prefix, sep, local = raw_id.partition(":")
+    if sep:
+        if prefix == "MESH" and _CURIE_FORMS["MESH"].match(local) or prefix in ("NCBIGene", "OMIM") and local.isdigit():
+            return raw_id
+        raise ValueError(f"unknown identifier {raw_id!r} (expected MESH:<D|C number>, NCBIGene:<number> or OMIM:<number>)")
+    if _CURIE_FORMS["MESH"].match(raw_id):
+        return "MESH:" + raw_id
+    if entity_type == "Gene" and raw_id.isdigit():
+        return "NCBIGene:" + raw_id
+    raise ValueError(f"unknown identifier {raw_id!r} for a {entity_type} (expected a MeSH id or, for genes, an NCBI Gene number)")
+
+
+def curie_to_corpus_id(curie: str | None, style: str = "bc5cdr") -> str:
+    """A CURIE in a corpus's own form: style "bc5cdr" -> `D002945` (NIL -> `-1`); style "chem_dis_gene" ->
+    `MESH:D002945`, genes as the bare NCBI Gene number (NIL -> `-`)."""
+    if style not in ("bc5cdr", "chem_dis_gene"):
+        raise ValueError(f"unknown id style {style!r}; expected 'bc5cdr' or 'chem_dis_gene'")
+    if not curie or curie.startswith("NIL:") or ":" not in curie:
+        return "-1" if style == "bc5cdr" else "-"
+    prefix, _, local = curie.partition(":")
+    if style == "bc5cdr":
+        return local if prefix == "MESH" else curie
+    return local if prefix == "NCBIGene" else curie
+
+
+# ---- normalisation ----------------------------------------------------------------------------------------
+def name_key(text: str) -> str:
+    """The exact-match key of a name: NFKC, casefolded, Greek letters spelled out, letter/digit runs joined by
+    one space ("5-Fluorouracil" -> "5 fluorouracil", "TNF-α" -> "tnf alpha")."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    if any(ch in _GREEK for ch in folded):
+        folded = "".join(" " + _GREEK[ch] + " " if ch in _GREEK else ch for ch in folded)
+    return " ".join(_WORD.findall(folded))
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def loose_key(key: str) -> str:
+    """A looser key over `name_key`'s: letters split from digits, British "ae"/"oe" spelt "e" ("anaemia",
+    "oedema"), stop words and plural `s` dropped, words sorted ("Neoplasms, Breast" and "breast neoplasm"
+    share one)."""
+    words = [
+        _singular(w.replace("ae", "e").replace("oe", "e"))
+        for w in _LETTER_DIGIT.sub(" ", key).split() if w not in _STOP_WORDS
+    ]
+    return " ".join(sorted(words))
+
+
+# adjective -> noun endings of the last word ("dyskinetic" -> "dyskinesia", "hypertensive" -> "hypertension")
+_SUFFIX_VARIANTS = (
+    ("etic", "esia"), ("tic", "sis"), ("tic", "sy"), ("ic", "ia"), ("ic", "icity"), ("ic", "y"), ("ive", "ion"),
+    ("e", "ity"), ("al", ""), ("ed", ""), ("ies", "y"), ("ity", "ic"),
+)
+
+
+def name_variants(name: str) -> list[str]:
+    """Other forms of a name to look up: its last word with an adjective ending swapped for a noun ending."""
+    words = name.split()
+    if not words:
+        return []
+    last = words[-1]
+    variants = []
+    for old, new in _SUFFIX_VARIANTS:
+        if last.lower().endswith(old) and len(last) > len(old) + 3:
+            variants.append(" ".join(words[:-1] + [last[: len(last) - len(old)] + new]))
+    return variants
+
+
+# ---- abbreviations (Schwartz & Hearst, PSB 2003) -----------------------------------------------------------
+def _best_long_form(short: str, candidate: str) -> str | None:
+    s, c = len(short) - 1, len(candidate) - 1
+    while s >= 0:
+        char = short[s].lower()
+        if not char.isalnum():
+            s -= 1
+            continue
+        while c >= 0 and (candidate[c].lower() != char or (s == 0 and c > 0 and candidate[c - 1].isalnum())):
+            c -= 1
+        if c < 0:
+            return None
+        c -= 1
+        s -= 1
+    start = candidate.rfind(" ", 0, c + 1) + 1
+    return candidate[start:]
+
+
+def find_abbreviations(text: str) -> dict[str, tuple[int, int]]:
+    """Short forms defined in `text` as "long form (SF)" -> the long form's character span (first definition
+    wins). Short forms have 2-10 characters, a letter, and start with a letter or digit."""
+    found: dict[str, tuple[int, int]] = {}
+    for match in re.finditer(r"\(([^()]{1,40})\)", text):
+        inner = re.split(r"[;,]\s", match.group(1))[0].strip()
+        if not (2 <= len(inner) <= 10) or len(inner.split()) > 2 or not inner[0].isalnum():
+            continue
+        if not any(ch.isalpha() for ch in inner) or inner in found:
+            continue
+        before = text[: match.start()].rstrip()
+        max_words = min(len(inner) + 5, len(inner) * 2)
+        words = before.split()
+        window = " ".join(words[-max_words:]) if words else ""
+        # the window may reach back into a previous sentence or parenthesis: cut at the last such mark
+        window = re.split(r"[.;:()\[\]]\s", window)[-1]
+        long_form = _best_long_form(inner, window)
+        if not long_form or len(long_form) <= len(inner) or inner.lower() in long_form.lower().split():
+            continue
+        end = len(before)
+        found[inner] = (end - len(long_form), end)
+    return found
+
+
+# ---- results ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LinkResult:
+    """ids: CURIEs (several for a composite mention, none for NIL); score in [0, 1]; method: the step that
+    answered (`exact`, `abbreviation`, `loose`, `composite`, `fuzzy`, `nil`)."""
+
+    ids: tuple[str, ...]
+    score: float
+    method: str
+
+    @property
+    def is_nil(self) -> bool:
+        return not self.ids
+
+
+NIL = LinkResult((), 0.0, "nil")
+
+
+# one resolved name: (ids, score, source); plain tuples keep a million-name table small and quick to load
+_Entry = tuple[tuple[str, ...], float, str]
+
+
+class _TrigramIndex:
+    """Character-trigram TF-IDF vectors of one type's names, for cosine nearest-name search (sparse CSR)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+        vocabulary: dict[str, int] = {}
+        rows: list[dict[int, int]] = []
+        for key in self.keys:
+            counts: dict[int, int] = {}
+            for gram in _trigrams(key):
+                column = vocabulary.setdefault(gram, len(vocabulary))
+                counts[column] = counts.get(column, 0) + 1
+            rows.append(counts)
+        self.vocabulary = vocabulary
+        document_frequency = [0] * len(vocabulary)
+        for counts in rows:
+            for column in counts:
+                document_frequency[column] += 1
+        n = max(len(rows), 1)
+        self.idf = [math.log((1 + n) / (1 + df)) + 1.0 for df in document_frequency]
+        crow, columns, values = [0], [], []
+        for counts in rows:
+            weights = {c: (1.0 + math.log(k)) * self.idf[c] for c, k in counts.items()}
+            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+            for c in sorted(weights):
+                columns.append(c)
+                values.append(weights[c] / norm)
+            crow.append(len(columns))
+        self.matrix = torch.sparse_csr_tensor(
+            torch.tensor(crow, dtype=torch.int64), torch.tensor(columns, dtype=torch.int64),
+            torch.tensor(values, dtype=torch.float32), size=(len(rows), max(len(vocabulary), 1)),
+        )
+
+    def nearest(self, keys: Sequence[str]) -> list[tuple[int, float]]:
+        """For each query key: (index of the most similar name, cosine similarity); (-1, 0.0) when no trigram
+        of the query is known."""
+        if not keys or not self.keys:
+            return [(-1, 0.0)] * len(keys)
+        query = torch.zeros(self.matrix.size(1), len(keys))
+        for q, key in enumerate(keys):
+            counts: dict[int, int] = {}
+            for gram in _trigrams(key):
+                column = self.vocabulary.get(gram)
+                if column is not None:
+                    counts[column] = counts.get(column, 0) + 1
+            weights = {c: (1.0 + math.log(k)) * self.idf[c] for c, k in counts.items()}
+            norm = math.sqrt(sum(w * w for w in weights.values()))
+            for c, w in weights.items():
+                query[c, q] = w / norm
+        similarity = torch.sparse.mm(self.matrix, query)  # [names, queries]
+        best, index = similarity.max(dim=0)
+        return [(int(i), float(s)) if s > 0 else (-1, 0.0) for i, s in zip(index.tolist(), best.tolist())]
+
+
+def _trigrams(key: str) -> list[str]:
+    padded = f"  {key} "
+    return [padded[i : i + 3] for i in range(len(padded) - 2)]
+
+
+@dataclass
+class NameRow:
+    """One name of a concept, as `linking/` reads it from a vocabulary or a corpus.
+
+    ids: CURIEs (several for a composite name from a corpus); weight: how strongly this source ties the name
+    to these ids (corpus: times annotated; vocabularies: 2 for a preferred name, 1 for a synonym)."""
+
+    entity_type: str
+    ids: tuple[str, ...]
+    name: str
+    source: str
+    weight: float = 1.0
+
+
+@dataclass
+class ConceptLinker:
+    """Resolved name tables per entity type: `exact[type][name_key] = _Entry`, `loose[type][loose_key]`.
+
+    Build with `ConceptLinker.from_names(rows)`; `link(text, type, abbreviations)` for one mention,
+    `link_mentions(text, mentions)` for a document; `save(folder)` / `ConceptLinker.load(folder)`.
+    """
+
+    exact: dict[str, dict[str, _Entry]]
+    loose: dict[str, dict[str, _Entry]]
+    fuzzy_threshold: float = 0.8
+    fuzzy_sources: tuple[str, ...] = DEFAULT_FUZZY_SOURCES
+    metadata: dict[str, Any] = field(default_factory=dict)
+    use_variants: bool = True
+    _fuzzy: dict[str, _TrigramIndex] = field(default_factory=dict, repr=False)
+
+    # ---- building --------------------------------------------------------------------------------------
+    @classmethod
+    def from_names(
+        cls,
+        rows: Iterable[NameRow],
+        fuzzy_threshold: float = 0.8,
+        fuzzy_sources: Sequence[str] = DEFAULT_FUZZY_SOURCES,
+        metadata: Mapping[str, Any] | None = None,
+        entity_types: Sequence[str] = (),
+    ) -> "ConceptLinker":
+        """Resolve names to one id set per (type, key): the source of highest precedence (`SOURCE_PRECEDENCE`:
+        user > corpus > MEDIC > MeSH descriptors / HGNC > MeSH supplementary) that has the key decides; within
+        it the id set with the largest total weight (ties: the smallest ids). The score is that id set's share
+        of the deciding source's weight for the key. `entity_types`: types to hold a (maybe empty) table for."""
+        votes: dict[tuple[str, str, str], dict[str, dict[tuple[str, ...], float]]] = {"exact": {}, "loose": {}}  # type: ignore[assignment]
+        for row in rows:
+            if row.source not in SOURCE_PRECEDENCE:
+                raise ValueError(f"unknown name source {row.source!r}; expected one of {sorted(SOURCE_PRECEDENCE)}")
+            key = name_key(row.name)
+            if not key or not row.ids:
+                continue
+            ids = tuple(sorted(set(row.ids)))
+            for kind, k in (("exact", key), ("loose", loose_key(key))):
+                if not k:
+                    continue
+                by_source = votes[kind].setdefault((row.entity_type, k), {})  # type: ignore[index]
+                tally = by_source.setdefault(row.source, {})
+                tally[ids] = tally.get(ids, 0.0) + row.weight
+        tables: dict[str, dict[str, dict[str, _Entry]]] = {
+            "exact": {t: {} for t in entity_types}, "loose": {t: {} for t in entity_types}
+        }
+        for kind in ("exact", "loose"):
+            for (entity_type, key), by_source in votes[kind].items():  # type: ignore[union-attr]
+                source = max(by_source, key=lambda s: SOURCE_PRECEDENCE[s])
+                tally = by_source[source]
+                ids = min(tally, key=lambda i: (-tally[i], i))
+                entry = (ids, round(tally[ids] / sum(tally.values()), 4), source)
+                tables[kind].setdefault(entity_type, {})[key] = entry
+        return cls(tables["exact"], tables["loose"], float(fuzzy_threshold), tuple(fuzzy_sources), dict(metadata or {}))
+
+    def extended(self, rows: Iterable[NameRow], replace: bool = False) -> "ConceptLinker":
+        """A new linker with a user's names: on top of this one's (user names win), or instead of them
+        (`replace=True`). The rows' source is taken as "user"."""
+        user_rows = [NameRow(r.entity_type, r.ids, r.name, "user", r.weight) for r in rows]
+        if not user_rows:
+            raise ValueError("no names given")
+        added = ConceptLinker.from_names(user_rows, self.fuzzy_threshold, self.fuzzy_sources)
+        if replace:
+            added.metadata = {**self.metadata, "user_names": "replaced the vocabulary"}
+            return added
+        exact = {t: dict(table) for t, table in self.exact.items()}
+        loose = {t: dict(table) for t, table in self.loose.items()}
+        for mine, theirs in ((exact, added.exact), (loose, added.loose)):
+            for entity_type, table in theirs.items():
+                mine.setdefault(entity_type, {}).update(table)
+        metadata = {**self.metadata, "user_names": f"{len(user_rows)} names added"}
+        return ConceptLinker(exact, loose, self.fuzzy_threshold, self.fuzzy_sources, metadata)
+
+    @property
+    def entity_types(self) -> list[str]:
+        return sorted(self.exact)
+
+    def known_ids(self, entity_type: str | None = None) -> set[str]:
+        """Every id the linker can return (for one type, or all)."""
+        tables = [self.exact[entity_type]] if entity_type else list(self.exact.values())
+        return {i for table in tables for entry in table.values() for i in entry[0]}
+
+    # ---- linking ---------------------------------------------------------------------------------------
+    def _lookup(self, name: str, entity_type: str) -> LinkResult | None:
+        key = name_key(name)
+        if not key:
+            return None
+        exact = self.exact.get(entity_type, {})
+        entry = exact.get(key)
+        if entry is not None:
+            return LinkResult(entry[0], entry[1], "exact")
+        loose = loose_key(key)
+        entry = self.loose.get(entity_type, {}).get(loose)
+        if entry is None and loose_key(loose) == loose:
+            entry = exact.get(loose)  # `save` leaves out loose rows equal to the exact row of the same key
+        if entry is not None:
+            return LinkResult(entry[0], entry[1], "loose")
+        return None
+
+    def _variant(self, name: str, entity_type: str) -> LinkResult | None:
+        """The first suffix variant (`name_variants`) of the name that looks up."""
+        for variant in name_variants(name):
+            found = self._lookup(variant, entity_type)
+            if found is not None:
+                return LinkResult(found.ids, found.score, "variant")
+        return None
+
+    def _composite(self, name: str, entity_type: str) -> LinkResult | None:
+        parts = [p for p in _COORDINATION.split(name) if p and p.strip()]
+        if len(parts) < 2:
+            return None
+        last_words = parts[-1].split()
+        head = " ".join(last_words[1:])
+        ids: list[str] = []
+        scores: list[float] = []
+        for i, part in enumerate(parts):
+            found = None
+            if i < len(parts) - 1 and head and len(part.split()) == 1:
+                found = self._lookup(f"{part} {head}", entity_type)
+            found = found or self._lookup(part, entity_type)
+            if found is None:
+                return None
+            ids.extend(i for i in found.ids if i not in ids)
+            scores.append(found.score)
+        return LinkResult(tuple(ids), min(scores), "composite")
+
+    def _fuzzy_index(self, entity_type: str) -> _TrigramIndex:
+        index = self._fuzzy.get(entity_type)
+        if index is None:
+            table = self.exact.get(entity_type, {})
+            index = _TrigramIndex(sorted(k for k, e in table.items() if e[2] in self.fuzzy_sources))
+            self._fuzzy[entity_type] = index
+        return index
+
+    def link(
+        self, name: str, entity_type: str, abbreviations: Mapping[str, str] | None = None, fuzzy: bool = True
+    ) -> LinkResult:
+        """The ids of one mention. abbreviations: short form -> long form text of the mention's document
+        (`document_abbreviations`); fuzzy=False stops before the trigram search."""
+        return self.link_many([name], entity_type, abbreviations, fuzzy)[0]
+
+    def link_many(
+        self,
+        names: Sequence[str],
+        entity_type: str,
+        abbreviations: Mapping[str, str] | None = None,
+        fuzzy: bool = True,
+    ) -> list[LinkResult]:
+        """`link` for several mentions of one type (the trigram search runs once for all that need it)."""
+        if entity_type not in self.exact:
+            return [NIL] * len(names)
+        results: list[LinkResult | None] = []
+        pending: list[tuple[int, str]] = []
+        for i, name in enumerate(names):
+            found = self._lookup(name, entity_type)
+            long_form = (abbreviations or {}).get(name.strip())
+            if found is None and long_form:
+                found = self._lookup(long_form, entity_type) or self._composite(long_form, entity_type)
+                if found is not None:
+                    found = LinkResult(found.ids, found.score, "abbreviation")
+                else:
+                    pending.append((i, long_form))
+            if found is None and not long_form:
+                found = self._composite(name, entity_type)
+                if found is None and self.use_variants:
+                    found = self._variant(name, entity_type)
+                if found is None:
+                    pending.append((i, name))
+            results.append(found)
+        if fuzzy and pending:
+            index = self._fuzzy_index(entity_type)
+            table = self.exact[entity_type]
+            for (i, name), (row, similarity) in zip(pending, index.nearest([name_key(n) for _, n in pending])):
+                if row >= 0 and similarity >= self.fuzzy_threshold:
+                    entry = table[index.keys[row]]
+                    results[i] = LinkResult(entry[0], round(similarity * entry[1], 4), "fuzzy")
+        return [r if r is not None else NIL for r in results]
+
+    def link_mentions(self, text: str, mentions: Sequence[Mapping[str, Any]], fuzzy: bool = True) -> list[LinkResult]:
+        """Link a document's mentions (dicts with start, end, type) in context: abbreviations defined in
+        `text` link like their long forms. One result per mention, in order."""
+        abbreviations = document_abbreviations(text)
+        results: list[LinkResult | None] = [None] * len(mentions)
+        by_type: dict[str, list[int]] = {}
+        for i, m in enumerate(mentions):
+            by_type.setdefault(m["type"], []).append(i)
+        for entity_type, indices in by_type.items():
+            names = [text[mentions[i]["start"] : mentions[i]["end"]] for i in indices]
+            for i, result in zip(indices, self.link_many(names, entity_type, abbreviations, fuzzy)):
+                results[i] = result
+        # "cisplatin (CDDP)": a short form right after a mention of the same type links like that mention
+        # throughout the document, even where the letters do not match or a dictionary knows the short form
+        # otherwise (the document's own definition wins)
+        defined = defined_short_forms(text, mentions)
+        for i, m in enumerate(mentions):
+            name = text[m["start"] : m["end"]].strip()
+            j = defined.get(name, defined.get(name[:-1]) if name.endswith("s") else None)
+            if j is None or j == i or mentions[j]["type"] != m["type"]:
+                continue
+            source = results[j]
+            if source is not None and not source.is_nil:
+                results[i] = LinkResult(source.ids, source.score, "abbreviation")
+        return results  # type: ignore[return-value]
+
+    # ---- saving ----------------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write `linker_config.json` and `names.tsv.gz` (sorted rows, gzip without a timestamp: the same
+        linker always gives the same bytes)."""
+        os.makedirs(folder, exist_ok=True)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "normalisation_version": NORMALISATION_VERSION,
+            "fuzzy_threshold": self.fuzzy_threshold,
+            "fuzzy_sources": list(self.fuzzy_sources),
+            "entity_types": self.entity_types,
+            "names": {t: len(self.exact.get(t, {})) for t in self.entity_types},
+            "ids": {t: len(self.known_ids(t)) for t in self.entity_types},
+            **{k: v for k, v in self.metadata.items() if k not in ("names", "ids")},
+        }
+        with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2, sort_keys=True, ensure_ascii=False)
+            handle.write("\n")
+        lines = []
+        for kind, tables in (("exact", self.exact), ("loose", self.loose)):
+            for entity_type in sorted(tables):
+                exact = self.exact.get(entity_type, {})
+                for key in sorted(tables[entity_type]):
+                    ids, score, source = tables[entity_type][key]
+                    if kind == "loose" and exact.get(key) == (ids, score, source):
+                        continue  # found through the exact table (`_lookup`)
+                    lines.append(f"{entity_type}\t{kind}\t{key}\t{'|'.join(ids)}\t{score!r}\t{source}\n")
+        with open(os.path.join(folder, NAMES_FILE), "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as handle:
+                handle.write("".join(lines).encode("utf-8"))
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "ConceptLinker":
+        """Read a folder written by `save`. ValueError naming the file and line for a malformed row."""
+        config_path = os.path.join(folder, CONFIG_FILE)
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+        if config.get("format_version") != FORMAT_VERSION or config.get("normalisation_version") != NORMALISATION_VERSION:
+            raise ValueError(
+                f"{config_path}: linker format {config.get('format_version')} / normalisation "
+                f"{config.get('normalisation_version')}; this code reads {FORMAT_VERSION} / {NORMALISATION_VERSION}"
+            )
+        types = list(config.get("entity_types", []))
+        tables: dict[str, dict[str, dict[str, _Entry]]] = {"exact": {t: {} for t in types}, "loose": {t: {} for t in types}}
+        names_path = os.path.join(folder, NAMES_FILE)
+        shared: dict[tuple[str, str, str], _Entry] = {}  # one tuple per distinct (ids, score, source)
+        with gzip.open(names_path, "rt", encoding="utf-8", newline="\n") as handle:
+            for number, line in enumerate(handle, 1):
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) != 6 or parts[1] not in tables or not parts[2] or not parts[3]:
+                    raise ValueError(f"{names_path}, line {number}: expected type, exact|loose, key, ids, score, source")
+                entity_type, kind, key, ids, score, source = parts
+                entry = shared.get((ids, score, source))
+                if entry is None:
+                    try:
+                        entry = (tuple(ids.split("|")), float(score), source)
+                    except ValueError:
+                        raise ValueError(f"{names_path}, line {number}: score {score!r} is not a number") from None
+                    shared[(ids, score, source)] = entry
+                table = tables[kind].get(entity_type)
+                if table is None:
+                    table = tables[kind][entity_type] = {}
+                table[key] = entry
+        metadata = {
+            k: v for k, v in config.items()
+            if k not in ("format_version", "normalisation_version", "fuzzy_threshold", "fuzzy_sources", "entity_types")
+        }
+        return cls(
+            tables["exact"], tables["loose"], float(config["fuzzy_threshold"]), tuple(config["fuzzy_sources"]), metadata
+        )
+
+
+def defined_short_forms(text: str, mentions: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Short form -> index of the mention it abbreviates, for "<mention> (<short form>)" in `text` (the short
+    form: 1-10 characters before any ";" or ","; first definition wins)."""
+    defined: dict[str, int] = {}
+    for j, m in sorted(enumerate(mentions), key=lambda item: item[1]["start"]):
+        position = m["end"]
+        while position < len(text) and text[position] == " ":
+            position += 1
+        if position >= len(text) or text[position] != "(":
+            continue
+        close = text.find(")", position, position + 40)
+        if close < 0:
+            continue
+        short = re.split(r"[;,]\s", text[position + 1 : close])[0].strip()
+        if 1 <= len(short) <= 10 and any(ch.isalpha() for ch in short) and short != text[m["start"] : m["end"]]:
+            defined.setdefault(short, j)
+    return defined
+
+
+def document_abbreviations(text: str) -> dict[str, str]:
+    """Short form -> long form text, for the abbreviations defined in `text`."""
+    return {short: text[start:end] for short, (start, end) in find_abbreviations(text).items()}
+
+
+def group_linked_mentions(mentions: Sequence[Mapping[str, Any]], links: Sequence[LinkResult]) -> list[dict[str, Any]]:
+    """End-to-end entities from linked mentions: one entity per (type, id), a composite mention in each of its
+    ids' entities; NIL mentions of one type with the same normalised text form one `NIL:<type>:<key>` entity.
+    Entities in order of first mention."""
+    entities: dict[tuple[str, str], dict[str, Any]] = {}
+    for index, (mention, link) in enumerate(zip(mentions, links)):
+        ids = link.ids or (f"NIL:{mention['type']}:{name_key(mention['text']) or mention['text']}",)
+        for concept in ids:
+            entity = entities.setdefault((mention["type"], concept), {"id": concept, "type": mention["type"], "mention_indices": []})
+            entity["mention_indices"].append(index)
+    return sorted(entities.values(), key=lambda e: (e["mention_indices"][0], e["id"]))
+
