@@ -22,6 +22,7 @@ import torch
 from loaders.documents import build_document
 from loaders.pubtator import iter_pubtator
 from modeling import SciBertForJointNerRe
+from modeling.linking_joint_ner_re import ConceptLinker, NameRow, to_curie
 from modeling.preprocessing_joint_ner_re import collate_features, load_tokenizer, prepare_features
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,6 +66,10 @@ def model_dir(encoder, tmp_path_factory) -> Path:
         model(**batch).loss.backward()
         optimizer.step()
         optimizer.zero_grad()
+    # a linker from the example's own gold names, so the page shows concept ids (MeSH links)
+    rows = [NameRow(m["type"], tuple(to_curie(i, m["type"]) for i in m["ids"]), m["text"], "corpus")
+            for m in document["mentions"] if m["ids"] != ["-1"]]
+    model.set_linker(ConceptLinker.from_names(rows))
     folder = tmp_path_factory.mktemp("tiny-test-model", numbered=False)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -176,6 +181,10 @@ def test_example_is_analysed_with_the_models_mentions(page):
     assert predicted == {(m["start"], m["end"], m["type"]) for m in gold["mentions"]}
     assert status.startswith("Analysed 685 characters") and f"{len(gold['mentions'])} mentions" in status
     assert html.count('<mark class="mention"') == len(gold["mentions"]) and 'data-type="Chemical"' in html
+    # the linker gives the gold concept ids, shown as links to their MeSH pages
+    assert {e["id"] for e in state["result"]["entities"]} == {to_curie(e["id"], e["type"]) for e in gold["entities"]}
+    assert 'href="https://meshb.nlm.nih.gov/record/ui?ui=D014635"' in html  # valproic acid
+    assert "no concept linker" not in status
     assert Path(json_path).name == f"joint-ner-re-{example['pmid']}.json"
     assert json.loads(Path(json_path).read_text())["mentions"] == state["result"]["mentions"]
     assert Path(pubtator_path).read_text().startswith(f"{example['pmid']}|t|{example['title']}\n")
@@ -415,10 +424,14 @@ def test_page_in_headless_chromium(served, browser, page, downloads):
     assert status.startswith("Analysed 685 characters"), status
     chemicals = [m.text for m in css('#highlighted mark.mention[data-type="Chemical"]')]
     assert any(name.startswith("valproic acid") for name in chemicals), chemicals
+    valproate = css('#highlighted mark.mention[data-id="MESH:D014635"] a')
+    assert valproate and valproate[0].get_attribute("href") == "https://meshb.nlm.nih.gov/record/ui?ui=D014635"
+    assert css('#highlighted table.entities a.id-link[href="https://meshb.nlm.nih.gov/record/ui?ui=D014635"]')
     assert css("#highlighted .legend .legend-item") and css("#highlighted table.entities td")
     assert css("#download-json") and css("#download-pubtator")
     expected_rows = len(page.refilter(page.analyse(first["text"], 0.5)[-1], page.analyser.default_min_score)[0])
     _wait_for(lambda: len(relation_rows()) == expected_rows, 20, f"{expected_rows} relation rows")
+    assert expected_rows and css('#relations [role=row][data-index] a[href^="https://meshb.nlm.nih.gov/record/ui?ui=D"]')
     RESULTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(RESULTS / "demo-example.png"))
 
