@@ -138,7 +138,7 @@ def read_mesh_supplementary_tsv(
         if not name:
             report.fail(strict, path, number, f"supplementary concept {raw_id} has an empty name")
             continue
-        mapped_ids = [m.lstrip("*") for m in _split(mapped)]
+        mapped_ids = [m.lstrip("*") for m in _split(mapped.replace(",", "|"))]  # 95,700 rows of the 2023 copy join them with ","
         types = sorted({t for m in mapped_ids for t in (types_of or {}).get(m, [])}) or ["Chemical"]
         for entity_type in types:
             report.counts[f"mesh-supplementary:{entity_type}"] += 1
@@ -259,7 +259,7 @@ def read_hgnc(path: str | Path, report: VocabularyReport, strict: bool = True) -
         if name:
             yield NameRow("Gene", curie, name, "hgnc", 2.0)
         for column in ("aliases", "previous"):
-            for other in _split(parts[index[column]].strip('"'), ","):
+            for other in _split(parts[index[column]].strip('"').replace("|", ","), ","):  # official form: "A|B"
                 yield NameRow("Gene", curie, other.strip('"'), "hgnc", 1.0)
 
 

@@ -338,7 +338,7 @@ class ConceptLinker:
         user_rows = [NameRow(r.entity_type, r.ids, r.name, "user", r.weight) for r in rows]
         if not user_rows:
             raise ValueError("no names given")
-        added = ConceptLinker.from_names(user_rows, self.fuzzy_threshold, self.fuzzy_sources)
+        added = ConceptLinker.from_names(user_rows, self.fuzzy_threshold, self.fuzzy_sources, entity_types=self.entity_types)
         if replace:
             added.metadata = {**self.metadata, "user_names": "replaced the vocabulary"}
             return added
