@@ -1,5 +1,6 @@
-"""Seconds the Gradio demo takes to analyse each of its example abstracts (demo/app.py's Page.analyse: input
-checks, one extract with every pair scored, rendering, both downloads written), median of --repeats runs.
+"""Seconds the Gradio demo takes to analyse each of its example abstracts and the longest text it accepts (the
+examples repeated up to 20,000 characters): demo/app.py's Page.analyse (input checks, one extract with every
+pair scored, rendering, both downloads written), median of --repeats runs.
 
     python bench/demo_latency.py [--model MODEL_DIR] [--repeats 5] [--threads 2]
 
@@ -49,16 +50,21 @@ def main() -> None:
     page = app.Page(app.Analyser(model, tokenizer, name), app.load_examples(), Path(tempfile.mkdtemp()))
     page.analyse(page.examples[0]["text"], 0.5)  # warm-up
     print(f"model: {name}; torch threads: {torch.get_num_threads()}; median of {args.repeats} runs")
-    print("| example | characters | tokens | seconds (median) | min | max |")
-    print("|---|---|---|---|---|---|")
-    for example in page.examples:
+    print("| text | characters | tokens | mentions | scored pairs | seconds (median) | min | max |")
+    print("|---|---|---|---|---|---|---|---|")
+    longest = "\n".join(e["text"] for e in page.examples * 20)[: app.view.MAX_CHARS]
+    texts = [(f"PMID {e['pmid']}", e["text"]) for e in page.examples] + [("examples repeated", longest)]
+    for label, text in texts:
         times = []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            page.analyse(example["text"], 0.5)
+            status, *_, state = page.analyse(text, 0.5)
             times.append(time.perf_counter() - started)
-        tokens = len(tokenizer(app.view.model_text(example["text"]))["input_ids"])
-        print(f"| PMID {example['pmid']} | {len(example['text'])} | {tokens} | {statistics.median(times):.3f} | "
+            if not status.startswith("Analysed"):
+                raise SystemExit(f"error: {label}: {status}")
+        tokens = len(tokenizer(app.view.model_text(text))["input_ids"])
+        counts = f"{len(state['result']['mentions'])} | {len(state['result']['relations'])}"
+        print(f"| {label} | {len(text)} | {tokens} | {counts} | {statistics.median(times):.3f} | "
               f"{min(times):.3f} | {max(times):.3f} |")
 
 
