@@ -25,6 +25,7 @@ from typing import Any
 from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error, unknown_name
 
 from .re_metrics import MODES
+from .linking_metrics import score_linking
 from .scoring import score_documents
 from .writers import write_metrics_json, write_pubtator, write_relationships_tsv
 
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 CORPORA = ("bc5cdr", "chem_dis_gene")
 DEFAULT_DOCUMENTS_CONFIG = {"bc5cdr": "documents", "chem_dis_gene": "ctd_derived_documents"}
 PUBTATOR_RELATIONS = {"bc5cdr"}  # corpora whose relations go into the PubTator file (CID lines)
+ID_STYLES = {"bc5cdr": "bc5cdr", "chem_dis_gene": "chem_dis_gene"}  # how each corpus writes concept ids
 # --config values (document families) and their splits, per corpus; None: the corpus's default config
 SPLITS = {
     "bc5cdr": {None: ("train", "validation", "test")},
@@ -196,6 +198,24 @@ def predict(model: Any, tokenizer: Any, documents: Sequence[Mapping], modes: Seq
     return out
 
 
+def link_gold_mentions(model: Any, documents: Sequence[Mapping]) -> list[list] | None:
+    """The model's linker on each document's gold mentions (None when the model has no linker)."""
+    linker = getattr(model, "linker", None)
+    if linker is None:
+        return None
+    return [linker.link_mentions(doc["text"], doc["mentions"]) for doc in documents]
+
+
+def linked_gold_predictions(documents: Sequence[Mapping], links: Sequence[Sequence[Any]]) -> list[dict]:
+    """Gold mentions with the linker's ids, as predictions for the PubTator writer."""
+    return [
+        {"pmid": doc["pmid"], "entities": [], "relations": [],
+         "mentions": [{"start": m["start"], "end": m["end"], "type": m["type"], "ids": list(link.ids)}
+                      for m, link in zip(doc["mentions"], doc_links)]}
+        for doc, doc_links in zip(documents, links)
+    ]
+
+
 def write_results(folder: Path, dataset: str, documents: Sequence[Mapping],
                   predictions_by_mode: Mapping[str, Sequence[Mapping]], metrics: dict) -> dict[str, str]:
     """Prediction files and plots into ``folder``; returns {kind: file name} (metrics.json is written by the caller)."""
@@ -205,11 +225,13 @@ def write_results(folder: Path, dataset: str, documents: Sequence[Mapping],
     for mode, predictions in predictions_by_mode.items():
         if dataset in PUBTATOR_RELATIONS:
             files[f"pubtator_{mode}"] = write_pubtator(folder / f"predictions_{mode}.PubTator.txt", documents,
-                                                       predictions, with_relations=True).name
+                                                       predictions, with_relations=True,
+                                                       id_style=ID_STYLES[dataset]).name
         else:
             if mode == "end2end":  # gold-mode mentions are the gold ones: nothing to write
                 files[f"pubtator_{mode}"] = write_pubtator(folder / f"predictions_{mode}.PubTator.txt",
-                                                           documents, predictions, with_relations=False).name
+                                                           documents, predictions, with_relations=False,
+                                                           id_style=ID_STYLES[dataset]).name
             files[f"relationships_{mode}"] = write_relationships_tsv(folder / f"relationships_{mode}.tsv",
                                                                      documents, predictions).name
     ner = metrics.get("ner")
@@ -229,6 +251,11 @@ def write_results(folder: Path, dataset: str, documents: Sequence[Mapping],
     return files
 
 
+def _counts(scores: Mapping) -> dict:
+    """The id metrics' P/R/F1 with the NER metrics' count names (for `format_summary`)."""
+    return {**scores, "n_gold": scores["gold"], "n_pred": scores["predicted"]}
+
+
 def format_summary(metrics: Mapping) -> str:
     """A plain-text table of P/R/F1: micro, then each type / label that occurs in gold or predictions."""
 
@@ -243,14 +270,26 @@ def format_summary(metrics: Mapping) -> str:
             rows += [(f"  {t}", s) for t, s in ner[key]["per_type"].items() if occurs(s)]
     for mode in MODES:
         if f"re_{mode}" in metrics:
-            rows.append((f"RE {mode} (micro)", metrics[f"re_{mode}"]["micro"]))
+            title = "RE end2end, span-matched" if mode == "end2end" else f"RE {mode}"
+            rows.append((f"{title} (micro)", metrics[f"re_{mode}"]["micro"]))
             rows += [(f"  {label}", s) for label, s in metrics[f"re_{mode}"]["per_label"].items() if occurs(s)]
+    if "re_end2end_ids" in metrics:
+        rows.append(("RE end2end on concept ids (micro)", _counts(metrics["re_end2end_ids"]["micro"])))
+        rows += [(f"  {label}", _counts(s)) for label, s in metrics["re_end2end_ids"]["per_label"].items()]
+    if "concept_ids" in metrics:
+        rows.append(("Concept ids from raw text (micro)", _counts(metrics["concept_ids"]["micro"])))
+        rows += [(f"  {t}", _counts(s)) for t, s in metrics["concept_ids"]["per_type"].items()]
     width = max([len(name) for name, _ in rows] + [10])
     lines = [f"{'':{width}}  {'P':>7} {'R':>7} {'F1':>7} {'gold':>7} {'pred':>7}"]
     for name, s in rows:
         gold = s.get("n_gold", s.get("support", 0))
         pred = str(s["n_pred"]) if "n_pred" in s else "-"  # seqeval reports no prediction count
         lines.append(f"{name:{width}}  {s['precision']:7.4f} {s['recall']:7.4f} {s['f1']:7.4f} {gold:7d} {pred:>7}")
+    linking = metrics.get("linking")
+    if linking:
+        lines.append("Linking on gold mentions: accuracy@1 " + ", ".join(
+            f"{t} {linking[f'accuracy_{t}']:.4f}" for t in sorted(linking["mentions"]))
+            + f"; NIL {100 * linking['nil_rate']:.1f} % of mentions")
     if ner:
         bio = ner["bio_view"]
         lines.append(f"BIO view left out {bio['gold_dropped']} gold and {bio['predicted_dropped']} predicted "
@@ -309,6 +348,9 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
     predictions = predict(model, tokenizer, documents, modes, batch_size, parallel_batches)
     predict_s = time.perf_counter() - started
     scores = score_documents(documents, predictions, ENTITY_TYPES[dataset], list(RELATION_TYPES[dataset]))
+    gold_links = link_gold_mentions(model, documents)
+    if gold_links is not None:
+        scores["linking"] = score_linking(documents, gold_links)
     metrics: dict[str, Any] = {
         "model": str(model_path or getattr(model, "name_or_path", "")), "dataset": dataset, "config": config,
         "split": split, "n_documents": len(documents), "modes": modes, **scores,
@@ -318,6 +360,10 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
                    "documents_per_s": round(len(documents) / predict_s, 3) if predict_s > 0 else None},
     }
     metrics["files"] = write_results(folder, dataset, documents, predictions, metrics)
+    if gold_links is not None:
+        metrics["files"]["pubtator_linking"] = write_pubtator(
+            folder / "predictions_linking.PubTator.txt", documents, linked_gold_predictions(documents, gold_links),
+            with_relations=False, id_style=ID_STYLES[dataset]).name
     metrics["files"]["metrics"] = "metrics.json"
     write_metrics_json(folder / "metrics.json", metrics)
     metrics["output_dir"] = str(folder)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from .linking_metrics import concept_id_scores, relation_id_scores
 from .ner_metrics import bio_tag_sequences, mention_scores, seqeval_scores, span_confusion
 from .re_metrics import MODES, relation_scores
 
@@ -43,7 +44,10 @@ def score_documents(gold_documents: Sequence[Mapping], predictions_by_mode: Mapp
     ``gold_documents`` (a prediction carrying a "pmid" must carry its document's). NER is scored on the
     end-to-end mentions, or, without end-to-end predictions, on the NER head's ``ner_mentions`` that
     gold-mode predictions carry (``"ner"`` is None when neither exists: gold-mode ``mentions`` are the gold
-    ones). ``re_<mode>`` is present for each mode given.
+    ones). ``re_<mode>`` is present for each mode given. When the end-to-end predictions are linked (their
+    mentions carry ``ids``), ``concept_ids`` (unique (type, id) per document, the BioCreative way) and
+    ``re_end2end_ids`` (relations on (PMID, label, head id, tail id)) are added; ``re_end2end`` stays the
+    span-matched measure.
     """
     unknown = set(predictions_by_mode) - set(MODES)
     if unknown:
@@ -60,4 +64,8 @@ def score_documents(gold_documents: Sequence[Mapping], predictions_by_mode: Mapp
     for mode in MODES:
         if mode in predictions_by_mode:
             result[f"re_{mode}"] = relation_scores(documents, predictions_by_mode[mode], mode, relation_labels)
+    end2end = predictions_by_mode.get("end2end")
+    if end2end is not None and any("ids" in m for p in end2end for m in p["mentions"]):
+        result["concept_ids"] = concept_id_scores(documents, end2end)
+        result["re_end2end_ids"] = relation_id_scores(documents, end2end)
     return result

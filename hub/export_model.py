@@ -149,6 +149,20 @@ def onnx_files(model_dir: Path) -> dict[str, Path]:
     return files
 
 
+def linker_files(model_dir: Path) -> dict[str, Path]:
+    """The concept linker's files (`linker/linker_config.json`, `linker/names.tsv.gz`) when the folder has one;
+    ExportError for a `linker/` folder missing one of them."""
+    from modeling.linking_joint_ner_re import CONFIG_FILE, LINKER_FOLDER, NAMES_FILE
+
+    folder = model_dir / LINKER_FOLDER
+    if not folder.is_dir():
+        return {}
+    missing = [name for name in (CONFIG_FILE, NAMES_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise ExportError(f"{folder}: incomplete linker, no {', '.join(missing)}")
+    return {f"{LINKER_FOLDER}/{name}": folder / name for name in (CONFIG_FILE, NAMES_FILE)}
+
+
 def plan_model_export(
     model_dir: str | Path, *, allow_pickle: bool = False, allow_missing_metrics: bool = False, onnx: bool = False
 ) -> tuple[dict[str, Path], list[str]]:
@@ -182,6 +196,7 @@ def plan_model_export(
     plan |= {name: model_dir / name for name in EXTRA_FILES if (model_dir / name).is_file()}
     if allow_pickle:
         plan |= {p.name: p for p in pickles}
+    plan |= linker_files(model_dir)
     if onnx:
         plan |= onnx_files(model_dir)
     folders = {name.split("/", 1)[0] for name in plan if "/" in name}
@@ -220,7 +235,7 @@ def export_model(
     ensure_empty_dir(out_dir)
     written = []
     for name, source in plan.items():
-        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)  # onnx/
+        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)  # onnx/, linker/
         shutil.copy2(source, out_dir / name)
         written.append(out_dir / name)
     if keep_card:

@@ -214,6 +214,47 @@ def _threshold_markdown(config: Mapping[str, Any], metrics: Mapping[str, Any]) -
     return text + ". Pass `threshold=` to `extract` to trade precision for recall."
 
 
+def linker_markdown(model_dir: Path, metrics: Mapping[str, Any]) -> str:
+    """The card's section on concept linking: the vocabularies and versions in `linker/linker_config.json`, and
+    the linking and concept-id scores on test when `metrics.json` has them."""
+    config = read_json(model_dir / "linker" / "linker_config.json")
+    if config is None:
+        return ("This model has no concept linker: end-to-end entities are mentions grouped by their text, with "
+                "ids `E0`, `E1`, ...")
+    names = ", ".join(f"{t}: {n:,}" for t, n in sorted((config.get("names") or {}).items()))
+    vocabularies = "\n".join(
+        f"  - {v.get('name')}: {v.get('version')} (sha256 `{str(v.get('sha256', ''))[:12]}`)"
+        for v in config.get("vocabularies") or []
+    ) or "  - none (names from the corpus annotations only)"
+    text = (
+        "Every end-to-end mention is linked to a concept id of its type (`MESH:D...`, `NCBIGene:...`) or left NIL; "
+        "mentions linked to the same id form one entity, and relations hold between those ids. The linker "
+        "ships in `linker/` (gzipped TSV + JSON, no pickle) and is restored by `from_pretrained`.\n\n"
+        f"- Names ({names}) from the gold annotations of {corpus_names(config)} and:\n{vocabularies}\n"
+        f"- Steps: exact name, abbreviation defined in the document, loose key, composite mention, suffix "
+        f"variant, character-trigram similarity (at least {config.get('fuzzy_threshold')}), else NIL.\n"
+    )
+    test = (metrics or {}).get("test") or {}
+    rows = []
+    linking = test.get("linking") or {}
+    for entity_type in sorted(linking.get("mentions") or {}):
+        rows.append(f"| linking accuracy@1 on gold mentions, {entity_type} | {100 * linking[f'accuracy_{entity_type}']:.1f} |")
+    for entity_type, scores in sorted(((test.get("concept_ids") or {}).get("per_type") or {}).items()):
+        rows.append(f"| concept-id F1 from raw text, {entity_type} | {100 * scores['f1']:.1f} |")
+    for label, scores in sorted(((test.get("re_end2end_ids") or {}).get("per_label") or {}).items()):
+        rows.append(f"| end-to-end `{label}` F1 on concept ids | {100 * scores['f1']:.1f} |")
+    if rows:
+        text += "\nOn the test split (BioCreative V CDR measures: unique ids per document):\n\n| measure | score |\n|---|---|\n"
+        text += "\n".join(rows) + "\n"
+    return text
+
+
+def corpus_names(config: Mapping[str, Any]) -> str:
+    splits = config.get("corpus_splits") or []
+    corpus = CORPUS_NAMES.get(str(config.get("corpus") or ""), str(config.get("corpus") or "the corpus"))
+    return f"{corpus} ({' + '.join(splits)})" if splits else corpus
+
+
 def build_model_card(
     model_dir: str | Path,
     *,
@@ -295,6 +336,7 @@ def build_model_card(
     settings_md = "\n".join(f"- `{k}`: `{v}`" for k, v in settings.items()) or "- (no `training_args.json`)"
     citation = CITATIONS.get(corpus)
     threshold_md = _threshold_markdown(config, metrics or {})
+    linking_md = linker_markdown(model_dir, metrics or {})
     return f"""---
 {card_data.to_yaml()}
 ---
@@ -335,6 +377,10 @@ thread, with the same predictions.
 
 {threshold_md}
 
+## Concept linking
+
+{linking_md}
+
 ## Evaluation
 
 Scores in percent; NER is exact span and type, RE is document-level over entity pairs (with the gold
@@ -349,8 +395,8 @@ entities, and end to end from predicted mentions).
 
 - Research on biomedical text mining: extracting chemicals, diseases{" and genes" if "Gene" in entity_types else ""}
   and their relations from English PubMed titles and abstracts.
-- Not for clinical decision making. Predictions are unreviewed machine output; entities are grouped by
-  the model, not linked to MeSH or NCBI Gene identifiers.
+- Not for clinical decision making. Predictions are unreviewed machine output, and so are their concept
+  ids (see Concept linking for how often they are right).
 - Trained on abstracts; full texts, clinical notes and other genres are out of domain. Relations are
   document-level and limited to the labels above; anything else is never predicted.
 - {corpus_name} annotations carry their own biases (curation choices, publication years); see the

@@ -28,6 +28,7 @@ import math
 import os
 import re
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -231,10 +232,12 @@ class _TrigramIndex:
                 columns.append(c)
                 values.append(weights[c] / norm)
             crow.append(len(columns))
-        self.matrix = torch.sparse_csr_tensor(
-            torch.tensor(crow, dtype=torch.int64), torch.tensor(columns, dtype=torch.int64),
-            torch.tensor(values, dtype=torch.float32), size=(len(rows), max(len(vocabulary), 1)),
-        )
+        with warnings.catch_warnings():  # "sparse CSR support is in beta": the product below is all it does
+            warnings.simplefilter("ignore", UserWarning)
+            self.matrix = torch.sparse_csr_tensor(
+                torch.tensor(crow, dtype=torch.int64), torch.tensor(columns, dtype=torch.int64),
+                torch.tensor(values, dtype=torch.float32), size=(len(rows), max(len(vocabulary), 1)),
+            )
 
     def nearest(self, keys: Sequence[str]) -> list[tuple[int, float]]:
         """For each query key: (index of the most similar name, cosine similarity); (-1, 0.0) when no trigram

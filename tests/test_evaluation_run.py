@@ -84,7 +84,7 @@ def test_evaluate_model_on_bc5cdr_writes_kit_readable_files(tmp_path, cache, cap
     assert [sorted((m.start, m.end, m.type) for m in p.mentions) for p in gold_file] == [
         sorted((m["start"], m["end"], m["type"]) for m in d["mentions"]) for d in documents]
     out = capsys.readouterr().out
-    assert "RE end2end (micro)" in out and "NER seqeval strict IOB2 (micro)" in out
+    assert "RE end2end, span-matched (micro)" in out and "NER seqeval strict IOB2 (micro)" in out
 
 
 def test_cli_on_chem_dis_gene_writes_relationships_tsv(tmp_path, cache, capsys):

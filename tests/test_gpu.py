@@ -33,6 +33,7 @@ def _train(encoder: Path, cache: Path, out: Path, precision: str) -> None:
         "--dataset", "bc5cdr", "--data-dir", str(BC5CDR), "--cache-dir", str(cache), "--encoder", str(encoder),
         "--max-length", "64", "--stride", "16", "--re-block-size", "8", "--limit-train-docs", "8",
         "--limit-eval-docs", "2", "--limit-test-docs", "2", "--per-device-batch-size", "2", "--num-epochs", "2",
+        "--linker-vocabularies", "false",
         "--encoder-lr", "1e-3", "--head-lr", "4e-3", "--re-loss-weight", "0.5", "--mixed-precision", precision,
         "--logging-steps", "1", "--early-stopping-patience", "0", "--calibration-docs", "2",
         "--output-dir", str(out), "--results-dir", str(out.parent / f"results-{precision}"),

@@ -24,18 +24,19 @@ def _common_flags(encoder: Path, cache: Path) -> list[str]:
         "--encoder", str(encoder), "--max-length", "64", "--stride", "16", "--re-block-size", "8",
         "--limit-train-docs", "4", "--limit-eval-docs", "2", "--per-device-batch-size", "1",
         "--encoder-lr", "1e-3", "--head-lr", "1e-3", "--mixed-precision", "no", "--logging-steps", "1",
-        "--early-stopping-patience", "0",
+        "--early-stopping-patience", "0", "--linker-vocabularies", "false",
     ]
 
 
 @pytest.fixture(scope="module")
-def trained(encoder, cache, tmp_path_factory) -> tuple[Path, Path, dict]:
+def trained(encoder, cache, vocabulary_sample, tmp_path_factory) -> tuple[Path, Path, dict]:
     work = tmp_path_factory.mktemp("run")
     out, results = work / "model", work / "results"
     metrics = train_main(
         _common_flags(encoder, cache)
         + ["--num-epochs", "1", "--output-dir", str(out), "--results-dir", str(results), "--limit-test-docs", "3",
-           "--report-to", "tensorboard", "--head-lr", "4e-3", "--re-loss-weight", "0.5", "--calibration-docs", "3"]
+           "--report-to", "tensorboard", "--head-lr", "4e-3", "--re-loss-weight", "0.5", "--calibration-docs", "3",
+           "--linker-vocabularies", "true", "--linker-vocab-dir", str(vocabulary_sample)]
     )
     return out, results, metrics
 
@@ -74,6 +75,17 @@ def test_training_writes_a_complete_model_folder(trained):
     test_dir = results / "model" / "bc5cdr-test"
     assert (test_dir / "metrics.json").is_file()
     assert list(test_dir.glob("*.PubTator*"))
+    # the linker: built from train + validation names and the vocabulary rows, saved next to the weights,
+    # described in the card, and scored on test (gold mentions, concept ids, relations on ids)
+    linker_config = json.loads((out / "linker" / "linker_config.json").read_text())
+    assert linker_config["corpus_splits"] == ["train", "validation"]
+    assert [v["name"] for v in linker_config["vocabularies"]] == ["mesh_descriptors", "mesh_supplementary", "medic"]
+    assert linker_config["names"]["Chemical"] > 1000 and linker_config["names"]["Disease"] > 1000
+    assert "## Concept linking" in card and "mesh_descriptors: MeSH 2023 descriptors" in card
+    test = saved["test"]
+    assert test["linking"]["mentions"]["Chemical"] > 0 and 0.0 <= test["linking"]["accuracy_Disease"] <= 1.0
+    assert "concept_ids" in test and "re_end2end_ids" in test
+    assert (test_dir / "predictions_linking.PubTator.txt").is_file()
 
 
 def test_evaluate_script_runs_on_the_trained_model(trained, cache, tmp_path):

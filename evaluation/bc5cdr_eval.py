@@ -1,0 +1,88 @@
+"""The BioCreative V CDR evaluation's measures, recomputed from PubTator files alone.
+
+What the official kit (BC5CDR_Evaluation) scores, and so what this module scores from a gold and a predicted
+PubTator file: for entities, per document the set of unique (type, id) of the mention lines (a composite id
+`D001|D002` counts each id; `-1` is not counted); for relations, per document the set of (chemical id, disease
+id) of the `CID` lines; micro precision, recall and F1 over the documents of the gold file (or those given).
+`evaluate.py` writes `predictions_end2end.PubTator.txt`; its `metrics.json` figures `concept_ids` and
+`re_end2end_ids` must equal what this module computes on that file (a test checks it).
+
+    python -m evaluation.bc5cdr_eval GOLD.PubTator.txt PREDICTED.PubTator.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from .linking_metrics import prf
+
+UNLINKED = frozenset({"-1", "-", ""})
+
+
+def read_annotations(path: str | Path) -> tuple[dict[str, set[tuple[str, str]]], dict[str, set[tuple[str, str]]]]:
+    """(pmid -> {(type, id)}, pmid -> {(chemical id, disease id)}) of a PubTator file; every document's pmid
+    appears in both, possibly with empty sets."""
+    concepts: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    relations: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, line in enumerate(handle, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                continue
+            if "|t|" in line[:20] or "|a|" in line[:20]:
+                pmid = line.split("|", 1)[0]
+                concepts[pmid], relations[pmid]  # noqa: B018 - every document is scored, even with nothing in it
+                continue
+            fields = line.split("\t")
+            if len(fields) == 4 and fields[1] == "CID":
+                relations[fields[0]].add((fields[2], fields[3]))
+            elif len(fields) >= 6:
+                for concept in fields[5].split("|"):
+                    if concept not in UNLINKED:
+                        concepts[fields[0]].add((fields[4], concept))
+            else:
+                raise ValueError(f"{path}, line {number}: neither a title/abstract, mention nor CID line")
+    return dict(concepts), dict(relations)
+
+
+def score_files(gold_path: str | Path, predicted_path: str | Path, pmids: set[str] | None = None) -> dict:
+    """Per entity type and for CID: P/R/F1 over the gold file's documents (or `pmids`)."""
+    gold_concepts, gold_relations = read_annotations(gold_path)
+    predicted_concepts, predicted_relations = read_annotations(predicted_path)
+    documents = sorted(pmids if pmids is not None else gold_concepts)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for pmid in documents:
+        gold, predicted = gold_concepts.get(pmid, set()), predicted_concepts.get(pmid, set())
+        for item in gold | predicted:
+            c = counts[item[0]]
+            c[0] += item in gold and item in predicted
+            c[1] += item in predicted
+            c[2] += item in gold
+        gold_r, predicted_r = gold_relations.get(pmid, set()), predicted_relations.get(pmid, set())
+        c = counts["CID"]
+        c[0] += len(gold_r & predicted_r)
+        c[1] += len(predicted_r)
+        c[2] += len(gold_r)
+    return {name: prf(*c) for name, c in sorted(counts.items())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Score a predicted PubTator file against a gold one the "
+                                     "BioCreative V CDR way (concept ids per document, CID pairs).")
+    parser.add_argument("gold", help="gold PubTator file (e.g. CDR_TestSet.PubTator.txt)")
+    parser.add_argument("predicted", help="predicted PubTator file (e.g. predictions_end2end.PubTator.txt)")
+    parser.add_argument("--predicted-documents-only", action="store_true",
+                        help="score only the documents of the predicted file (a run with --limit)")
+    args = parser.parse_args(argv)
+    pmids = set(read_annotations(args.predicted)[0]) if args.predicted_documents_only else None
+    for name, s in score_files(args.gold, args.predicted, pmids).items():
+        print(f"{name:10} P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} "
+              f"(tp {s['tp']}, predicted {s['predicted']}, gold {s['gold']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
