@@ -1,0 +1,62 @@
+"""`python -m linking build`: build a concept linker and save it into a model folder (or any folder).
+
+    python -m linking build --dataset bc5cdr --data-dir ../shared/data/bc5cdr --vocab-dir ../shared/data/vocab \
+        --out models/my-model/linker [--splits train,validation] [--fuzzy-threshold 0.4] [--no-vocabularies]
+
+What train.py does after training (`training/linker.py`), for a model trained without a linker or to rebuild
+one (new vocabulary releases). Without `--vocab-dir` the official releases are downloaded once.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Sequence
+
+from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error
+
+
+def build_parser() -> OneLineErrorParser:
+    parser = OneLineErrorParser(prog="python -m linking", description="Build a concept linker (names from a "
+                                "corpus's gold annotations and the public vocabularies) and save it.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="build and save a linker", description=__doc__.split("\n\n")[0])
+    build.add_argument("--dataset", default="bc5cdr", choices=["bc5cdr", "chem_dis_gene"])
+    build.add_argument("--dataset-config", default="", help="chem_dis_gene family (ctd_derived)")
+    build.add_argument("--data-dir", default=None, help="local copy of the corpus release (default: download)")
+    build.add_argument("--cache-dir", default=None, help="datasets cache folder")
+    build.add_argument("--splits", default="train,validation", help="splits whose gold names are used (never test)")
+    build.add_argument("--vocab-dir", default=None, help="local vocabulary folder (default: download the releases)")
+    build.add_argument("--no-vocabularies", action="store_true", help="corpus names only")
+    build.add_argument("--fuzzy-threshold", type=float, default=0.4, help="least trigram cosine (default 0.4)")
+    build.add_argument("--out", required=True, help="folder to write (a model's linker/ folder)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from types import SimpleNamespace
+
+    from training.linker import build_linker
+
+    args = build_parser().parse_args(argv)
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    if not splits or any(s not in ("train", "validation") for s in splits):
+        exit_with_error(f"--splits {args.splits!r}: expected train and/or validation (never test)")
+    settings = SimpleNamespace(
+        dataset=args.dataset, dataset_config=args.dataset_config, data_dir=args.data_dir, cache_dir=args.cache_dir,
+        linker_name_splits=",".join(splits), linker_vocab_dir=args.vocab_dir,
+        linker_vocabularies=not args.no_vocabularies, linker_fuzzy_threshold=args.fuzzy_threshold,
+    )
+    start = time.perf_counter()
+    try:
+        linker = build_linker(settings)
+    except (FileNotFoundError, UsageError, ValueError) as err:
+        exit_with_error(str(err))
+    linker.save(args.out)
+    counts = ", ".join(f"{t} {len(linker.exact[t]):,}" for t in linker.entity_types)
+    print(f"wrote {args.out}: names {counts} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
