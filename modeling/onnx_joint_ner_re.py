@@ -58,7 +58,8 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
     for name, tensor in encoder.state_dict().items():
         data = tensor.detach().to("cpu", torch.float32 if tensor.is_floating_point() else tensor.dtype).contiguous()
         digest.update(name.encode())
-        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+        if data.numel():
+            digest.update(data.reshape(-1).view(torch.uint8).numpy())  # the tensor's own buffer: no copy
     return digest.hexdigest()
 
 
@@ -213,7 +214,8 @@ def onnx_file_for(model: nn.Module, int8: bool = False, folder: str | os.PathLik
     candidates.append(cache)
     for candidate in candidates:
         info = _read_info(candidate)
-        if info.get("encoder_fingerprint") == fingerprint and (candidate / wanted).is_file():
+        if (info.get("encoder_fingerprint") == fingerprint and wanted in info.get("files", [])
+                and (candidate / wanted).is_file()):
             return candidate / wanted
     target = next((c for c in candidates[:-1] if _writable(c)), cache)
     stale = _read_info(target)
@@ -223,7 +225,8 @@ def onnx_file_for(model: nn.Module, int8: bool = False, folder: str | os.PathLik
         info = stale  # only the int8 copy is missing
     else:
         logger.info("exporting the encoder to %s", target / ONNX_FILE)
-        (target / INFO_FILE).unlink(missing_ok=True)  # the files and the info change together
+        for old in (INFO_FILE, INT8_FILE):  # the files and the info change together
+            (target / old).unlink(missing_ok=True)
         export_encoder(model.encoder, target / ONNX_FILE)
         info = {"encoder_fingerprint": fingerprint, "opset": OPSET, "torch": torch.__version__,
                 "encoder": type(model.encoder).__name__, "inputs": ["input_ids", "attention_mask"],

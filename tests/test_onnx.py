@@ -92,9 +92,11 @@ def test_export_of_a_tiny_bert_is_written_once_into_the_model_folder_and_matches
     with torch.inference_mode():
         moved = changed.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         assert (fresh(input_ids, attention_mask) - moved)[real].abs().max().item() < 1e-4
+    assert changed.use_backend("onnx", folder=copy_folder, int8=True)._encoder_runtime.path == copy_folder / INT8_FILE
     with torch.no_grad():
         embeddings.copy_(original)
     changed.use_backend("onnx", folder=copy_folder)  # the weights are back: exported again over the stale file
+    assert not (copy_folder / INT8_FILE).exists()  # the stale int8 copy went with it
     assert json.loads((copy_folder / INFO_FILE).read_text())["encoder_fingerprint"] == encoder_fingerprint(model.encoder)
     assert model.use_backend("torch")._encoder_runtime is None
 
