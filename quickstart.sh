@@ -17,9 +17,10 @@ else
   export HF_HUB_OFFLINE=0 HF_DATASETS_OFFLINE=0  # no local copy: download the release
 fi
 # the concept linker's vocabularies (MeSH, CTD MEDIC, HGNC): the local copies when present, else downloaded
+LINKER_FLAGS=()
 if [ -d "$DATA_ROOT/vocab" ]; then
-  DATA_FLAGS+=(--linker-vocab-dir "$DATA_ROOT/vocab")
+  LINKER_FLAGS=(--linker-vocab-dir "$DATA_ROOT/vocab")
 fi
 
 python -m loaders build bc5cdr "${DATA_FLAGS[@]}" --out data/bc5cdr
-python train.py --config configs/quickstart.yaml --encoder "$ENCODER" "${DATA_FLAGS[@]}" "$@"
+python train.py --config configs/quickstart.yaml --encoder "$ENCODER" "${DATA_FLAGS[@]}" "${LINKER_FLAGS[@]}" "$@"
