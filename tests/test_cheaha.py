@@ -68,7 +68,7 @@ def test_batch_scripts_mark_their_settings_at_the_top() -> None:
             "#SBATCH --time=",
             "MODULES=",
             "ENV_PATH=",
-            "TRAIN_ARGS=",
+            "PREDICT_ARGS=" if script.name.startswith("predict") else "TRAIN_ARGS=",
         ):
             assert marker in head, f"{script.name}: {marker!r} not in the settings block"
 
@@ -173,7 +173,7 @@ def test_multi_node_launch_outside_slurm_fails_clearly() -> None:
     assert "SLURM_NNODES is not set" in result.stderr
 
 
-@pytest.mark.parametrize("script", sorted(CHEAHA.glob("*.sbatch")), ids=lambda p: p.name)
+@pytest.mark.parametrize("script", sorted(CHEAHA.glob("train_*.sbatch")), ids=lambda p: p.name)
 def test_batch_scripts_train_with_the_readme_config(script: Path) -> None:
     """Each batch script passes configs/scibert_bc5cdr.yaml (the README's Cheaha config), and its flags parse
     into the settings that file holds (bf16, 20 epochs, tensorboard)."""
