@@ -28,7 +28,10 @@ def build_parser() -> OneLineErrorParser:
     build.add_argument("--splits", default="train,validation", help="splits whose gold names are used (never test)")
     build.add_argument("--vocab-dir", default=None, help="local vocabulary folder (default: download the releases)")
     build.add_argument("--no-vocabularies", action="store_true", help="corpus names only")
-    build.add_argument("--fuzzy-threshold", type=float, default=0.4, help="least trigram cosine (default 0.4)")
+    build.add_argument("--fuzzy-threshold", type=float, default=0.4,
+                       help="least trigram cosine for given mentions (default 0.4)")
+    build.add_argument("--end2end-fuzzy-threshold", type=float, default=0.9,
+                       help="least trigram cosine for the NER head's mentions (default 0.9)")
     build.add_argument("--out", required=True, help="folder to write (a model's linker/ folder)")
     return parser
 
@@ -46,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset=args.dataset, dataset_config=args.dataset_config, data_dir=args.data_dir, cache_dir=args.cache_dir,
         linker_name_splits=",".join(splits), linker_vocab_dir=args.vocab_dir,
         linker_vocabularies=not args.no_vocabularies, linker_fuzzy_threshold=args.fuzzy_threshold,
+        linker_end2end_fuzzy_threshold=args.end2end_fuzzy_threshold,
     )
     start = time.perf_counter()
     try:

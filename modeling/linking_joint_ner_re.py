@@ -14,7 +14,8 @@ Linking a mention, in order (the first that answers wins; `LinkResult.method` sa
 4. `composite`: a coordination ("breast and ovarian cancer") whose parts, with the shared head word, each
    link: the mention carries every part's id, as the corpus annotates it;
 5. `fuzzy`: the most similar name of its type by character-trigram TF-IDF cosine, when that similarity is at
-   least `fuzzy_threshold` (names from the sources in `fuzzy_sources`);
+   least `fuzzy_threshold` for given mentions (`link_mentions`), `end2end_fuzzy_threshold` for the NER head's
+   mentions in `extract` (names from the sources in `fuzzy_sources`);
 6. otherwise NIL: no id (never an arbitrary one).
 
 Imports only torch and the standard library (this file ships with the model).
@@ -293,6 +294,9 @@ class ConceptLinker:
     fuzzy_sources: tuple[str, ...] = DEFAULT_FUZZY_SOURCES
     metadata: dict[str, Any] = field(default_factory=dict)
     use_variants: bool = True
+    # predicted mentions (extract end to end) need a closer name to link than given ones: a poor match is more
+    # often a false mention than a variant name (both thresholds chosen on BC5CDR validation)
+    end2end_fuzzy_threshold: float = 0.9
     _fuzzy: dict[str, _TrigramIndex] = field(default_factory=dict, repr=False)
 
     # ---- building --------------------------------------------------------------------------------------
@@ -344,6 +348,7 @@ class ConceptLinker:
         added = ConceptLinker.from_names(user_rows, self.fuzzy_threshold, self.fuzzy_sources, entity_types=self.entity_types)
         if replace:
             added.metadata = {**self.metadata, "user_names": "replaced the vocabulary"}
+            added.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
             return added
         exact = {t: dict(table) for t, table in self.exact.items()}
         loose = {t: dict(table) for t, table in self.loose.items()}
@@ -351,7 +356,9 @@ class ConceptLinker:
             for entity_type, table in theirs.items():
                 mine.setdefault(entity_type, {}).update(table)
         metadata = {**self.metadata, "user_names": f"{len(user_rows)} names added"}
-        return ConceptLinker(exact, loose, self.fuzzy_threshold, self.fuzzy_sources, metadata)
+        linker = ConceptLinker(exact, loose, self.fuzzy_threshold, self.fuzzy_sources, metadata)
+        linker.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
+        return linker
 
     @property
     def entity_types(self) -> list[str]:
@@ -427,8 +434,11 @@ class ConceptLinker:
         entity_type: str,
         abbreviations: Mapping[str, str] | None = None,
         fuzzy: bool = True,
+        threshold: float | None = None,
     ) -> list[LinkResult]:
-        """`link` for several mentions of one type (the trigram search runs once for all that need it)."""
+        """`link` for several mentions of one type (the trigram search runs once for all that need it).
+        threshold: the least trigram cosine for this call (default `fuzzy_threshold`)."""
+        threshold = self.fuzzy_threshold if threshold is None else threshold
         if entity_type not in self.exact:
             return [NIL] * len(names)
         results: list[LinkResult | None] = []
@@ -453,14 +463,17 @@ class ConceptLinker:
             index = self._fuzzy_index(entity_type)
             table = self.exact[entity_type]
             for (i, name), (row, similarity) in zip(pending, index.nearest([name_key(n) for _, n in pending])):
-                if row >= 0 and similarity >= self.fuzzy_threshold:
+                if row >= 0 and similarity >= threshold:
                     entry = table[index.keys[row]]
                     results[i] = LinkResult(entry[0], round(similarity * entry[1], 4), "fuzzy")
         return [r if r is not None else NIL for r in results]
 
-    def link_mentions(self, text: str, mentions: Sequence[Mapping[str, Any]], fuzzy: bool = True) -> list[LinkResult]:
+    def link_mentions(
+        self, text: str, mentions: Sequence[Mapping[str, Any]], fuzzy: bool = True, threshold: float | None = None
+    ) -> list[LinkResult]:
         """Link a document's mentions (dicts with start, end, type) in context: abbreviations defined in
-        `text` link like their long forms. One result per mention, in order."""
+        `text` link like their long forms. One result per mention, in order. threshold: the fuzzy step's for
+        this call (default `fuzzy_threshold`, for given mentions; `extract` passes `end2end_fuzzy_threshold`)."""
         abbreviations = document_abbreviations(text)
         results: list[LinkResult | None] = [None] * len(mentions)
         by_type: dict[str, list[int]] = {}
@@ -468,7 +481,7 @@ class ConceptLinker:
             by_type.setdefault(m["type"], []).append(i)
         for entity_type, indices in by_type.items():
             names = [text[mentions[i]["start"] : mentions[i]["end"]] for i in indices]
-            for i, result in zip(indices, self.link_many(names, entity_type, abbreviations, fuzzy)):
+            for i, result in zip(indices, self.link_many(names, entity_type, abbreviations, fuzzy, threshold)):
                 results[i] = result
         # "cisplatin (CDDP)": a short form right after a mention of the same type links like that mention
         # throughout the document, even where the letters do not match or a dictionary knows the short form
@@ -493,6 +506,7 @@ class ConceptLinker:
             "format_version": FORMAT_VERSION,
             "normalisation_version": NORMALISATION_VERSION,
             "fuzzy_threshold": self.fuzzy_threshold,
+            "end2end_fuzzy_threshold": self.end2end_fuzzy_threshold,
             "fuzzy_sources": list(self.fuzzy_sources),
             "entity_types": self.entity_types,
             "names": {t: len(self.exact.get(t, {})) for t in self.entity_types},
@@ -549,11 +563,14 @@ class ConceptLinker:
                 table[key] = entry
         metadata = {
             k: v for k, v in config.items()
-            if k not in ("format_version", "normalisation_version", "fuzzy_threshold", "fuzzy_sources", "entity_types")
+            if k not in ("format_version", "normalisation_version", "fuzzy_threshold", "fuzzy_sources", "entity_types",
+                         "end2end_fuzzy_threshold")
         }
-        return cls(
+        linker = cls(
             tables["exact"], tables["loose"], float(config["fuzzy_threshold"]), tuple(config["fuzzy_sources"]), metadata
         )
+        linker.end2end_fuzzy_threshold = float(config.get("end2end_fuzzy_threshold", linker.fuzzy_threshold))
+        return linker
 
 
 def defined_short_forms(text: str, mentions: Sequence[Mapping[str, Any]]) -> dict[str, int]:

@@ -664,7 +664,11 @@ class SciBertForJointNerRe(PreTrainedModel):
         links: list[list[LinkResult]] | None = None
         if mode == "end2end":
             if self.linker is not None:
-                links = [self.linker.link_mentions(doc["text"], mentions) for doc, mentions in zip(documents, predicted)]
+                fuzzy = self.linker.end2end_fuzzy_threshold
+                links = [
+                    self.linker.link_mentions(doc["text"], mentions, threshold=fuzzy)
+                    for doc, mentions in zip(documents, predicted)
+                ]
                 entity_lists = [group_linked_mentions(m, l) for m, l in zip(predicted, links)]
             else:
                 entity_lists = [group_mentions(mentions) for mentions in predicted]

@@ -133,8 +133,13 @@ class TrainingArguments:
     )
     linker_fuzzy_threshold: float = field(
         default=0.4,
-        metadata={"help": "Least character-trigram cosine for a name not in the dictionary to link (chosen on "
-                  "BC5CDR validation, bench/linking.py)."},
+        metadata={"help": "Least character-trigram cosine for a given mention's name not in the dictionary to link "
+                  "(accuracy on BC5CDR validation gold mentions, bench/linking.py)."},
+    )
+    linker_end2end_fuzzy_threshold: float = field(
+        default=0.9,
+        metadata={"help": "The same for the NER head's mentions in extract (concept-id F1 on BC5CDR validation, "
+                  "bench/linking_thresholds.py)."},
     )
     report_to: str = field(default="none", metadata={"help": "tensorboard, wandb or none."})
     logging_steps: int = field(default=10, metadata={"help": "Log loss, lr and tokens/s every N steps."})

@@ -34,6 +34,7 @@ def build_linker(args: Any) -> ConceptLinker:
     linker = ConceptLinker.from_names(
         rows, fuzzy_threshold=args.linker_fuzzy_threshold, metadata=metadata, entity_types=entity_types
     )
+    linker.end2end_fuzzy_threshold = args.linker_end2end_fuzzy_threshold
     logger.info("linker: %s names from %d rows (%s + %s) in %.0f s",
                 {t: len(linker.exact[t]) for t in linker.entity_types}, len(rows), "+".join(splits),
                 ", ".join(v["name"] for v in metadata["vocabularies"]) or "no vocabularies",
