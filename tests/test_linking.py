@@ -624,3 +624,22 @@ def test_model_with_linker_loads_with_remote_code_in_a_fresh_process(linker, enc
         assert all(re.fullmatch(r"MESH:[CD]\d{6,9}", i) for i in mention["ids"]), mention
     [here] = model.extract([text], load_tokenizer(encoder), mode="end2end")
     assert extracted["entities"] == here["entities"] and extracted["mentions"] == here["mentions"]
+
+
+def test_extract_with_a_linker_keeps_the_relation_threshold(linker, encoder) -> None:
+    """The linker's own thresholds never stand in for the relation threshold: with a margin that lets every
+    pair through, each (chemical entity, disease entity) pair of the linked result carries a CID relation."""
+    from modeling import SciBertForJointNerRe, load_tokenizer
+
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe.from_encoder(
+        str(encoder), entity_types=["Chemical", "Disease"], relation_types={"CID": ["Chemical", "Disease"]},
+        max_length=64, stride=16, re_block_size=8,
+    ).eval()
+    model.set_linker(linker)
+    text = "Cisplatin induced hypertension and nephrotoxicity in rats given cisplatin and saline."
+    [result] = model.extract([text], load_tokenizer(encoder), threshold=-1e9)
+    chemicals = {e["id"] for e in result["entities"] if e["type"] == "Chemical"}
+    diseases = {e["id"] for e in result["entities"] if e["type"] == "Disease"}
+    assert chemicals and diseases, result["entities"]  # a random model finds some mentions of both types
+    assert {(r["head"], r["tail"]) for r in result["relations"]} == {(c, d) for c in chemicals for d in diseases}
