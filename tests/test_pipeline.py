@@ -26,6 +26,24 @@ def first_abstracts(n: int) -> list[dict]:
     return [{"pmid": r.pmid, "title": r.title, "abstract": r.abstract} for r, _ in zip(raws, range(n))]
 
 
+def save_linker_of_gold_names(folder: Path) -> None:
+    """A linker in `folder/linker/` (as train.py writes it) that knows every word of the first 20 BC5CDR
+    training abstracts (as naloxone for chemicals, hypertension for diseases), so that whatever words the random
+    model tags link to a MeSH id: the pipeline's entities then carry the shipped linker's ids."""
+    import re
+
+    from loaders.pubtator import iter_pubtator
+    from modeling.linking_joint_ner_re import LINKER_FOLDER, ConceptLinker, NameRow
+
+    raws = iter_pubtator(BC5CDR_TEST.parent / "CDR_TrainingSet.PubTator.txt", None, None)
+    words = {w for r, _ in zip(raws, range(20)) for w in re.findall(r"\w+", r.title + " " + r.abstract)}
+    rows = [NameRow(t, (i,), w, "corpus") for w in sorted(words)
+            for t, i in (("Chemical", "MESH:D009270"), ("Disease", "MESH:D006973"))]
+    linker = ConceptLinker.from_names(rows, entity_types=["Chemical", "Disease"])
+    linker.end2end_fuzzy_threshold = 0.01
+    linker.save(folder / LINKER_FOLDER)
+
+
 ABSTRACT = first_abstracts(1)[0]
 
 FRESH = r"""
@@ -48,6 +66,7 @@ print(json.dumps({
 def exported(encoder, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("pipeline")
     folder = write_tiny_model(encoder, tmp / "model")
+    save_linker_of_gold_names(folder)
     assert push_to_hub(["model", str(folder), "--local-dir", str(tmp / "export"), "--allow-missing-metrics"]) == 0
     return tmp / "export"
 
@@ -73,7 +92,8 @@ def test_pipeline_in_a_fresh_process_without_the_project(exported, tmp_path):
     assert one["relations"] and all(0.0 <= r["score"] <= 1.0 for r in one["relations"])
     ids = {e["id"] for e in one["entities"]}
     assert all(r["head"] in ids and r["tail"] in ids for r in one["relations"])
-    # TODO(linking): once extract links mentions, also assert MESH: entity ids here (contract of issue 15)
+    assert any(e["id"].startswith("MESH:D") for e in one["entities"]), one["entities"]  # the shipped linker's ids
+    assert all(m["ids"] == [] or m["ids"][0].startswith("MESH:") for m in one["mentions"])
     assert document["pmid"] == ABSTRACT["pmid"] and document["mentions"] == one["mentions"]
     assert document["relations"] == one["relations"]
     assert empty == {"pmid": "input-1", "mentions": [], "entities": [], "relations": []}
