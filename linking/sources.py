@@ -8,11 +8,12 @@ damaged download, and the file's SHA-256 is recorded in the model's `linker/link
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import urllib.request
 from pathlib import Path
+
+from loaders.sources import sha256_file
 
 LOCAL_FILES = {
     "mesh_descriptors": "mesh_descriptors_2023.tsv",
@@ -33,14 +34,6 @@ OFFICIAL_URLS = {
     "hgnc": "https://storage.googleapis.com/public-download-files/hgnc/tsv/tsv/hgnc_complete_set.txt",
 }
 DEFAULT_CACHE = Path(os.environ.get("BIOMED_NERRE_CACHE", Path.home() / ".cache" / "biomed-nerre")) / "vocab"
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def vocabulary_files(vocab_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> dict[str, dict[str, str]]:

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
+from modeling.linking_joint_ner_re import curie_to_corpus_id
+
 ID_STYLES = ("bc5cdr", "chem_dis_gene")
-
-try:
-    from modeling.linking_joint_ner_re import curie_to_corpus_id
-except ImportError:  # TODO: drop once modeling/linking_joint_ner_re.py (the concept linker) is committed
-
-    def curie_to_corpus_id(curie: str | None, style: str = "bc5cdr") -> str:
-        """A CURIE in a corpus's own form: "bc5cdr" -> `D002945` (NIL -> `-1`); "chem_dis_gene" ->
-        `MESH:D002945`, genes as the bare NCBI Gene number (NIL -> `-`)."""
-        if style not in ID_STYLES:
-            raise ValueError(f"unknown id style {style!r}; expected 'bc5cdr' or 'chem_dis_gene'")
-        if not curie or curie.startswith("NIL:") or ":" not in curie:
-            return "-1" if style == "bc5cdr" else "-"
-        prefix, _, local = curie.partition(":")
-        if style == "bc5cdr":
-            return local if prefix == "MESH" else curie
-        return local if prefix == "NCBIGene" else curie
 
 
 def is_concept_id(entity_id: str) -> bool:
