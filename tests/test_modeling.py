@@ -742,6 +742,9 @@ def test_int8_copy_for_cpu_quantizes_the_encoder_only_and_keeps_predictions(trai
         quantized.save_pretrained(tmp_path)
 
 
+PROJECT_PACKAGES = {"loaders", "modeling", "training", "evaluation", "hub", "linking", "prediction"}
+
+
 @pytest.mark.slow
 def test_trust_remote_code_load_in_a_fresh_process(trained, tokenizer, tmp_path):
     model, _, _ = trained
@@ -754,6 +757,13 @@ def test_trust_remote_code_load_in_a_fresh_process(trained, tokenizer, tmp_path)
         import json, sys
         repo = {str(REPO)!r}
         assert all(not p or not p.startswith(repo) or "/.venv/" in p for p in sys.path), sys.path
+
+        class NoProjectCode:  # as if the project were not installed (CI installs it with pip install -e .)
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {PROJECT_PACKAGES!r}:
+                    raise ModuleNotFoundError(f"No module named {{name!r}}")
+
+        sys.meta_path.insert(0, NoProjectCode())
         from transformers import AutoModel, AutoTokenizer
         model = AutoModel.from_pretrained({str(model_dir)!r}, trust_remote_code=True)
         assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
