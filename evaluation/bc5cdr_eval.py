@@ -34,7 +34,8 @@ def read_annotations(path: str | Path) -> tuple[dict[str, set[tuple[str, str]]],
                 continue
             if "|t|" in line[:20] or "|a|" in line[:20]:
                 pmid = line.split("|", 1)[0]
-                concepts[pmid], relations[pmid]  # noqa: B018 - every document is scored, even with nothing in it
+                concepts.setdefault(pmid, set())  # every document is scored, even with nothing in it
+                relations.setdefault(pmid, set())
                 continue
             fields = line.split("\t")
             if len(fields) == 4 and fields[1] == "CID":

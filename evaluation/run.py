@@ -113,21 +113,12 @@ def check_backend(backend: str, dtype: str = "float32") -> None:
 
 
 def use_backend(model: Any, backend: str, int8: bool = False) -> Any:
-    """``model`` with its encoder on ``backend``: "torch" leaves it as it is; "onnx" calls
-    ``model.use_backend("onnx")`` (ONNX Runtime; the CUDA provider when the model is on a GPU; its int8 model with
-    ``int8``), which exports the encoder into the model folder (or a cache) the first time."""
+    """``model`` with its encoder on ``backend`` (checked by `check_backend`): "torch" leaves it as it is; "onnx"
+    is `prediction.runner.use_backend` (ONNX Runtime, exported into the model folder the first time)."""
+    from prediction.runner import use_backend as backend_of
+
     check_backend(backend)
-    if backend == "torch":
-        return model
-    if not hasattr(model, "use_backend"):
-        raise UsageError("this model's code was saved before the ONNX backend existed (no use_backend): save it "
-                         "again with this version's modeling code, or use --backend torch")
-    try:
-        return model.use_backend("onnx", provider="cuda" if model.device.type == "cuda" else "cpu", int8=int8)
-    except RuntimeError as err:  # OnnxBackendError (the class of the model's own code copy): no provider, ...
-        if type(err).__name__ == "OnnxBackendError":
-            raise UsageError(str(err)) from err
-        raise
+    return backend_of(model, backend, int8)
 
 
 def load_model(model_path: str, device: str | None = None, int8: bool = False,

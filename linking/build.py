@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from modeling.linking_joint_ner_re import NameRow
 
 from .names import corpus_names
-from .sources import sha256_file, vocabulary_files
+from loaders.sources import sha256_file
+
+from .sources import vocabulary_files
 from .vocabularies import (
     VocabularyReport,
+    descriptor_types,
     read_ctd_diseases,
     read_hgnc,
     read_medic,
@@ -54,9 +57,7 @@ def vocabulary_names(
                 else read_mesh_descriptors_tsv(path, report, strict)
             )
         elif name == "mesh_supplementary":
-            if not official:
-                from .vocabularies import descriptor_types
-
+            if not official:  # the official reader fills types_of while reading the descriptors
                 types_of = {d: descriptor_types(t) for d, t in report.tree_numbers.items()}
             reader = (
                 read_mesh_ascii(path, report, strict, types_of, descriptor_ids) if official
@@ -77,7 +78,7 @@ def linker_rows(
     vocab_dir: str | Path | None = None,
     use_vocabularies: bool = True,
     cache_dir: str | Path | None = None,
-) -> tuple[Iterator[NameRow] | list[NameRow], dict[str, Any]]:
+) -> tuple[list[NameRow], dict[str, Any]]:
     """All rows for `ConceptLinker.from_names`: the given documents' gold names (train, + validation for a
     final model) and, unless `use_vocabularies=False`, the vocabularies; with metadata for the linker config."""
     rows = list(corpus_names(documents))

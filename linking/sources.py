@@ -13,8 +13,6 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from loaders.sources import sha256_file
-
 LOCAL_FILES = {
     "mesh_descriptors": "mesh_descriptors_2023.tsv",
     "mesh_supplementary": "mesh_supplementary_2023.tsv",

@@ -149,20 +149,22 @@ def numbered_lines(path: str | PathLike) -> Iterator[tuple[int, str]]:
     """
     with open_binary(path) as handle:
         for number, raw in enumerate(handle, 1):
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                bad = raw[err.start : err.start + 1]
-                raise PubTatorFormatError(
-                    path, number, f"not UTF-8: byte 0x{bad.hex()} at byte {err.start + 1} of the line ({err.reason})"
-                ) from None
-            if line.endswith("\n"):
-                line = line[:-1]
-            if line.endswith("\r"):
-                line = line[:-1]
-            yield number, line
+            yield number, decode_line(path, number, raw)
+
+
+def decode_line(path: str | PathLike, number: int, raw: bytes) -> str:
+    """One raw line as text without its "\\n" / "\\r\\n" (and, on line 1, without a UTF-8 byte-order mark);
+    `PubTatorFormatError` naming the file, the line and the byte when it is not UTF-8."""
+    if number == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8) :]
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        bad = raw[err.start : err.start + 1]
+        raise PubTatorFormatError(
+            path, number, f"not UTF-8: byte 0x{bad.hex()} at byte {err.start + 1} of the line ({err.reason})"
+        ) from None
+    return line.removesuffix("\n").removesuffix("\r")
 
 
 def _blocks(lines: Iterable[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:

@@ -19,14 +19,13 @@ PubTator file, broken XML) raise `InputError` with file and line.
 
 from __future__ import annotations
 
-import codecs
 import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from loaders.pubtator import ErrorPolicy, PubTatorFormatError, iter_pubtator, open_binary
+from loaders.pubtator import ErrorPolicy, PubTatorFormatError, decode_line, iter_pubtator, open_binary
 
 from .records import Document, Problem
 
@@ -129,14 +128,10 @@ def _decoded_lines(spec: str) -> Iterator[tuple[int, str | Problem]]:
     """Numbered lines; an undecodable line comes as a Problem (line formats can skip a line)."""
     with open_binary(spec) as handle:
         for number, raw in enumerate(handle, 1):
-            if number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
             try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                yield number, Problem(f"{spec}, line {number}", f"not UTF-8: byte 0x{raw[err.start:err.start + 1].hex()} at byte {err.start + 1}")
-                continue
-            yield number, line.removesuffix("\n").removesuffix("\r")
+                yield number, decode_line(spec, number, raw)
+            except PubTatorFormatError as err:
+                yield number, Problem(f"{spec}, line {number}", err.message)
 
 
 def read_text(spec: str, columns: Columns = Columns()) -> Iterator[Item]:

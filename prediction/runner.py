@@ -23,16 +23,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+from loaders.cli_errors import UsageError
+
 from .readers import Columns, InputError, Item, read_inputs
 from .records import Document, Problem, normalise_result
 from .writers import open_writer
 
 MANIFEST = "manifest.json"
 POLL_SECONDS = 1.0
-
-
-class UsageError(ValueError):
-    """The command cannot run as given (existing output, a work dir of another command)."""
 
 
 @dataclass
@@ -185,16 +183,17 @@ def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
     return model.to(device).eval(), tokenizer
 
 
-def use_backend(model: Any, backend: str) -> Any:
-    """`model` with its encoder on `backend` ("onnx": ONNX Runtime, the CUDA provider on a GPU; exported into the
-    model folder, or a cache, the first time); `UsageError` where the model's code or onnxruntime lacks it."""
+def use_backend(model: Any, backend: str, int8: bool = False) -> Any:
+    """`model` with its encoder on `backend` ("onnx": ONNX Runtime, the CUDA provider on a GPU, its int8 model with
+    `int8`; exported into the model folder, or a cache, the first time); `UsageError` where the model's code or
+    onnxruntime lacks it. evaluate.py uses it too."""
     if backend == "torch":
         return model
     if not hasattr(model, "use_backend"):
         raise UsageError("this model's code was saved before the ONNX backend existed (no use_backend): save it "
                          "again with this version's modeling code, or use --backend torch")
     try:
-        return model.use_backend(backend, provider="cuda" if model.device.type == "cuda" else "cpu")
+        return model.use_backend(backend, provider="cuda" if model.device.type == "cuda" else "cpu", int8=int8)
     except RuntimeError as err:  # OnnxBackendError (the class of the model's own code copy): no onnxruntime, ...
         if type(err).__name__ == "OnnxBackendError":
             raise UsageError(str(err)) from err

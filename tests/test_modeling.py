@@ -803,3 +803,16 @@ def test_mentions_are_decoded_at_word_level():
     tags = [1, 0, 0, 0, 0, 3, 0, 3, 1]
     mentions = decode_bio(tags, offsets, text, labels)
     assert [(m["text"], m["type"]) for m in mentions] == [("IDM", "Chemical"), ("ray", "Disease"), ("hypotension", "Disease")]
+
+
+def test_extract_takes_title_and_abstract_like_the_corpora(trained, tokenizer):
+    """A document given as title + abstract (no `text`) is read as title + " " + abstract, the text the corpora's
+    offsets index: the same mentions, entities and relations as that text."""
+    model, _, _ = trained
+    model.eval()
+    title, abstract = "Naloxone reverses the antihypertensive effect of clonidine.", "In rats, clonidine lowered blood pressure."
+    [from_parts] = model.extract([{"pmid": "1", "title": title, "abstract": abstract}], tokenizer)
+    [from_text] = model.extract([{"pmid": "1", "text": title + " " + abstract}], tokenizer)
+    assert from_parts == from_text
+    [title_only] = model.extract([{"pmid": "2", "title": title}], tokenizer)
+    assert title_only["mentions"] == model.extract(title, tokenizer)[0]["mentions"]

@@ -68,7 +68,7 @@ def test_metrics_equal_the_official_measures_on_the_written_file(documents, tmp_
     assert "MESH:" not in text and "NIL:" not in text  # the corpus's own id form
 
 
-def test_gold_file_scores_perfectly_against_itself(documents, tmp_path):
+def test_gold_file_scores_perfectly_against_itself():
     gold = BC5CDR / "CDR_DevelopmentSet.PubTator.txt"
     scores = score_files(gold, gold)
     assert all(s["f1"] == 1.0 for s in scores.values())
