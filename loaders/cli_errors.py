@@ -30,7 +30,10 @@ class OneLineErrorParser(argparse.ArgumentParser):
 def exit_with_error(message: str) -> NoReturn:
     """Print ``error: <message>`` (first line only) to stderr and exit with status 2."""
     first_line = str(message).strip().splitlines()[0] if str(message).strip() else "unknown error"
-    print(f"error: {first_line}", file=sys.stderr)
+    # one write, newline included: processes of one launch share stderr, and a pipe keeps a single short write
+    # whole, while print's two writes (text, then end) can interleave with another process's line
+    sys.stderr.write(f"error: {first_line}\n")
+    sys.stderr.flush()
     sys.exit(EXIT_USAGE)
 
 
