@@ -6,7 +6,8 @@ batch size. Both are scored by `evaluation.scoring` (seqeval strict IOB2 over th
 
     python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 10 [--limit-eval-docs 200] [--out results/bench-quality]
 
-Prints a side-by-side table and writes ``quality.json`` and ``quality.md`` to ``--out``.
+Prints a side-by-side table and writes ``quality.json`` and ``quality.md`` to ``--out``. Flags this script does
+not know (e.g. ``--token-shape-features true``) go to the joint model's train.py.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
             "--run-name", "joint", "--attention-dropout", str(args.attention_dropout),
             "--re-loss-weight", str(args.re_loss_weight),
             "--ner-label-continuations", args.ner_label_continuations,
+            *args.train_flags,
         ]
     )
     return metrics, time.perf_counter() - start
@@ -98,7 +100,7 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--baseline-model", help="Score this trained token-classification folder instead of training one.")
     parser.add_argument("--joint-metrics", help="Reuse this metrics.json of a joint run instead of training one.")
-    args = parser.parse_args()
+    args, args.train_flags = parser.parse_known_args()
     args.encoder = args.encoder or default_encoder()
     Path(args.out).mkdir(parents=True, exist_ok=True)
 

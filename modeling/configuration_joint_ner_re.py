@@ -59,6 +59,10 @@ class JointNerReConfig(PretrainedConfig):
         re_embedding_size: size of the head/tail projections (default: the encoder's hidden size).
         re_block_size: block size of the group bilinear classifier (must divide `re_embedding_size`).
         re_use_context: add an attention-pooled, pair-specific context vector to the head/tail inputs.
+        token_shape_features: add a learned embedding of each token's written shape (lowercase, Capitalised,
+            UPPER, mIxed, digits, ... of its characters in the original text; `token_shape`) to the encoder's
+            input embeddings. It gives back the case that an uncased tokenizer throws away ("NO" the chemical
+            against "no"); zero at the start, so training begins from the pretrained encoder unchanged.
         encoder_name_or_path: the checkpoint the encoder came from (for the record).
         do_lower_case: whether the tokenizer lowercases (False for cased checkpoints).
     """
@@ -85,6 +89,7 @@ class JointNerReConfig(PretrainedConfig):
         re_embedding_size: int | None = None,
         re_block_size: int = 64,
         re_use_context: bool = True,
+        token_shape_features: bool = False,
         encoder_name_or_path: str | None = None,
         do_lower_case: bool = False,
         **kwargs: Any,
@@ -127,6 +132,7 @@ class JointNerReConfig(PretrainedConfig):
         self.re_embedding_size = re_embedding_size
         self.re_block_size = int(re_block_size)
         self.re_use_context = bool(re_use_context)
+        self.token_shape_features = bool(token_shape_features)
         self.encoder_name_or_path = encoder_name_or_path
         self.do_lower_case = bool(do_lower_case)
         super().__init__(**kwargs)

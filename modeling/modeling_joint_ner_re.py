@@ -29,6 +29,7 @@ from .postprocessing_joint_ner_re import (
     public_mention,
 )
 from .preprocessing_joint_ner_re import (
+    NUM_TOKEN_SHAPES,
     collate_entities,
     collate_features,
     entity_features,
@@ -219,10 +220,20 @@ class SciBertForJointNerRe(PreTrainedModel):
         self.tail_extractor = nn.Linear(extractor_in, emb)
         # Group bilinear (ATLOP): the weight of Linear(emb * block, 1 + R) viewed as [1 + R, K, block, block].
         self.bilinear = nn.Linear(emb * config.re_block_size, 1 + num_relations)
+        # added to the encoder's input embeddings (see `embed_inputs`); zeroed in `_init_weights`
+        self.shape_embeddings = nn.Embedding(NUM_TOKEN_SHAPES, hidden) if config.token_shape_features else None
         self._signature_cache: dict[torch.device, torch.Tensor] = {}
         # concept linker (names -> ids), saved as `linker/` next to the weights; None: entities keep "E<n>" ids
         self.linker: ConceptLinker | None = None
         self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """transformers' initialisation, except the shape embeddings: zero, so a fresh model encodes exactly as
+        its pretrained encoder until training moves them."""
+        if module is self.shape_embeddings:
+            nn.init.zeros_(module.weight)
+            return
+        super()._init_weights(module)
 
     # ---- construction ------------------------------------------------------------------------------------
     @classmethod
@@ -360,19 +371,33 @@ class SciBertForJointNerRe(PreTrainedModel):
                 )
 
     # ---- pieces of the forward pass ----------------------------------------------------------------------
+    def embed_inputs(self, input_ids: torch.Tensor, shape_ids: torch.Tensor | None) -> torch.Tensor | None:
+        """The encoder's word embeddings plus the token-shape embeddings, or None for a model without shape
+        features (the encoder then embeds `input_ids` itself)."""
+        if self.shape_embeddings is None:
+            return None
+        if shape_ids is None:
+            raise ValueError("this model uses token shape features: pass the `shape_ids` of collate_features")
+        return self.encoder.get_input_embeddings()(input_ids) + self.shape_embeddings(shape_ids)
+
     def encode(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_index: torch.Tensor,
+        shape_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Encode all windows and gather one state per document token: `[batch, max_tokens, hidden]`."""
         runtime = getattr(self, "_encoder_runtime", None)  # set by use_backend("onnx")
         if runtime is not None:
-            hidden = runtime(input_ids, attention_mask)
+            hidden = runtime(input_ids, attention_mask, shape_ids)
         else:
+            embeds = self.embed_inputs(input_ids, shape_ids)
             with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
-                hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                if embeds is None:
+                    hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                else:
+                    hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
         flat = hidden.reshape(-1, hidden.size(-1))
         return flat[token_index]
 
@@ -457,13 +482,14 @@ class SciBertForJointNerRe(PreTrainedModel):
         pair_mask: torch.Tensor | None = None,
         ner_labels: torch.Tensor | None = None,
         pair_labels: torch.Tensor | None = None,
+        shape_ids: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> JointNerReOutput:
         """Logits (and losses when labels are given) for a batch from `collate_features`.
 
         The RE part runs when the entity tensors are given (training passes gold entities: teacher forcing).
         """
-        sequence = self.encode(input_ids, attention_mask, token_index)
+        sequence = self.encode(input_ids, attention_mask, token_index, shape_ids)
         ner_logits = self.ner_classifier(self.dropout(sequence))
         ner_loss = re_loss = re_logits = out_pairs = None
         if ner_labels is not None:
@@ -629,8 +655,10 @@ class SciBertForJointNerRe(PreTrainedModel):
     ) -> dict[str, list[dict[str, Any]]]:
         device = self.device
         batch = collate_features(features, tokenizer.pad_token_id)
+        shape_ids = batch.get("shape_ids")
         sequence = self.encode(
-            batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["token_index"].to(device)
+            batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["token_index"].to(device),
+            None if shape_ids is None else shape_ids.to(device),
         )
         token_mask = batch["token_mask"].to(device)
         ner_logits = self.ner_classifier(sequence).float().cpu()

@@ -106,6 +106,41 @@ def tokenize_text(text: str, tokenizer: PreTrainedTokenizerBase) -> tuple[list[i
     return list(encoding["input_ids"]), [list(span) for span in encoding["offset_mapping"]]
 
 
+# ---- token shapes ---------------------------------------------------------------------------------------------
+
+# Written shape of a token's characters in the original text; 0 is for CLS/SEP/padding.
+TOKEN_SHAPES = ("special", "lower", "Capitalised", "single UPPER", "UPPER", "mIxed", "digits", "alnum", "punct", "other")
+NUM_TOKEN_SHAPES = len(TOKEN_SHAPES)
+
+
+def token_shape(piece: str) -> int:
+    """Index in `TOKEN_SHAPES` of one token's characters: "acid" lower, "Naloxone" Capitalised, "A" single UPPER,
+    "HIV" UPPER, "mRNA" mIxed, "5" digits, "H2O" / "5FU" alnum, "-" punct; anything else (Greek letters
+    mixed with digits, symbols with letters) is other."""
+    if not piece:
+        return 0
+    if piece.isalpha():
+        if piece.islower():
+            return 1
+        if piece.isupper():
+            return 3 if len(piece) == 1 else 4
+        if piece[0].isupper() and piece[1:].islower():
+            return 2
+        return 5
+    if piece.isdigit():
+        return 6
+    if piece.isalnum():
+        return 7
+    if all(not c.isalnum() for c in piece):
+        return 8
+    return 9
+
+
+def token_shapes(text: str, offsets: Sequence[Sequence[int]]) -> list[int]:
+    """`token_shape` of every token's span `text[start:end]`."""
+    return [token_shape(text[start:end]) for start, end in offsets]
+
+
 # ---- windows ------------------------------------------------------------------------------------------------
 
 
@@ -279,7 +314,7 @@ def prepare_features(
     Always: `pmid`, `input_ids` (one list per window, CLS/SEP included), `token_window`, `token_position`
     (where each document token takes its state), `offsets` (character span of each token), `length`
     (number of document tokens), `window_length` (tokens in each window, CLS/SEP included: the padded width
-    the document needs in a batch).
+    the document needs in a batch). With `config.token_shape_features`: `shape_ids`, laid out as `input_ids`.
     With `with_entities` and an `entities` field: `entity_mentions` (first-token index of each mention, per
     entity), `entity_types` (type index per entity), `pairs` (candidate `[head, tail]` entity indices).
     With `with_labels`: `ner_labels` (BIO tag id per token) when the document has `mentions`, and `pair_labels`
@@ -311,6 +346,9 @@ def prepare_features(
         "length": num_tokens,
         "window_length": len(windows[0]),
     }
+    if config.token_shape_features:
+        shapes = token_shapes(text, offsets)
+        features["shape_ids"] = [[0] + shapes[start:end] + [0] for start, end in spans]
 
     mentions = document.get("mentions")
     spans: list[tuple[int, int]] = []
@@ -426,7 +464,8 @@ def collate_features(
 ) -> dict[str, torch.Tensor]:
     """Batch tensors for `model(**batch)` from features of several documents.
 
-    `input_ids`/`attention_mask` stack the windows of all documents (`[num_windows, window_len]`);
+    `input_ids`/`attention_mask` (and `shape_ids`, when the features have them) stack the windows of all
+    documents (`[num_windows, window_len]`);
     `token_index` (`[batch, max_tokens]`) is the flat index `window * window_len + position` of each document
     token's state in the encoder output, `token_mask` marks real tokens. `ner_labels` (pad -100) and the entity
     tensors (see `collate_entities`) are included when every feature has them. Pass `num_relation_labels` so
@@ -441,6 +480,11 @@ def collate_features(
     for i, w in enumerate(windows):
         input_ids[i, : len(w)] = torch.tensor(w, dtype=torch.long)
         attention_mask[i, : len(w)] = 1
+    shape_ids = None
+    if _all_or_none(features, "shape_ids"):
+        shape_ids = torch.zeros(len(windows), window_len, dtype=torch.long)
+        for i, w in enumerate(w for f in features for w in f["shape_ids"]):
+            shape_ids[i, : len(w)] = torch.tensor(w, dtype=torch.long)
     max_tokens = max(f["length"] for f in features)
     token_index = torch.zeros(len(features), max_tokens, dtype=torch.long)
     token_mask = torch.zeros(len(features), max_tokens, dtype=torch.bool)
@@ -457,6 +501,8 @@ def collate_features(
         "token_index": token_index,
         "token_mask": token_mask,
     }
+    if shape_ids is not None:
+        batch["shape_ids"] = shape_ids
     if _all_or_none(features, "ner_labels"):
         ner_labels = torch.full((len(features), max_tokens), IGNORE_INDEX, dtype=torch.long)
         for b, f in enumerate(features):

@@ -816,3 +816,69 @@ def test_extract_takes_title_and_abstract_like_the_corpora(trained, tokenizer):
     assert from_parts == from_text
     [title_only] = model.extract([{"pmid": "2", "title": title}], tokenizer)
     assert title_only["mentions"] == model.extract(title, tokenizer)[0]["mentions"]
+
+
+# ---- token shape features ------------------------------------------------------------------------------------
+
+
+def test_token_shape_classes():
+    from modeling.preprocessing_joint_ner_re import TOKEN_SHAPES, token_shape
+
+    shapes = {piece: TOKEN_SHAPES[token_shape(piece)] for piece in
+              ["acid", "Naloxone", "A", "HIV", "mRNA", "NaCl", "5", "H2O", "5FU", "-", "(+)", "", "α"]}
+    assert shapes == {"acid": "lower", "Naloxone": "Capitalised", "A": "single UPPER", "HIV": "UPPER",
+                      "mRNA": "mIxed", "NaCl": "mIxed", "5": "digits", "H2O": "alnum", "5FU": "alnum", "-": "punct",
+                      "(+)": "punct", "": "special", "α": "lower"}
+
+
+def test_shape_ids_follow_the_windows_and_the_original_case(tokenizer):
+    config = tiny_config(tokenizer, token_shape_features=True)
+    doc = DOCS[0]
+    features = prepare_features(doc, tokenizer, config)
+    assert [len(w) for w in features["shape_ids"]] == [len(w) for w in features["input_ids"]]
+    assert all(w[0] == 0 and w[-1] == 0 for w in features["shape_ids"])  # CLS and SEP
+    window, position = features["token_window"][0], features["token_position"][0]
+    assert features["offsets"][0] == [0, 3] and features["shape_ids"][window][position] == 2  # "Nal": Capitalised
+    plain = prepare_features(doc, tokenizer, tiny_config(tokenizer))
+    assert "shape_ids" not in plain and plain["input_ids"] == features["input_ids"]
+    batch = collate_features([features, prepare_features(DOCS[2], tokenizer, config)], tokenizer.pad_token_id)
+    assert batch["shape_ids"].shape == batch["input_ids"].shape
+    assert (batch["shape_ids"][batch["attention_mask"] == 0] == 0).all()
+    with pytest.raises(ValueError, match="shape_ids"):
+        collate_features([features, plain], tokenizer.pad_token_id)
+
+
+def test_shape_embeddings_start_at_zero_and_then_tell_case_apart(tokenizer, vocab_file, tmp_path):
+    torch.manual_seed(0)
+    plain = SciBertForJointNerRe(tiny_config(tokenizer)).eval()
+    shaped = SciBertForJointNerRe(tiny_config(tokenizer, token_shape_features=True)).eval()
+    assert shaped.shape_embeddings.weight.abs().sum().item() == 0  # transformers' init leaves it at zero
+    shaped.encoder.load_state_dict(plain.encoder.state_dict())
+
+    def states(model, text, tok=tokenizer):
+        features = prepare_features({"pmid": "x", "text": text}, tok, model.config, with_labels=False)
+        batch = collate_features([features], tok.pad_token_id)
+        with torch.no_grad():
+            return model.encode(batch["input_ids"], batch["attention_mask"], batch["token_index"], batch.get("shape_ids"))
+
+    text = "Lithium binds GSK3 kinase in neurons ."
+    assert torch.equal(states(plain, text), states(shaped, text))  # untrained: the pretrained encoder exactly
+    unshaped = collate_features([prepare_features({"pmid": "x", "text": text}, tokenizer, plain.config,
+                                                  with_labels=False)], tokenizer.pad_token_id)
+    with pytest.raises(ValueError, match="shape_ids"):
+        shaped.encode(unshaped["input_ids"], unshaped["attention_mask"], unshaped["token_index"])
+    with torch.no_grad():
+        shaped.shape_embeddings.weight.normal_()
+    # an uncased tokenizer gives "Lithium" and "LITHIUM" the same ids; their shapes tell them apart
+    uncased = BertTokenizerFast(vocab=str(vocab_file), do_lower_case=True)
+    capitalised, upper = "Lithium binds GSK3 kinase .", "LITHIUM binds GSK3 kinase ."
+    assert uncased(capitalised)["input_ids"] == uncased(upper)["input_ids"]
+    assert torch.equal(states(plain, capitalised, uncased), states(plain, upper, uncased))
+    assert not torch.equal(states(shaped, capitalised, uncased), states(shaped, upper, uncased))
+    # trained weights survive save / load, and extract runs with them
+    shaped.save_pretrained(tmp_path / "m")
+    loaded = SciBertForJointNerRe.from_pretrained(tmp_path / "m").eval()
+    assert loaded.config.token_shape_features
+    assert torch.equal(loaded.shape_embeddings.weight, shaped.shape_embeddings.weight)
+    assert torch.equal(states(loaded, upper), states(shaped, upper))
+    assert loaded.extract(text, tokenizer)[0]["pmid"] == "input-0"

@@ -138,6 +138,34 @@ def test_onnx_backend_predicts_what_torch_does_on_bc5cdr_validation(saved, valid
     assert [p["mentions"] for p in two_at_once["end2end"]] == [p["mentions"] for p in onnx_predictions["end2end"][:16]]
 
 
+def test_a_model_with_token_shape_features_exports_them_and_predicts_what_torch_does(encoder, validation, tmp_path):
+    torch.manual_seed(1)
+    model = SciBertForJointNerRe.from_encoder(encoder, entity_types=ENTITY_TYPES["bc5cdr"],
+                                              relation_types=RELATION_TYPES["bc5cdr"], window_length=64, stride=16,
+                                              re_block_size=8, token_shape_features=True)
+    with torch.no_grad():
+        model.ner_classifier.bias[0] += 0.3
+        model.shape_embeddings.weight.normal_(std=0.5)  # trained-like: the shapes move the encoder's states
+    folder = tmp_path / "shaped"
+    model.save_pretrained(folder)
+    load_tokenizer(str(encoder)).save_pretrained(folder)
+    loaded = SciBertForJointNerRe.from_pretrained(folder).eval()
+    tokenizer = load_tokenizer(folder)
+    expected = loaded.extract(validation[:24], tokenizer, batch_size=4)
+    runtime = loaded.use_backend("onnx")._encoder_runtime
+    info = json.loads((folder / ONNX_DIR / INFO_FILE).read_text())
+    assert info["inputs"] == ["input_ids", "attention_mask", "shape_ids"]
+    assert info["encoder_fingerprint"] == encoder_fingerprint(loaded.encoder, loaded.shape_embeddings)
+    assert info["encoder_fingerprint"] != encoder_fingerprint(loaded.encoder)  # the shape weights are in the key
+    got = loaded.extract(validation[:24], tokenizer, batch_size=4)
+    assert sum(e["mentions"] == g["mentions"] for e, g in zip(expected, got)) >= 23
+    assert sum(len(e["mentions"]) for e in expected) > 24
+    input_ids, attention_mask = padded_batch(loaded.config.encoder_config["vocab_size"])
+    with pytest.raises(Exception, match="shape_ids"):
+        with torch.inference_mode():
+            runtime(input_ids, attention_mask)  # a file that takes shapes, called without them
+
+
 def test_onnx_int8_model_runs_close_to_float32(saved, validation):
     model = SciBertForJointNerRe.from_pretrained(saved).eval()
     runtime = model.use_backend("onnx", int8=True)._encoder_runtime

@@ -64,6 +64,11 @@ class TrainingArguments:
     ner_label_continuations: bool = field(
         default=True, metadata={"help": "Train NER on every subword (true) or on each word's first subword only."}
     )
+    token_shape_features: bool = field(
+        default=False,
+        metadata={"help": "Add a learned embedding of each token's written shape (case, digits) to the encoder input: "
+                  "it gives back the case an uncased tokenizer drops."},
+    )
     # optimisation
     num_epochs: float = field(default=10.0, metadata={"help": "Training epochs (may be fractional)."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: by epochs)."})

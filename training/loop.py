@@ -79,6 +79,7 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
         ner_loss_weight=args.ner_loss_weight,
         re_loss_weight=args.re_loss_weight,
         ner_label_continuations=args.ner_label_continuations,
+        token_shape_features=args.token_shape_features,
     )
 
     with accelerator.main_process_first():
