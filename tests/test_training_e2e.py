@@ -88,6 +88,17 @@ def test_training_writes_a_complete_model_folder(trained):
     assert (test_dir / "predictions_linking.PubTator.txt").is_file()
 
 
+def test_training_on_the_rest_of_validation_adds_those_documents(encoder, cache, tmp_path):
+    out = tmp_path / "model"
+    metrics = train_main(
+        _common_flags(encoder, cache)
+        + ["--num-epochs", "1", "--output-dir", str(out), "--train-on-validation-from", "497", "--calibration-docs", "2",
+           "--evaluate-test", "false", "--linker", "false"]
+    )
+    assert metrics["training"]["global_step"] == 7  # 4 train + validation documents 497, 498 and 499, batch 1
+    assert metrics["re_threshold_calibration"]["documents"] == 2
+
+
 def test_evaluate_script_runs_on_the_trained_model(trained, cache, tmp_path):
     out, _, _ = trained
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(cache)}

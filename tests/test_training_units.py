@@ -39,6 +39,17 @@ def test_invalid_choices_are_rejected():
         TrainingArguments(calibration_docs=-1)
 
 
+def test_training_on_validation_keeps_selection_and_calibration_to_the_documents_before():
+    args = TrainingArguments(train_on_validation_from=200, limit_eval_docs=200, calibration_docs=150)
+    assert args.train_on_validation_from == 200
+    for bad in (dict(limit_eval_docs=0, calibration_docs=200), dict(limit_eval_docs=200, calibration_docs=0),
+                dict(limit_eval_docs=201, calibration_docs=200)):
+        with pytest.raises(ValueError, match="never selected or calibrated on documents it was trained on"):
+            TrainingArguments(train_on_validation_from=200, **bad)
+    with pytest.raises(ValueError, match="train_on_validation_from must be >= 0"):
+        TrainingArguments(train_on_validation_from=-1)
+
+
 def test_training_args_round_trip_as_json(tmp_path):
     args = TrainingArguments(output_dir=str(tmp_path / "out"), num_epochs=2.5)
     args.save(tmp_path / "args.json")

@@ -41,6 +41,11 @@ class TrainingArguments:
     limit_train_docs: int = field(default=0, metadata={"help": "Use only the first N training documents (0: all)."})
     limit_eval_docs: int = field(default=0, metadata={"help": "Use only the first N validation documents (0: all)."})
     limit_test_docs: int = field(default=0, metadata={"help": "Score only the first N test documents (0: all)."})
+    train_on_validation_from: int = field(
+        default=0,
+        metadata={"help": "Also train on the validation documents from this index on (0: none). Selection "
+                  "(--limit-eval-docs) and calibration (--calibration-docs) must then keep to the documents before it."},
+    )
     # model
     encoder: str = field(
         default="allenai/scibert_scivocab_cased", metadata={"help": "Encoder checkpoint (Hub id or local folder)."}
@@ -166,6 +171,17 @@ class TrainingArguments:
         for name in ("limit_train_docs", "limit_eval_docs", "limit_test_docs", "calibration_docs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0: all documents), got {getattr(self, name)}")
+        if self.train_on_validation_from < 0:
+            raise ValueError(f"train_on_validation_from must be >= 0, got {self.train_on_validation_from}")
+        if self.train_on_validation_from:
+            held_out = self.train_on_validation_from
+            for name in ("limit_eval_docs", "calibration_docs"):
+                value = getattr(self, name)
+                if not 0 < value <= held_out:
+                    raise UsageError(
+                        f"train_on_validation_from {held_out} trains on validation documents {held_out} onwards, so "
+                        f"{name} must be between 1 and {held_out} (got {value}{': all documents' if not value else ''}): "
+                        "a model is never selected or calibrated on documents it was trained on")
         if self.stride >= self.max_length - 2:
             raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
         splits = [s.strip() for s in self.linker_name_splits.split(",") if s.strip()]

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
@@ -85,6 +86,10 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
     with accelerator.main_process_first():
         corpus = load_documents(args.dataset, args.dataset_config, args.data_dir, args.cache_dir)
         train_docs = _limit(corpus["train"], args.limit_train_docs)
+        if args.train_on_validation_from:
+            validation = corpus["validation"]
+            extra = validation.select(range(min(args.train_on_validation_from, len(validation)), len(validation)))
+            train_docs = datasets.concatenate_datasets([train_docs, extra])
         val_docs = _limit(corpus["validation"], args.limit_eval_docs)
         train_features = featurize(train_docs, tokenizer, model.config, desc="train features")
     loader, batch_sampler = make_train_dataloader(
