@@ -149,6 +149,23 @@ def onnx_files(model_dir: Path) -> dict[str, Path]:
     return files
 
 
+def gazetteer_files(model_dir: Path) -> dict[str, Path]:
+    """The gazetteer's files (`gazetteer/gazetteer_config.json`, `gazetteer/names.tsv.gz`) when the folder has
+    one; ExportError for a `gazetteer/` folder missing one of them, or for a model whose config reads gazetteer
+    features and that has none."""
+    from modeling.gazetteer_joint_ner_re import CONFIG_FILE, GAZETTEER_FOLDER, NAMES_FILE
+
+    folder = model_dir / GAZETTEER_FOLDER
+    if not folder.is_dir():
+        if _load_config(model_dir).get("gazetteer_features"):
+            raise ExportError(f"{model_dir}: the model reads gazetteer features and the folder has no {GAZETTEER_FOLDER}/")
+        return {}
+    missing = [name for name in (CONFIG_FILE, NAMES_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise ExportError(f"{folder}: incomplete gazetteer, no {', '.join(missing)}")
+    return {f"{GAZETTEER_FOLDER}/{name}": folder / name for name in (CONFIG_FILE, NAMES_FILE)}
+
+
 def linker_files(model_dir: Path) -> dict[str, Path]:
     """The concept linker's files (`linker/linker_config.json`, `linker/names.tsv.gz`) when the folder has one;
     ExportError for a `linker/` folder missing one of them."""
@@ -197,6 +214,7 @@ def plan_model_export(
     if allow_pickle:
         plan |= {p.name: p for p in pickles}
     plan |= linker_files(model_dir)
+    plan |= gazetteer_files(model_dir)
     if onnx:
         plan |= onnx_files(model_dir)
     folders = {name.split("/", 1)[0] for name in plan if "/" in name}
@@ -235,7 +253,7 @@ def export_model(
     ensure_empty_dir(out_dir)
     written = []
     for name, source in plan.items():
-        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)  # onnx/, linker/
+        (out_dir / name).parent.mkdir(parents=True, exist_ok=True)  # onnx/, linker/, gazetteer/
         shutil.copy2(source, out_dir / name)
         written.append(out_dir / name)
     if keep_card:

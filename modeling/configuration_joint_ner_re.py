@@ -63,6 +63,9 @@ class JointNerReConfig(PretrainedConfig):
             UPPER, mIxed, digits, ... of its characters in the original text; `token_shape`) to the encoder's
             input embeddings. It gives back the case that an uncased tokenizer throws away ("NO" the chemical
             against "no"); zero at the start, so training begins from the pretrained encoder unchanged.
+        gazetteer_features: add a learned embedding of each token's dictionary tags (B/I/O of the longest
+            vocabulary names of each entity type in the text; `gazetteer_joint_ner_re`) in the same way. The
+            model then needs its `gazetteer/` (train.py builds it from the vocabularies, never from the corpus).
         encoder_name_or_path: the checkpoint the encoder came from (for the record).
         do_lower_case: whether the tokenizer lowercases (False for cased checkpoints).
     """
@@ -90,6 +93,7 @@ class JointNerReConfig(PretrainedConfig):
         re_block_size: int = 64,
         re_use_context: bool = True,
         token_shape_features: bool = False,
+        gazetteer_features: bool = False,
         encoder_name_or_path: str | None = None,
         do_lower_case: bool = False,
         **kwargs: Any,
@@ -133,6 +137,7 @@ class JointNerReConfig(PretrainedConfig):
         self.re_block_size = int(re_block_size)
         self.re_use_context = bool(re_use_context)
         self.token_shape_features = bool(token_shape_features)
+        self.gazetteer_features = bool(gazetteer_features)
         self.encoder_name_or_path = encoder_name_or_path
         self.do_lower_case = bool(do_lower_case)
         super().__init__(**kwargs)

@@ -19,6 +19,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.utils import ModelOutput
 
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
+from .gazetteer_joint_ner_re import GAZETTEER_FOLDER, Gazetteer
 from .linking_joint_ner_re import LINKER_FOLDER, ConceptLinker, LinkResult, group_linked_mentions
 from .postprocessing_joint_ner_re import (
     decode_bio,
@@ -29,13 +30,13 @@ from .postprocessing_joint_ner_re import (
     public_mention,
 )
 from .preprocessing_joint_ner_re import (
-    NUM_TOKEN_SHAPES,
     collate_entities,
     collate_features,
     entity_features,
     inference_order,
     load_tokenizer,
     prepare_features,
+    token_feature_sizes,
     tokenizer_lowercases,
 )
 
@@ -116,18 +117,19 @@ def map_on_cpu_threads(function: Callable[[_Item], _Result], items: Sequence[_It
         torch.set_num_threads(total)  # the workers' calls changed the value new threads start from
 
 
-def _linker_folder(name_or_path: str, kwargs: Mapping[str, Any]) -> str | None:
-    """The local folder of a model's `linker/` (downloaded from the Hub when the model is a repo id), or None."""
+def _artifact_folder(name_or_path: str, kwargs: Mapping[str, Any], folder_name: str, files: Sequence[str]) -> str | None:
+    """The local folder of a model's `linker/` or `gazetteer/` (downloaded from the Hub when the model is a repo
+    id), or None."""
     if os.path.isdir(name_or_path):
-        folder = os.path.join(name_or_path, LINKER_FOLDER)
+        folder = os.path.join(name_or_path, folder_name)
         return folder if os.path.isdir(folder) else None
     from transformers.utils import cached_file
 
     options = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
     resolved = None
-    for name in ("linker_config.json", "names.tsv.gz"):
+    for name in files:
         resolved = cached_file(
-            name_or_path, f"{LINKER_FOLDER}/{name}", _raise_exceptions_for_missing_entries=False,
+            name_or_path, f"{folder_name}/{name}", _raise_exceptions_for_missing_entries=False,
             _raise_exceptions_for_connection_errors=False, **options,
         )
         if resolved is None:
@@ -220,17 +222,21 @@ class SciBertForJointNerRe(PreTrainedModel):
         self.tail_extractor = nn.Linear(extractor_in, emb)
         # Group bilinear (ATLOP): the weight of Linear(emb * block, 1 + R) viewed as [1 + R, K, block, block].
         self.bilinear = nn.Linear(emb * config.re_block_size, 1 + num_relations)
-        # added to the encoder's input embeddings (see `embed_inputs`); zeroed in `_init_weights`
-        self.shape_embeddings = nn.Embedding(NUM_TOKEN_SHAPES, hidden) if config.token_shape_features else None
+        # token shapes and gazetteer tags, one table (`token_feature_sizes`) added to the encoder's input
+        # embeddings (see `embed_inputs`); zeroed in `_init_weights`
+        feature_rows = sum(token_feature_sizes(config))
+        self.token_feature_embeddings = nn.Embedding(feature_rows, hidden) if feature_rows else None
+        # vocabulary names whose matches are a token feature (config.gazetteer_features), saved as `gazetteer/`
+        self.gazetteer: Gazetteer | None = None
         self._signature_cache: dict[torch.device, torch.Tensor] = {}
         # concept linker (names -> ids), saved as `linker/` next to the weights; None: entities keep "E<n>" ids
         self.linker: ConceptLinker | None = None
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
-        """transformers' initialisation, except the shape embeddings: zero, so a fresh model encodes exactly as
-        its pretrained encoder until training moves them."""
-        if module is self.shape_embeddings:
+        """transformers' initialisation, except the token-feature embeddings: zero, so a fresh model encodes
+        exactly as its pretrained encoder until training moves them."""
+        if module is self.token_feature_embeddings:
             nn.init.zeros_(module.weight)
             return
         super()._init_weights(module)
@@ -316,19 +322,35 @@ class SciBertForJointNerRe(PreTrainedModel):
         if getattr(self, "_int8_for_cpu", False):
             raise ValueError("this is an int8 copy from quantize_for_cpu(); save the float model it came from")
         out = super().save_pretrained(save_directory, *args, **kwargs)
-        if self.linker is not None and kwargs.get("is_main_process", True):
-            self.linker.save(os.path.join(save_directory, LINKER_FOLDER))
+        if kwargs.get("is_main_process", True):
+            if self.linker is not None:
+                self.linker.save(os.path.join(save_directory, LINKER_FOLDER))
+            if self.gazetteer is not None:
+                self.gazetteer.save(os.path.join(save_directory, GAZETTEER_FOLDER))
         return out
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
-        """`PreTrainedModel.from_pretrained`, plus the folder's (or Hub repo's) `linker/` when it has one."""
+        """`PreTrainedModel.from_pretrained`, plus the folder's (or Hub repo's) `linker/` and `gazetteer/` when it
+        has them."""
         loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         model = loaded[0] if isinstance(loaded, tuple) else loaded
-        folder = _linker_folder(str(pretrained_model_name_or_path), kwargs)
+        name = str(pretrained_model_name_or_path)
+        folder = _artifact_folder(name, kwargs, LINKER_FOLDER, ("linker_config.json", "names.tsv.gz"))
         if folder is not None:
             model.linker = ConceptLinker.load(folder)
+        folder = _artifact_folder(name, kwargs, GAZETTEER_FOLDER, ("gazetteer_config.json", "names.tsv.gz"))
+        if folder is not None:
+            model.gazetteer = Gazetteer.load(folder)
         return loaded
+
+    def set_gazetteer(self, gazetteer: Gazetteer | None) -> "SciBertForJointNerRe":
+        """Attach (or with None, detach) the gazetteer whose matches a model with `gazetteer_features` reads."""
+        if gazetteer is not None and gazetteer.entity_types != list(self.config.entity_types):
+            raise ValueError(f"the gazetteer's entity types {gazetteer.entity_types} are not the model's "
+                             f"{self.config.entity_types} (in this order)")
+        self.gazetteer = gazetteer
+        return self
 
     def set_linker(self, linker: ConceptLinker | None) -> "SciBertForJointNerRe":
         """Attach (or with None, detach) the concept linker used by `extract` and `link_mentions`."""
@@ -371,28 +393,28 @@ class SciBertForJointNerRe(PreTrainedModel):
                 )
 
     # ---- pieces of the forward pass ----------------------------------------------------------------------
-    def embed_inputs(self, input_ids: torch.Tensor, shape_ids: torch.Tensor | None) -> torch.Tensor | None:
-        """The encoder's word embeddings plus the token-shape embeddings, or None for a model without shape
-        features (the encoder then embeds `input_ids` itself)."""
-        if self.shape_embeddings is None:
+    def embed_inputs(self, input_ids: torch.Tensor, feature_ids: torch.Tensor | None) -> torch.Tensor | None:
+        """The encoder's word embeddings plus the sum of each token's feature embeddings, or None for a model
+        without token features (the encoder then embeds `input_ids` itself)."""
+        if self.token_feature_embeddings is None:
             return None
-        if shape_ids is None:
-            raise ValueError("this model uses token shape features: pass the `shape_ids` of collate_features")
-        return self.encoder.get_input_embeddings()(input_ids) + self.shape_embeddings(shape_ids)
+        if feature_ids is None:
+            raise ValueError("this model uses token features: pass the `feature_ids` of collate_features")
+        return self.encoder.get_input_embeddings()(input_ids) + self.token_feature_embeddings(feature_ids).sum(-2)
 
     def encode(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_index: torch.Tensor,
-        shape_ids: torch.Tensor | None = None,
+        feature_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Encode all windows and gather one state per document token: `[batch, max_tokens, hidden]`."""
         runtime = getattr(self, "_encoder_runtime", None)  # set by use_backend("onnx")
         if runtime is not None:
-            hidden = runtime(input_ids, attention_mask, shape_ids)
+            hidden = runtime(input_ids, attention_mask, feature_ids)
         else:
-            embeds = self.embed_inputs(input_ids, shape_ids)
+            embeds = self.embed_inputs(input_ids, feature_ids)
             with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
                 if embeds is None:
                     hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -482,14 +504,14 @@ class SciBertForJointNerRe(PreTrainedModel):
         pair_mask: torch.Tensor | None = None,
         ner_labels: torch.Tensor | None = None,
         pair_labels: torch.Tensor | None = None,
-        shape_ids: torch.Tensor | None = None,
+        feature_ids: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> JointNerReOutput:
         """Logits (and losses when labels are given) for a batch from `collate_features`.
 
         The RE part runs when the entity tensors are given (training passes gold entities: teacher forcing).
         """
-        sequence = self.encode(input_ids, attention_mask, token_index, shape_ids)
+        sequence = self.encode(input_ids, attention_mask, token_index, feature_ids)
         ner_logits = self.ner_classifier(self.dropout(sequence))
         ner_loss = re_loss = re_logits = out_pairs = None
         if ner_labels is not None:
@@ -617,7 +639,8 @@ class SciBertForJointNerRe(PreTrainedModel):
                 continue
             if not with_gold:  # gold annotations, if any, play no part in end2end mode (nor are they validated)
                 doc = {"pmid": doc.get("pmid", ""), "text": text}
-            features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=with_gold)
+            features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=with_gold,
+                                           gazetteer=self.gazetteer)
         order = inference_order(features)
         chunks = [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 
@@ -655,10 +678,10 @@ class SciBertForJointNerRe(PreTrainedModel):
     ) -> dict[str, list[dict[str, Any]]]:
         device = self.device
         batch = collate_features(features, tokenizer.pad_token_id)
-        shape_ids = batch.get("shape_ids")
+        feature_ids = batch.get("feature_ids")
         sequence = self.encode(
             batch["input_ids"].to(device), batch["attention_mask"].to(device), batch["token_index"].to(device),
-            None if shape_ids is None else shape_ids.to(device),
+            None if feature_ids is None else feature_ids.to(device),
         )
         token_mask = batch["token_mask"].to(device)
         ner_logits = self.ner_classifier(sequence).float().cpu()

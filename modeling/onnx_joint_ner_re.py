@@ -1,7 +1,7 @@
 """ONNX Runtime backend for the encoder of `SciBertForJointNerRe`: export, int8 copy, session wrapper.
 
-Only the encoder (`input_ids`, `attention_mask` -> `last_hidden_state`; plus `shape_ids` and the token-shape
-embeddings for a model with `token_shape_features`) moves to ONNX Runtime; windows,
+Only the encoder (`input_ids`, `attention_mask` -> `last_hidden_state`; plus `feature_ids` and the token-feature
+embeddings for a model with token shape or gazetteer features) moves to ONNX Runtime; windows,
 the NER and relation heads, decoding and linking stay in torch, so both backends share all post-processing.
 `SciBertForJointNerRe.use_backend("onnx")` is the entry point; `OnnxEncoder.for_model` finds or writes
 `<model folder>/onnx/model.onnx` (the Hub convention) or a cache file keyed by the encoder's weights.
@@ -26,6 +26,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .preprocessing_joint_ner_re import token_feature_sizes
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +55,13 @@ def import_onnxruntime() -> Any:
     return onnxruntime
 
 
-def encoder_fingerprint(encoder: nn.Module, shape_embeddings: nn.Module | None = None) -> str:
-    """A hash of the encoder's float32 weights (and their names), and of the token-shape embeddings when the
+def encoder_fingerprint(encoder: nn.Module, feature_embeddings: nn.Module | None = None) -> str:
+    """A hash of the encoder's float32 weights (and their names), and of the token-feature embeddings when the
     model has them: the key that ties an export to them."""
     digest = hashlib.blake2b(digest_size=16)
     state = dict(encoder.state_dict())
-    if shape_embeddings is not None:
-        state.update({f"shape_embeddings.{k}": v for k, v in shape_embeddings.state_dict().items()})
+    if feature_embeddings is not None:
+        state.update({f"token_feature_embeddings.{k}": v for k, v in feature_embeddings.state_dict().items()})
     for name, tensor in state.items():
         data = tensor.detach().to("cpu", torch.float32 if tensor.is_floating_point() else tensor.dtype).contiguous()
         digest.update(name.encode())
@@ -69,25 +71,25 @@ def encoder_fingerprint(encoder: nn.Module, shape_embeddings: nn.Module | None =
 
 
 class _EncoderForExport(nn.Module):
-    """The encoder's forward as `(input_ids, attention_mask[, shape_ids]) -> last_hidden_state` (what `encode`
-    computes; with `shape_embeddings`, they are added to the word embeddings as `embed_inputs` does)."""
+    """The encoder's forward as `(input_ids, attention_mask[, feature_ids]) -> last_hidden_state` (what `encode`
+    computes; with `feature_embeddings`, their sum is added to the word embeddings as `embed_inputs` does)."""
 
-    def __init__(self, encoder: nn.Module, shape_embeddings: nn.Module | None = None) -> None:
+    def __init__(self, encoder: nn.Module, feature_embeddings: nn.Module | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.shape_embeddings = shape_embeddings
+        self.feature_embeddings = feature_embeddings
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                shape_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if self.shape_embeddings is None:
+                feature_ids: torch.Tensor | None = None) -> torch.Tensor:
+        if self.feature_embeddings is None:
             return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        embeds = self.encoder.get_input_embeddings()(input_ids) + self.shape_embeddings(shape_ids)
+        embeds = self.encoder.get_input_embeddings()(input_ids) + self.feature_embeddings(feature_ids).sum(-2)
         return self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
 
 
-def _check_shapes(input_ids: torch.Tensor, num_shapes: int, seed: int) -> torch.Tensor:
+def _check_features(input_ids: torch.Tensor, rows: int, num_features: int, seed: int) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed + 1000)
-    return torch.randint(0, num_shapes, input_ids.shape, generator=generator)
+    return torch.randint(0, rows, (*input_ids.shape, num_features), generator=generator)
 
 
 def _check_batch(vocab_size: int, batch: int, length: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,22 +103,23 @@ def _check_batch(vocab_size: int, batch: int, length: int, seed: int) -> tuple[t
 
 
 def _max_difference(session: Any, wrapper: _EncoderForExport, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    shape_ids: torch.Tensor | None) -> float:
+                    feature_ids: torch.Tensor | None) -> float:
     """Largest |ONNX - torch| over the real (unpadded) tokens."""
     with torch.inference_mode():
-        expected = wrapper(input_ids, attention_mask, shape_ids)
+        expected = wrapper(input_ids, attention_mask, feature_ids)
     feeds = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-    if shape_ids is not None:
-        feeds["shape_ids"] = shape_ids.numpy()
+    if feature_ids is not None:
+        feeds["feature_ids"] = feature_ids.numpy()
     got = torch.from_numpy(session.run(None, feeds)[0])
     return (got - expected)[attention_mask.bool()].abs().max().item()
 
 
 def export_encoder(encoder: nn.Module, path: str | os.PathLike, opset: int = OPSET,
-                   shape_embeddings: nn.Embedding | None = None) -> Path:
+                   feature_embeddings: nn.Embedding | None = None, num_features: int = 0) -> Path:
     """Write `encoder` (a transformers BERT-like model) to the ONNX file `path` with dynamic batch and length, and
     check it against torch on two padded batches of other shapes (`OnnxBackendError` past `EXPORT_TOLERANCE`).
-    With `shape_embeddings` (a model with `token_shape_features`) the file takes a third input, `shape_ids`.
+    With `feature_embeddings` (a model with token features; `num_features` of them per token) the file takes a
+    third input, `feature_ids` `[batch, sequence, num_features]`.
 
     The export traces a float32 CPU copy with eager attention: through SDPA it gave wrong outputs without any
     error (the difference was 2.08 on MiniLM). The live encoder is left as it was. The file is written next to
@@ -130,19 +133,20 @@ def export_encoder(encoder: nn.Module, path: str | os.PathLike, opset: int = OPS
         traced.set_attn_implementation("eager")
     else:  # transformers before set_attn_implementation
         traced.config._attn_implementation = "eager"
-    shapes = None if shape_embeddings is None else copy.deepcopy(shape_embeddings).to("cpu", torch.float32)
-    wrapper = _EncoderForExport(traced, shapes).eval()  # a new Module is in training mode, and export restores that mode
+    features = None if feature_embeddings is None else copy.deepcopy(feature_embeddings).to("cpu", torch.float32)
+    if features is not None and num_features < 1:
+        raise ValueError("export_encoder: feature_embeddings need num_features >= 1")
+    wrapper = _EncoderForExport(traced, features).eval()  # a new Module is in training mode, and export restores that mode
     vocab_size = int(getattr(traced.config, "vocab_size", 100))
-    num_shapes = 0 if shapes is None else shapes.num_embeddings
 
     def check_inputs(batch: int, length: int, seed: int) -> tuple[torch.Tensor, ...]:
         input_ids, attention_mask = _check_batch(vocab_size, batch, length, seed)
-        if shapes is None:
+        if features is None:
             return input_ids, attention_mask
-        return input_ids, attention_mask, _check_shapes(input_ids, num_shapes, seed)
+        return input_ids, attention_mask, _check_features(input_ids, features.num_embeddings, num_features, seed)
 
     example = check_inputs(2, 16, 0)
-    input_names = ["input_ids", "attention_mask"] + (["shape_ids"] if shapes is not None else [])
+    input_names = ["input_ids", "attention_mask"] + (["feature_ids"] if features is not None else [])
     dynamic = {"batch": 0, "sequence": 1}
     axes = {name: {i: axis for axis, i in dynamic.items()} for name in (*input_names, "last_hidden_state")}
     handle, partial = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
@@ -159,7 +163,7 @@ def export_encoder(encoder: nn.Module, path: str | os.PathLike, opset: int = OPS
         session = onnxruntime.InferenceSession(partial, providers=["CPUExecutionProvider"])
         for batch, length, seed in ((3, 41, 1), (1, 7, 2)):
             inputs = check_inputs(batch, length, seed)
-            difference = _max_difference(session, wrapper, inputs[0], inputs[1], inputs[2] if shapes is not None else None)
+            difference = _max_difference(session, wrapper, inputs[0], inputs[1], inputs[2] if features is not None else None)
             if not difference <= EXPORT_TOLERANCE:
                 raise OnnxBackendError(
                     f"the ONNX export of {type(encoder).__name__} differs from torch by {difference:.3g} "
@@ -231,8 +235,8 @@ def onnx_file_for(model: nn.Module, int8: bool = False, folder: str | os.PathLik
     its `export_info.json` names the same encoder weights; otherwise the encoder is exported into `folder` or the
     model folder when writable, else into the cache.
     """
-    shape_embeddings = getattr(model, "shape_embeddings", None)
-    fingerprint = encoder_fingerprint(model.encoder, shape_embeddings)
+    feature_embeddings = getattr(model, "token_feature_embeddings", None)
+    fingerprint = encoder_fingerprint(model.encoder, feature_embeddings)
     wanted = INT8_FILE if int8 else ONNX_FILE
     name_or_path = str(getattr(model, "name_or_path", "") or "")
     candidates: list[Path] = []
@@ -261,8 +265,9 @@ def onnx_file_for(model: nn.Module, int8: bool = False, folder: str | os.PathLik
         logger.info("exporting the encoder to %s", target / ONNX_FILE)
         for old in (INFO_FILE, INT8_FILE):  # the files and the info change together
             (target / old).unlink(missing_ok=True)
-        export_encoder(model.encoder, target / ONNX_FILE, shape_embeddings=shape_embeddings)
-        inputs = ["input_ids", "attention_mask"] + (["shape_ids"] if shape_embeddings is not None else [])
+        num_features = len(token_feature_sizes(model.config)) if feature_embeddings is not None else 0
+        export_encoder(model.encoder, target / ONNX_FILE, feature_embeddings=feature_embeddings, num_features=num_features)
+        inputs = ["input_ids", "attention_mask"] + (["feature_ids"] if feature_embeddings is not None else [])
         info = {"encoder_fingerprint": fingerprint, "opset": OPSET, "torch": torch.__version__,
                 "encoder": type(model.encoder).__name__, "inputs": inputs,
                 "outputs": ["last_hidden_state"], "files": [ONNX_FILE]}
@@ -325,18 +330,18 @@ class OnnxEncoder:
             return found
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 shape_ids: torch.Tensor | None = None) -> torch.Tensor:
+                 feature_ids: torch.Tensor | None = None) -> torch.Tensor:
         if torch.is_grad_enabled():
             raise RuntimeError("the ONNX backend is for inference (no gradients): call use_backend('torch') to train")
         session = self.session(self.threads or torch.get_num_threads())
         feeds = {"input_ids": input_ids.to("cpu", torch.int64).numpy(),
                  "attention_mask": attention_mask.to("cpu", torch.int64).numpy()}
-        wants_shapes = any(i.name == "shape_ids" for i in session.get_inputs())
-        if wants_shapes != (shape_ids is not None):
-            raise OnnxBackendError(f"{self.path} {'takes' if wants_shapes else 'does not take'} shape_ids, and they "
-                                   f"were {'not ' if shape_ids is None else ''}given")
-        if shape_ids is not None:
-            feeds["shape_ids"] = shape_ids.to("cpu", torch.int64).numpy()
+        wants_features = any(i.name == "feature_ids" for i in session.get_inputs())
+        if wants_features != (feature_ids is not None):
+            raise OnnxBackendError(f"{self.path} {'takes' if wants_features else 'does not take'} feature_ids, and "
+                                   f"they were {'not ' if feature_ids is None else ''}given")
+        if feature_ids is not None:
+            feeds["feature_ids"] = feature_ids.to("cpu", torch.int64).numpy()
         hidden = torch.from_numpy(session.run(None, feeds)[0])
         return hidden.to(input_ids.device)
 

@@ -38,6 +38,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from .configuration_joint_ner_re import JointNerReConfig
+from .gazetteer_joint_ner_re import Gazetteer, num_tag_ids
 from .postprocessing_joint_ner_re import continues_word
 
 IGNORE_INDEX = -100
@@ -139,6 +140,39 @@ def token_shape(piece: str) -> int:
 def token_shapes(text: str, offsets: Sequence[Sequence[int]]) -> list[int]:
     """`token_shape` of every token's span `text[start:end]`."""
     return [token_shape(text[start:end]) for start, end in offsets]
+
+
+def token_feature_sizes(config: JointNerReConfig) -> list[int]:
+    """Rows of each token feature the config turns on, in order: token shapes, then gazetteer tags. The model
+    keeps them in one embedding table, feature `f`'s ids shifted by the sizes before it."""
+    sizes = []
+    if config.token_shape_features:
+        sizes.append(NUM_TOKEN_SHAPES)
+    if config.gazetteer_features:
+        sizes.append(num_tag_ids(len(config.entity_types)))
+    return sizes
+
+
+def token_feature_ids(
+    text: str, offsets: Sequence[Sequence[int]], config: JointNerReConfig, gazetteer: Gazetteer | None = None
+) -> tuple[list[list[int]], list[int]] | None:
+    """Per token, the row of each token feature in the shared table (`token_feature_sizes`), and the rows of
+    CLS/SEP/padding (each feature's id 0); None when the config turns none on. ValueError when the config
+    wants gazetteer tags and no gazetteer is given."""
+    sizes = token_feature_sizes(config)
+    if not sizes:
+        return None
+    columns = []
+    if config.token_shape_features:
+        columns.append(token_shapes(text, offsets))
+    if config.gazetteer_features:
+        if gazetteer is None:
+            raise ValueError("this model uses gazetteer features and has no gazetteer (train.py saves one as "
+                             "gazetteer/ in the model folder; or call set_gazetteer)")
+        columns.append(gazetteer.token_tags(text, offsets))
+    bases = [sum(sizes[:f]) for f in range(len(sizes))]
+    rows = [[column[i] + base for column, base in zip(columns, bases)] for i in range(len(offsets))]
+    return rows, bases
 
 
 # ---- windows ------------------------------------------------------------------------------------------------
@@ -308,13 +342,15 @@ def prepare_features(
     config: JointNerReConfig,
     with_labels: bool = True,
     with_entities: bool = True,
+    gazetteer: Gazetteer | None = None,
 ) -> dict[str, Any]:
     """Features of one document, as plain python lists and ints.
 
     Always: `pmid`, `input_ids` (one list per window, CLS/SEP included), `token_window`, `token_position`
     (where each document token takes its state), `offsets` (character span of each token), `length`
     (number of document tokens), `window_length` (tokens in each window, CLS/SEP included: the padded width
-    the document needs in a batch). With `config.token_shape_features`: `shape_ids`, laid out as `input_ids`.
+    the document needs in a batch). With token features on (`token_feature_sizes`): `feature_ids`, laid out as
+    `input_ids` with one list of feature rows per token (`gazetteer` gives the gazetteer tags).
     With `with_entities` and an `entities` field: `entity_mentions` (first-token index of each mention, per
     entity), `entity_types` (type index per entity), `pairs` (candidate `[head, tail]` entity indices).
     With `with_labels`: `ner_labels` (BIO tag id per token) when the document has `mentions`, and `pair_labels`
@@ -346,9 +382,10 @@ def prepare_features(
         "length": num_tokens,
         "window_length": len(windows[0]),
     }
-    if config.token_shape_features:
-        shapes = token_shapes(text, offsets)
-        features["shape_ids"] = [[0] + shapes[start:end] + [0] for start, end in spans]
+    token_features = token_feature_ids(text, offsets, config, gazetteer)
+    if token_features is not None:
+        rows, special = token_features
+        features["feature_ids"] = [[special] + rows[start:end] + [special] for start, end in spans]
 
     mentions = document.get("mentions")
     spans: list[tuple[int, int]] = []
@@ -464,8 +501,8 @@ def collate_features(
 ) -> dict[str, torch.Tensor]:
     """Batch tensors for `model(**batch)` from features of several documents.
 
-    `input_ids`/`attention_mask` (and `shape_ids`, when the features have them) stack the windows of all
-    documents (`[num_windows, window_len]`);
+    `input_ids`/`attention_mask` stack the windows of all documents (`[num_windows, window_len]`; `feature_ids`,
+    when the features have them, `[num_windows, window_len, num_features]`, padding on row 0);
     `token_index` (`[batch, max_tokens]`) is the flat index `window * window_len + position` of each document
     token's state in the encoder output, `token_mask` marks real tokens. `ner_labels` (pad -100) and the entity
     tensors (see `collate_entities`) are included when every feature has them. Pass `num_relation_labels` so
@@ -480,11 +517,12 @@ def collate_features(
     for i, w in enumerate(windows):
         input_ids[i, : len(w)] = torch.tensor(w, dtype=torch.long)
         attention_mask[i, : len(w)] = 1
-    shape_ids = None
-    if _all_or_none(features, "shape_ids"):
-        shape_ids = torch.zeros(len(windows), window_len, dtype=torch.long)
-        for i, w in enumerate(w for f in features for w in f["shape_ids"]):
-            shape_ids[i, : len(w)] = torch.tensor(w, dtype=torch.long)
+    feature_ids = None
+    if _all_or_none(features, "feature_ids"):
+        num_features = len(features[0]["feature_ids"][0][0])
+        feature_ids = torch.zeros(len(windows), window_len, num_features, dtype=torch.long)
+        for i, w in enumerate(w for f in features for w in f["feature_ids"]):
+            feature_ids[i, : len(w)] = torch.tensor(w, dtype=torch.long).view(len(w), num_features)
     max_tokens = max(f["length"] for f in features)
     token_index = torch.zeros(len(features), max_tokens, dtype=torch.long)
     token_mask = torch.zeros(len(features), max_tokens, dtype=torch.bool)
@@ -501,8 +539,8 @@ def collate_features(
         "token_index": token_index,
         "token_mask": token_mask,
     }
-    if shape_ids is not None:
-        batch["shape_ids"] = shape_ids
+    if feature_ids is not None:
+        batch["feature_ids"] = feature_ids
     if _all_or_none(features, "ner_labels"):
         ner_labels = torch.full((len(features), max_tokens), IGNORE_INDEX, dtype=torch.long)
         for b, f in enumerate(features):

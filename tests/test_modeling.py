@@ -695,9 +695,9 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_pa
     model.eval()
     model.save_pretrained(tmp_path)
     files = sorted(os.listdir(tmp_path))
-    assert files == ["config.json", "configuration_joint_ner_re.py", "linking_joint_ner_re.py", "model.safetensors",
-                     "modeling_joint_ner_re.py", "onnx_joint_ner_re.py", "pipeline_joint_ner_re.py",
-                     "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py"]
+    assert files == ["config.json", "configuration_joint_ner_re.py", "gazetteer_joint_ner_re.py",
+                     "linking_joint_ner_re.py", "model.safetensors", "modeling_joint_ner_re.py", "onnx_joint_ner_re.py",
+                     "pipeline_joint_ner_re.py", "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_joint_ner_re.JointNerReConfig",
                                   "AutoModel": "modeling_joint_ner_re.SciBertForJointNerRe"}
@@ -835,16 +835,16 @@ def test_shape_ids_follow_the_windows_and_the_original_case(tokenizer):
     config = tiny_config(tokenizer, token_shape_features=True)
     doc = DOCS[0]
     features = prepare_features(doc, tokenizer, config)
-    assert [len(w) for w in features["shape_ids"]] == [len(w) for w in features["input_ids"]]
-    assert all(w[0] == 0 and w[-1] == 0 for w in features["shape_ids"])  # CLS and SEP
+    assert [len(w) for w in features["feature_ids"]] == [len(w) for w in features["input_ids"]]
+    assert all(w[0] == [0] and w[-1] == [0] for w in features["feature_ids"])  # CLS and SEP
     window, position = features["token_window"][0], features["token_position"][0]
-    assert features["offsets"][0] == [0, 3] and features["shape_ids"][window][position] == 2  # "Nal": Capitalised
+    assert features["offsets"][0] == [0, 3] and features["feature_ids"][window][position] == [2]  # "Nal": Capitalised
     plain = prepare_features(doc, tokenizer, tiny_config(tokenizer))
-    assert "shape_ids" not in plain and plain["input_ids"] == features["input_ids"]
+    assert "feature_ids" not in plain and plain["input_ids"] == features["input_ids"]
     batch = collate_features([features, prepare_features(DOCS[2], tokenizer, config)], tokenizer.pad_token_id)
-    assert batch["shape_ids"].shape == batch["input_ids"].shape
-    assert (batch["shape_ids"][batch["attention_mask"] == 0] == 0).all()
-    with pytest.raises(ValueError, match="shape_ids"):
+    assert batch["feature_ids"].shape == (*batch["input_ids"].shape, 1)
+    assert (batch["feature_ids"][batch["attention_mask"] == 0] == 0).all()
+    with pytest.raises(ValueError, match="feature_ids"):
         collate_features([features, plain], tokenizer.pad_token_id)
 
 
@@ -852,23 +852,23 @@ def test_shape_embeddings_start_at_zero_and_then_tell_case_apart(tokenizer, voca
     torch.manual_seed(0)
     plain = SciBertForJointNerRe(tiny_config(tokenizer)).eval()
     shaped = SciBertForJointNerRe(tiny_config(tokenizer, token_shape_features=True)).eval()
-    assert shaped.shape_embeddings.weight.abs().sum().item() == 0  # transformers' init leaves it at zero
+    assert shaped.token_feature_embeddings.weight.abs().sum().item() == 0  # transformers' init leaves it at zero
     shaped.encoder.load_state_dict(plain.encoder.state_dict())
 
     def states(model, text, tok=tokenizer):
         features = prepare_features({"pmid": "x", "text": text}, tok, model.config, with_labels=False)
         batch = collate_features([features], tok.pad_token_id)
         with torch.no_grad():
-            return model.encode(batch["input_ids"], batch["attention_mask"], batch["token_index"], batch.get("shape_ids"))
+            return model.encode(batch["input_ids"], batch["attention_mask"], batch["token_index"], batch.get("feature_ids"))
 
     text = "Lithium binds GSK3 kinase in neurons ."
     assert torch.equal(states(plain, text), states(shaped, text))  # untrained: the pretrained encoder exactly
     unshaped = collate_features([prepare_features({"pmid": "x", "text": text}, tokenizer, plain.config,
                                                   with_labels=False)], tokenizer.pad_token_id)
-    with pytest.raises(ValueError, match="shape_ids"):
+    with pytest.raises(ValueError, match="feature_ids"):
         shaped.encode(unshaped["input_ids"], unshaped["attention_mask"], unshaped["token_index"])
     with torch.no_grad():
-        shaped.shape_embeddings.weight.normal_()
+        shaped.token_feature_embeddings.weight.normal_()
     # an uncased tokenizer gives "Lithium" and "LITHIUM" the same ids; their shapes tell them apart
     uncased = BertTokenizerFast(vocab=str(vocab_file), do_lower_case=True)
     capitalised, upper = "Lithium binds GSK3 kinase .", "LITHIUM binds GSK3 kinase ."
@@ -879,6 +879,6 @@ def test_shape_embeddings_start_at_zero_and_then_tell_case_apart(tokenizer, voca
     shaped.save_pretrained(tmp_path / "m")
     loaded = SciBertForJointNerRe.from_pretrained(tmp_path / "m").eval()
     assert loaded.config.token_shape_features
-    assert torch.equal(loaded.shape_embeddings.weight, shaped.shape_embeddings.weight)
+    assert torch.equal(loaded.token_feature_embeddings.weight, shaped.token_feature_embeddings.weight)
     assert torch.equal(states(loaded, upper), states(shaped, upper))
     assert loaded.extract(text, tokenizer)[0]["pmid"] == "input-0"

@@ -145,7 +145,7 @@ def test_a_model_with_token_shape_features_exports_them_and_predicts_what_torch_
                                               re_block_size=8, token_shape_features=True)
     with torch.no_grad():
         model.ner_classifier.bias[0] += 0.3
-        model.shape_embeddings.weight.normal_(std=0.5)  # trained-like: the shapes move the encoder's states
+        model.token_feature_embeddings.weight.normal_(std=0.5)  # trained-like: the shapes move the encoder's states
     folder = tmp_path / "shaped"
     model.save_pretrained(folder)
     load_tokenizer(str(encoder)).save_pretrained(folder)
@@ -154,14 +154,14 @@ def test_a_model_with_token_shape_features_exports_them_and_predicts_what_torch_
     expected = loaded.extract(validation[:24], tokenizer, batch_size=4)
     runtime = loaded.use_backend("onnx")._encoder_runtime
     info = json.loads((folder / ONNX_DIR / INFO_FILE).read_text())
-    assert info["inputs"] == ["input_ids", "attention_mask", "shape_ids"]
-    assert info["encoder_fingerprint"] == encoder_fingerprint(loaded.encoder, loaded.shape_embeddings)
+    assert info["inputs"] == ["input_ids", "attention_mask", "feature_ids"]
+    assert info["encoder_fingerprint"] == encoder_fingerprint(loaded.encoder, loaded.token_feature_embeddings)
     assert info["encoder_fingerprint"] != encoder_fingerprint(loaded.encoder)  # the shape weights are in the key
     got = loaded.extract(validation[:24], tokenizer, batch_size=4)
     assert sum(e["mentions"] == g["mentions"] for e, g in zip(expected, got)) >= 23
     assert sum(len(e["mentions"]) for e in expected) > 24
     input_ids, attention_mask = padded_batch(loaded.config.encoder_config["vocab_size"])
-    with pytest.raises(Exception, match="shape_ids"):
+    with pytest.raises(Exception, match="feature_ids"):
         with torch.inference_mode():
             runtime(input_ids, attention_mask)  # a file that takes shapes, called without them
 

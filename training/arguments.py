@@ -74,6 +74,11 @@ class TrainingArguments:
         metadata={"help": "Add a learned embedding of each token's written shape (case, digits) to the encoder input: "
                   "it gives back the case an uncased tokenizer drops."},
     )
+    gazetteer_features: bool = field(
+        default=False,
+        metadata={"help": "Add a learned embedding of each token's dictionary tags (longest MeSH / CTD / HGNC names of "
+                  "each type in the text; the vocabularies of --linker-vocab-dir, never the corpus) to the encoder input."},
+    )
     # optimisation
     num_epochs: float = field(default=10.0, metadata={"help": "Training epochs (may be fractional)."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: by epochs)."})

@@ -13,14 +13,17 @@ from torch.utils.data import DataLoader
 
 from loaders import load_corpus
 from loaders.schema import ENTITY_TYPES, RELATION_TYPES
+from modeling import gazetteer_joint_ner_re as gazetteer_code
+from modeling import linking_joint_ner_re as linking_code
 from modeling import postprocessing_joint_ner_re as postprocessing
 from modeling import preprocessing_joint_ner_re as preprocessing
 from modeling.preprocessing_joint_ner_re import collate_features, prepare_features
 from training.sampler import LengthGroupedBatchSampler
 
 
-# the modules whose source decides the features: their files are part of the feature cache key
-FEATURE_CODE = (preprocessing, postprocessing)
+# the modules whose source decides the features: their files are part of the feature cache key (the gazetteer
+# matches names by the linker's `name_key`)
+FEATURE_CODE = (preprocessing, postprocessing, gazetteer_code, linking_code)
 
 
 def documents_config_name(dataset_config: str) -> str:
@@ -40,13 +43,15 @@ def corpus_labels(dataset: str) -> tuple[list[str], dict[str, tuple[str, str]]]:
     return list(ENTITY_TYPES[dataset]), {label: tuple(sig) for label, sig in RELATION_TYPES[dataset].items()}
 
 
-def featurize(documents: datasets.Dataset, tokenizer, model_config, desc: str = "features") -> datasets.Dataset:
+def featurize(documents: datasets.Dataset, tokenizer, model_config, desc: str = "features",
+              gazetteer: gazetteer_code.Gazetteer | None = None) -> datasets.Dataset:
     """Map documents to model features, cached under a fingerprint of the data, tokenizer and config.
 
     The fingerprint is explicit because hashing the tokenizer and config through `datasets` is slow
     and unstable across processes. It includes the source of the modules that make features (`FEATURE_CODE`:
     preprocessing, and postprocessing, whose `continues_word` decides which subword labels are ignored), so a
-    change to how features are made never reads features cached by older code.
+    change to how features are made never reads features cached by older code. A `gazetteer` (for
+    `gazetteer_features`) enters the key by its vocabularies' checksums and name counts.
     """
     key = json.dumps(
         {
@@ -56,13 +61,14 @@ def featurize(documents: datasets.Dataset, tokenizer, model_config, desc: str = 
             "vocab": len(tokenizer),
             "lower": getattr(tokenizer, "do_lower_case", None),
             "config": model_config.to_dict(),
+            "gazetteer": None if gazetteer is None else [gazetteer.metadata, {t: len(n) for t, n in gazetteer.names.items()}],
         },
         sort_keys=True,
         default=str,
     )
     fingerprint = hashlib.sha256(key.encode()).hexdigest()[:32]
     return documents.map(
-        lambda document: prepare_features(document, tokenizer, model_config),
+        lambda document: prepare_features(document, tokenizer, model_config, gazetteer=gazetteer),
         remove_columns=documents.column_names,
         new_fingerprint=fingerprint,
         desc=desc,

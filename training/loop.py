@@ -81,7 +81,12 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
         re_loss_weight=args.re_loss_weight,
         ner_label_continuations=args.ner_label_continuations,
         token_shape_features=args.token_shape_features,
+        gazetteer_features=args.gazetteer_features,
     )
+    if args.gazetteer_features:
+        from training.gazetteer import build_gazetteer
+
+        model.set_gazetteer(build_gazetteer(args, entity_types))
 
     with accelerator.main_process_first():
         corpus = load_documents(args.dataset, args.dataset_config, args.data_dir, args.cache_dir)
@@ -91,7 +96,7 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
             extra = validation.select(range(min(args.train_on_validation_from, len(validation)), len(validation)))
             train_docs = datasets.concatenate_datasets([train_docs, extra])
         val_docs = _limit(corpus["validation"], args.limit_eval_docs)
-        train_features = featurize(train_docs, tokenizer, model.config, desc="train features")
+        train_features = featurize(train_docs, tokenizer, model.config, desc="train features", gazetteer=model.gazetteer)
     loader, batch_sampler = make_train_dataloader(
         train_features.with_format(None), args.per_device_batch_size, args.seed, tokenizer.pad_token_id, args.group_by_length,
         num_processes=accelerator.num_processes,

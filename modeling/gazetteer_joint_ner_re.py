@@ -1,0 +1,144 @@
+"""Dictionary (gazetteer) matches as a token feature: which tokens of a text lie in a name of a public vocabulary.
+
+`Gazetteer.token_tags(text, offsets)` finds, for each entity type on its own, the longest vocabulary names in
+the text (leftmost first, whole words, compared by the linker's `name_key`) and tags every token B (first token
+of a match), I (inside) or O; the model embeds the tags of all types as one id per token (`tag_id`). The names
+come from the vocabularies only (MeSH, CTD MEDIC, HGNC), never from the training corpus: a dictionary holding the
+training mentions would match every one of them in training and teach the model to trust it more than it should.
+
+Saved as `gazetteer/` next to the weights (`names.tsv.gz`: type TAB key, sorted, and `gazetteer_config.json`).
+Imports only the standard library and the sibling linking file (`trust_remote_code` ships them together).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from .linking_joint_ner_re import NORMALISATION_VERSION, name_key
+
+GAZETTEER_FOLDER = "gazetteer"
+CONFIG_FILE = "gazetteer_config.json"
+NAMES_FILE = "names.tsv.gz"
+FORMAT_VERSION = 1
+MAX_WORDS = 8  # longer names are rare and would make each lookup slower
+MIN_KEY_CHARS = 3  # two-letter keys ("no", "as", "ca") match ordinary words far more often than names
+TAGS_PER_TYPE = 3  # O, B, I
+_WORD = re.compile(r"[^\W_]+")
+
+
+def num_tag_ids(num_types: int) -> int:
+    """How many token ids `tag_id` can give over `num_types` entity types."""
+    return TAGS_PER_TYPE ** num_types
+
+
+def tag_id(tags: Sequence[int]) -> int:
+    """One id for a token's tags over the types (each 0 O, 1 B, 2 I): the tags read as a base-3 number."""
+    value = 0
+    for tag in reversed(tags):
+        value = value * TAGS_PER_TYPE + tag
+    return value
+
+
+@dataclass
+class Gazetteer:
+    """Name keys per entity type (`names[type]`), in the model's entity type order (`entity_types`)."""
+
+    entity_types: list[str]
+    names: dict[str, frozenset[str]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    max_words: int = MAX_WORDS
+
+    @classmethod
+    def from_names(cls, names: Iterable[tuple[str, str]], entity_types: Sequence[str],
+                   metadata: Mapping[str, Any] | None = None) -> "Gazetteer":
+        """From (entity type, name) pairs; names are keyed by `name_key`, and keys shorter than
+        `MIN_KEY_CHARS` or longer than `MAX_WORDS` words are left out. Types not in `entity_types` are skipped."""
+        keys: dict[str, set[str]] = {t: set() for t in entity_types}
+        for entity_type, name in names:
+            if entity_type not in keys:
+                continue
+            key = name_key(name)
+            if len(key) >= MIN_KEY_CHARS and key.count(" ") < MAX_WORDS:
+                keys[entity_type].add(key)
+        return cls(list(entity_types), {t: frozenset(k) for t, k in keys.items()}, dict(metadata or {}))
+
+    def matches(self, text: str, entity_type: str) -> list[tuple[int, int]]:
+        """Character spans of the longest names of `entity_type` in `text`, leftmost first, not overlapping."""
+        table = self.names.get(entity_type)
+        if not table:
+            return []
+        words = [(m.start(), m.end(), name_key(m.group())) for m in _WORD.finditer(text)]
+        spans, i = [], 0
+        while i < len(words):
+            for size in range(min(self.max_words, len(words) - i), 0, -1):
+                if " ".join(w[2] for w in words[i : i + size]) in table:
+                    spans.append((words[i][0], words[i + size - 1][1]))
+                    i += size
+                    break
+            else:
+                i += 1
+        return spans
+
+    def token_tags(self, text: str, offsets: Sequence[Sequence[int]]) -> list[int]:
+        """One `tag_id` per token (`offsets`: character spans of the tokens)."""
+        per_type = []
+        for entity_type in self.entity_types:
+            tags = [0] * len(offsets)
+            spans = self.matches(text, entity_type)
+            j = 0
+            for i, (start, end) in enumerate(offsets):
+                while j < len(spans) and spans[j][1] <= start:
+                    j += 1
+                if j < len(spans) and spans[j][0] <= start and end <= spans[j][1] and end > start:
+                    tags[i] = 1 if start == spans[j][0] else 2
+            per_type.append(tags)
+        return [tag_id(column) for column in zip(*per_type)] if per_type else [0] * len(offsets)
+
+    # ---- files ---------------------------------------------------------------------------------------
+    def save(self, folder: str | os.PathLike) -> None:
+        """Write `names.tsv.gz` (sorted; byte-identical for the same names) and `gazetteer_config.json`."""
+        os.makedirs(folder, exist_ok=True)
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+            for entity_type in self.entity_types:
+                for key in sorted(self.names[entity_type]):
+                    handle.write(f"{entity_type}\t{key}\n".encode("utf-8"))
+        with open(os.path.join(folder, NAMES_FILE), "wb") as handle:
+            handle.write(buffer.getvalue())
+        config = {
+            "format_version": FORMAT_VERSION, "normalisation_version": NORMALISATION_VERSION,
+            "entity_types": self.entity_types, "names": {t: len(self.names[t]) for t in self.entity_types},
+            "max_words": self.max_words, "min_key_chars": MIN_KEY_CHARS, **self.metadata,
+        }
+        with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike) -> "Gazetteer":
+        """Read a saved `gazetteer/` folder; ValueError naming the file and line for a malformed one."""
+        config_path = os.path.join(folder, CONFIG_FILE)
+        with open(config_path, encoding="utf-8") as handle:
+            config = json.load(handle)
+        for key, expected in (("format_version", FORMAT_VERSION), ("normalisation_version", NORMALISATION_VERSION)):
+            if config.get(key) != expected:
+                raise ValueError(f"{config_path}: {key} {config.get(key)!r}, this code reads {expected}")
+        entity_types = list(config["entity_types"])
+        keys: dict[str, set[str]] = {t: set() for t in entity_types}
+        names_path = os.path.join(folder, NAMES_FILE)
+        with gzip.open(names_path, "rt", encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                entity_type, sep, key = line.rstrip("\n").partition("\t")
+                if not sep or entity_type not in keys or not key:
+                    raise ValueError(f"{names_path}, line {number}: expected '<type>\\t<name key>' with a type of "
+                                     f"{entity_types}, got {line.rstrip()!r}")
+                keys[entity_type].add(key)
+        metadata = {k: v for k, v in config.items() if k not in ("format_version", "normalisation_version",
+                                                                  "entity_types", "names", "max_words", "min_key_chars")}
+        return cls(entity_types, {t: frozenset(k) for t, k in keys.items()}, metadata, int(config.get("max_words", MAX_WORDS)))
