@@ -6,14 +6,16 @@ batch size. Both are scored by `evaluation.scoring` (seqeval strict IOB2 over th
 
     python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 10 [--limit-eval-docs 200] [--out results/bench-quality]
 
-Prints a side-by-side table and writes ``quality.json`` and ``quality.md`` to ``--out``. Flags this script does
-not know (e.g. ``--token-shape-features true``) go to the joint model's train.py.
+Prints a side-by-side table and writes ``quality.json`` (everything) and ``quality.md`` to ``--out``; with
+``--record``, also the headline figures (`record_summary`) to ``results/quality.json``, the file the repository
+keeps. Flags this script does not know (e.g. ``--token-shape-features true``) go to the joint model's train.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -81,6 +83,29 @@ def _f1(block: dict, key: str | None = None) -> float:
     return micro["f1"]
 
 
+def record_summary(args: argparse.Namespace, joint: dict, baseline: dict | None, minutes: float, command: str) -> dict:
+    """The headline test figures of the model chosen on validation, as `results/quality.json` keeps them:
+    NER (strict seqeval), CID with gold entities, CID end to end on concept ids (the official BioCreative V
+    measure), linking accuracy on gold mentions, the baseline's NER, and how the run was made."""
+    test = joint["test"]
+    linking = test.get("linking") or {}
+    ids = test.get("re_end2end_ids") or {}
+    return {
+        "ner_f1": round(_f1(test["ner"]["seqeval"]), 4),
+        "ner_f1_chemical": round(_f1(test["ner"]["seqeval"], "Chemical"), 4),
+        "ner_f1_disease": round(_f1(test["ner"]["seqeval"], "Disease"), 4),
+        "cid_gold_f1": round(test["re_gold"]["micro"]["f1"], 4),
+        "cid_end2end_f1": round(ids["micro"]["f1"], 4) if ids else None,
+        "linking_acc_chemical": round(linking["accuracy_Chemical"], 4) if "accuracy_Chemical" in linking else None,
+        "linking_acc_disease": round(linking["accuracy_Disease"], 4) if "accuracy_Disease" in linking else None,
+        "baseline_ner_f1": round(_f1(baseline["seqeval"]), 4) if baseline else None,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "minutes": round(minutes, 1),
+        "command": command,
+    }
+
+
 def main() -> None:
     parser = bench_parser(__doc__, encoder=True)
     parser.add_argument("--epochs", type=float, default=10)
@@ -100,9 +125,13 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--baseline-model", help="Score this trained token-classification folder instead of training one.")
     parser.add_argument("--joint-metrics", help="Reuse this metrics.json of a joint run instead of training one.")
+    parser.add_argument("--record", action="store_true",
+                        help="Also write the headline figures to results/quality.json (the kept record).")
     args, args.train_flags = parser.parse_known_args()
     args.encoder = args.encoder or default_encoder()
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    command = "python bench/quality.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    started = time.perf_counter()
 
     if args.joint_metrics:  # reuse the scores of an earlier joint run (its metrics.json)
         joint, joint_seconds = json.loads(Path(args.joint_metrics).read_text()), float("nan")
@@ -137,6 +166,11 @@ def main() -> None:
     print(table)
     (Path(args.out) / "quality.md").write_text(table + "\n")
     (Path(args.out) / "quality.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    summary = record_summary(args, joint, result.get("baseline"), (time.perf_counter() - started) / 60, command)
+    (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if args.record:
+        (REPO / "results" / "quality.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

@@ -224,3 +224,20 @@ def test_validation_predicts_in_float32_when_training_runs_in_bf16(encoder, cach
     finally:
         AcceleratorState._reset_state(reset_partial_state=True)
     assert seen == [False] and 0.0 <= metrics["ner_f1"] <= 1.0
+
+
+def test_quality_record_summary_has_the_kept_keys_from_a_real_run(trained):
+    """bench/quality.py's results/quality.json: the issue's keys, read from a real metrics.json."""
+    import argparse
+
+    from bench.quality import record_summary
+
+    _, _, metrics = trained
+    summary = record_summary(argparse.Namespace(epochs=1.0, seed=42), metrics, None, 2.5, "python bench/quality.py")
+    assert list(summary) == ["ner_f1", "ner_f1_chemical", "ner_f1_disease", "cid_gold_f1", "cid_end2end_f1",
+                             "linking_acc_chemical", "linking_acc_disease", "baseline_ner_f1", "epochs", "seed",
+                             "minutes", "command"]
+    test = metrics["test"]
+    assert summary["cid_end2end_f1"] == round(test["re_end2end_ids"]["micro"]["f1"], 4)  # on concept ids
+    assert summary["linking_acc_disease"] == round(test["linking"]["accuracy_Disease"], 4)
+    assert summary["ner_f1"] == round(test["ner"]["seqeval"]["micro"]["f1"], 4) and summary["baseline_ner_f1"] is None

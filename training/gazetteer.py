@@ -18,7 +18,7 @@ def build_gazetteer(args: Any, entity_types: Sequence[str]) -> Gazetteer:
     from linking.build import vocabulary_names
 
     start = time.perf_counter()
-    rows, described = vocabulary_names(entity_types, args.linker_vocab_dir or None, args.cache_dir)
+    rows, described = vocabulary_names(entity_types, args.linker_vocab_dir or None)
     gazetteer = Gazetteer.from_names(((r.entity_type, r.name) for r in rows), entity_types,
                                      metadata={"vocabularies": described})
     logger.info("gazetteer: %s name keys from %s in %.0f s", {t: len(gazetteer.names[t]) for t in entity_types},
