@@ -330,10 +330,20 @@ def build_model_card(
             "warmup_ratio",
             "mixed_precision",
             "seed",
+            "re_loss_weight",
+            "token_shape_features",
+            "gazetteer_features",
+            "train_on_validation_from",
         )
         if key in training_args and training_args[key] not in (None, "")
     }
     settings_md = "\n".join(f"- `{k}`: `{v}`" for k, v in settings.items()) or "- (no `training_args.json`)"
+    gazetteer = read_json(model_dir / "gazetteer" / "gazetteer_config.json")
+    if gazetteer:
+        names = ", ".join(f"{t} {n:,}" for t, n in gazetteer.get("names", {}).items())
+        sources = "; ".join(f"{v.get('name')}: {v.get('version')}" for v in gazetteer.get("vocabularies", []))
+        settings_md += (f"\n- gazetteer (`gazetteer/`, a token feature): name keys {names}, from the vocabularies "
+                        f"only ({sources or 'none listed'}), never the corpus")
     citation = CITATIONS.get(corpus)
     threshold_md = _threshold_markdown(config, metrics or {})
     linking_md = linker_markdown(model_dir, metrics or {})

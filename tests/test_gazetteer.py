@@ -138,3 +138,15 @@ def test_train_py_builds_the_gazetteer_from_the_vocabularies_and_a_fresh_process
     remote = json.loads(results[0])
     local = SciBertForJointNerRe.from_pretrained(out).eval().extract(TEXT, load_tokenizer(str(out)))
     assert remote[0]["mentions"] == local[0]["mentions"]
+    # the Hub export ships gazetteer/, the card names its vocabularies, and a copy without it is refused
+    import shutil
+
+    from hub.export_model import ExportError, plan_model_export
+    from hub.model_card import build_model_card
+
+    plan, _ = plan_model_export(out, allow_missing_metrics=True)
+    assert {f"{GAZETTEER_FOLDER}/{NAMES_FILE}", f"{GAZETTEER_FOLDER}/gazetteer_config.json"} <= set(plan)
+    assert "gazetteer (`gazetteer/`, a token feature)" in build_model_card(out) and "mesh_supplementary" in build_model_card(out)
+    shutil.rmtree(out / GAZETTEER_FOLDER)
+    with pytest.raises(ExportError, match="gazetteer"):
+        plan_model_export(out, allow_missing_metrics=True)
