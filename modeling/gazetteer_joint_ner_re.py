@@ -68,12 +68,20 @@ class Gazetteer:
                 keys[entity_type].add(key)
         return cls(list(entity_types), {t: frozenset(k) for t, k in keys.items()}, dict(metadata or {}))
 
-    def matches(self, text: str, entity_type: str) -> list[tuple[int, int]]:
-        """Character spans of the longest names of `entity_type` in `text`, leftmost first, not overlapping."""
+    @staticmethod
+    def words(text: str) -> list[tuple[int, int, str]]:
+        """(start, end, `name_key`) of every word of `text`: what `matches` compares, made once per text."""
+        return [(m.start(), m.end(), name_key(m.group())) for m in _WORD.finditer(text)]
+
+    def matches(self, text: str, entity_type: str,
+                words: Sequence[tuple[int, int, str]] | None = None) -> list[tuple[int, int]]:
+        """Character spans of the longest names of `entity_type` in `text`, leftmost first, not overlapping
+        (`words`: the text's `words`, when the caller has them already)."""
         table = self.names.get(entity_type)
         if not table:
             return []
-        words = [(m.start(), m.end(), name_key(m.group())) for m in _WORD.finditer(text)]
+        if words is None:
+            words = self.words(text)
         spans, i = [], 0
         while i < len(words):
             for size in range(min(self.max_words, len(words) - i), 0, -1):
@@ -88,9 +96,10 @@ class Gazetteer:
     def token_tags(self, text: str, offsets: Sequence[Sequence[int]]) -> list[int]:
         """One `tag_id` per token (`offsets`: character spans of the tokens)."""
         per_type = []
+        words = self.words(text)  # shared by the types
         for entity_type in self.entity_types:
             tags = [0] * len(offsets)
-            spans = self.matches(text, entity_type)
+            spans = self.matches(text, entity_type, words)
             j = 0
             for i, (start, end) in enumerate(offsets):
                 while j < len(spans) and spans[j][1] <= start:

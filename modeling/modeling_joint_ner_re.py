@@ -414,12 +414,10 @@ class SciBertForJointNerRe(PreTrainedModel):
         if runtime is not None:
             hidden = runtime(input_ids, attention_mask, feature_ids)
         else:
-            embeds = self.embed_inputs(input_ids, feature_ids)
+            embeds = self.embed_inputs(input_ids, feature_ids)  # None: the encoder embeds input_ids itself
             with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
-                if embeds is None:
-                    hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-                else:
-                    hidden = self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+                hidden = self.encoder(input_ids=input_ids if embeds is None else None, inputs_embeds=embeds,
+                                      attention_mask=attention_mask).last_hidden_state
         flat = hidden.reshape(-1, hidden.size(-1))
         return flat[token_index]
 

@@ -81,10 +81,11 @@ class _EncoderForExport(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 feature_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if self.feature_embeddings is None:
-            return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        embeds = self.encoder.get_input_embeddings()(input_ids) + self.feature_embeddings(feature_ids).sum(-2)
-        return self.encoder(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        embeds = None
+        if self.feature_embeddings is not None:
+            embeds = self.encoder.get_input_embeddings()(input_ids) + self.feature_embeddings(feature_ids).sum(-2)
+        return self.encoder(input_ids=input_ids if embeds is None else None, inputs_embeds=embeds,
+                            attention_mask=attention_mask).last_hidden_state
 
 
 def _check_features(input_ids: torch.Tensor, rows: int, num_features: int, seed: int) -> torch.Tensor:
@@ -103,7 +104,7 @@ def _check_batch(vocab_size: int, batch: int, length: int, seed: int) -> tuple[t
 
 
 def _max_difference(session: Any, wrapper: _EncoderForExport, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                    feature_ids: torch.Tensor | None) -> float:
+                    feature_ids: torch.Tensor | None = None) -> float:
     """Largest |ONNX - torch| over the real (unpadded) tokens."""
     with torch.inference_mode():
         expected = wrapper(input_ids, attention_mask, feature_ids)
@@ -162,8 +163,7 @@ def export_encoder(encoder: nn.Module, path: str | os.PathLike, opset: int = OPS
             )
         session = onnxruntime.InferenceSession(partial, providers=["CPUExecutionProvider"])
         for batch, length, seed in ((3, 41, 1), (1, 7, 2)):
-            inputs = check_inputs(batch, length, seed)
-            difference = _max_difference(session, wrapper, inputs[0], inputs[1], inputs[2] if features is not None else None)
+            difference = _max_difference(session, wrapper, *check_inputs(batch, length, seed))
             if not difference <= EXPORT_TOLERANCE:
                 raise OnnxBackendError(
                     f"the ONNX export of {type(encoder).__name__} differs from torch by {difference:.3g} "
@@ -304,7 +304,9 @@ class OnnxEncoder:
         self.threads = threads
         self._sessions: dict[int, Any] = {}
         self._lock = threading.Lock()
-        self.session(self.threads or torch.get_num_threads())  # fail now, not at the first batch
+        first = self.session(self.threads or torch.get_num_threads())  # fail now, not at the first batch
+        # a model with token features was exported with a third input (every session reads the same file)
+        self.takes_features = any(i.name == "feature_ids" for i in first.get_inputs())
 
     @classmethod
     def for_model(cls, model: nn.Module, provider: str = "cpu", int8: bool = False, threads: int | None = None,
@@ -336,10 +338,9 @@ class OnnxEncoder:
         session = self.session(self.threads or torch.get_num_threads())
         feeds = {"input_ids": input_ids.to("cpu", torch.int64).numpy(),
                  "attention_mask": attention_mask.to("cpu", torch.int64).numpy()}
-        wants_features = any(i.name == "feature_ids" for i in session.get_inputs())
-        if wants_features != (feature_ids is not None):
-            raise OnnxBackendError(f"{self.path} {'takes' if wants_features else 'does not take'} feature_ids, and "
-                                   f"they were {'not ' if feature_ids is None else ''}given")
+        if self.takes_features != (feature_ids is not None):
+            raise OnnxBackendError(f"{self.path} {'takes' if self.takes_features else 'does not take'} feature_ids, "
+                                   f"and they were {'not ' if feature_ids is None else ''}given")
         if feature_ids is not None:
             feeds["feature_ids"] = feature_ids.to("cpu", torch.int64).numpy()
         hidden = torch.from_numpy(session.run(None, feeds)[0])
