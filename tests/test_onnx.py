@@ -101,6 +101,35 @@ def test_export_of_a_tiny_bert_is_written_once_into_the_model_folder_and_matches
     assert model.use_backend("torch")._encoder_runtime is None
 
 
+def test_the_export_is_the_fused_bert_graph_and_the_plain_one_without_fusion(saved, tmp_path):
+    """ONNX Runtime's transformer optimizer fuses each layer's attention, residual layer norms and GELU; the
+    fused file matches torch like the plain one. fuse=False writes the plain trace."""
+    import onnx
+
+    from modeling.onnx_joint_ner_re import export_encoder
+
+    model = SciBertForJointNerRe.from_pretrained(saved).eval()
+    layers = model.config.encoder_config["num_hidden_layers"]
+    runtime = model.use_backend("onnx")._encoder_runtime
+    assert json.loads((saved / ONNX_DIR / INFO_FILE).read_text())["graph"] == "fused"
+    fused = Counter(node.op_type for node in onnx.load(str(runtime.path)).graph.node)
+    assert (fused["Attention"], fused["SkipLayerNormalization"], fused["Softmax"]) == (layers, 2 * layers, 0)
+    assert export_encoder(model.encoder, tmp_path / "plain.onnx", fuse=False) == "plain"
+    plain = Counter(node.op_type for node in onnx.load(str(tmp_path / "plain.onnx")).graph.node)
+    assert (plain["Attention"], plain["Softmax"], plain["MatMul"]) == (0, layers, 8 * layers)
+
+    input_ids, attention_mask = padded_batch(model.config.encoder_config["vocab_size"])
+    real = attention_mask.bool()
+    with torch.inference_mode():
+        expected = model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        assert (runtime(input_ids, attention_mask) - expected)[real].abs().max().item() < 1e-4
+        from modeling.onnx_joint_ner_re import OnnxEncoder
+
+        unfused = OnnxEncoder(tmp_path / "plain.onnx")
+        assert (unfused(input_ids, attention_mask) - expected)[real].abs().max().item() < 1e-4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.onnx"]  # no partial file left behind
+
+
 def _relation_set(prediction: dict) -> set:
     return {(r["label"], r["head"], r["tail"]) for r in prediction["relations"]}
 
@@ -174,8 +203,9 @@ def test_onnx_int8_model_runs_close_to_float32(saved, validation):
 
     operators = Counter(node.op_type for node in onnx.load(str(runtime.path)).graph.node)
     layers = model.config.encoder_config["num_hidden_layers"]
-    # the 6 Linear layers of each block run int8; attention's two activation products stay float
-    assert (operators["MatMulInteger"], operators["MatMul"]) == (6 * layers, 2 * layers)
+    # the fused graph's Attention (query, key and value in one weight) runs as QAttention, the other 3 Linear
+    # layers of each block as MatMulInteger: no float MatMul is left
+    assert (operators["QAttention"], operators["MatMulInteger"], operators["MatMul"]) == (layers, 3 * layers, 0)
     assert INT8_FILE in json.loads((saved / ONNX_DIR / INFO_FILE).read_text())["files"]
     input_ids, attention_mask = padded_batch(model.config.encoder_config["vocab_size"])
     with torch.inference_mode():
