@@ -175,8 +175,11 @@ def test_bioc_output_reads_back_with_bioc(model_dir, sample, sample_jsonl, tmp_p
         assert [(a.total_span.offset, a.total_span.end, a.text, a.infons["type"]) for a in annotations] == [
             (m["start"], m["end"], m["text"], m["type"]) for m in result["mentions"]]
         assert all(text[a.total_span.offset:a.total_span.end] == a.text for a in annotations)
-        assert [(r.infons["type"], r.infons["head"], r.infons["tail"], round(float(r.infons["score"]), 6))
-                for r in doc.relations] == [(r["label"], r["head"], r["tail"], round(r["score"], 6)) for r in result["relations"]]
+        assert [(r.infons["type"], r.infons["head"], r.infons["tail"]) for r in doc.relations] == [
+            (r["label"], r["head"], r["tail"]) for r in result["relations"]]
+        # Two predict runs agree to float noise, not bit for bit (CI saw 0.942428 vs 0.942429 at 6 decimals).
+        assert [float(r.infons["score"]) for r in doc.relations] == pytest.approx(
+            [r["score"] for r in result["relations"]], abs=1e-5)
     # BioC in, same predictions out
     again = tmp_path / "again.jsonl"
     predict_here("--model", str(model_dir), "--input", str(out), "--output", str(again))
