@@ -40,6 +40,11 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 INSTALL_HINT = "pip install onnxruntime (onnxruntime-gpu for the CUDA provider), or pip install -r requirements-onnx.txt"
 # Largest difference from the torch encoder that an export may show on its check batch (float32 gives ~1e-5)
 EXPORT_TOLERANCE = 1e-3
+# Rows x length^2 of one ONNX Runtime run on the CPU: its attention materialises a rows x heads x length x length
+# score tensor, which the arena keeps at its largest size. A batch above this budget runs in slices of rows (two
+# 512-token rows, eight of 256, ...): with the quick-start model an 8 x 512 batch added 155 MiB to the process in
+# one run and 43 MiB in slices of 2, at the same seconds per row (results/benchmarks.md, section 10).
+CPU_ATTENTION_BUDGET = 2 * 512 * 512
 
 
 class OnnxBackendError(RuntimeError):
@@ -333,7 +338,8 @@ class OnnxEncoder:
 
     One session per torch thread count seen at call time, each with that many intra-op threads, so
     `extract(parallel_batches=N)`'s workers (each given a share of torch's threads) do not oversubscribe the
-    cores. Sessions are thread-safe; copies of a model share this object. For inference only.
+    cores. Sessions are thread-safe; copies of a model share this object. For inference only. On the CPU a batch
+    larger than `CPU_ATTENTION_BUDGET` runs in slices of rows, which bounds the session's working memory.
     """
 
     def __init__(self, path: str | os.PathLike, provider: str = "cpu", threads: int | None = None) -> None:
@@ -389,7 +395,13 @@ class OnnxEncoder:
                                    f"and they were {'not ' if feature_ids is None else ''}given")
         if feature_ids is not None:
             feeds["feature_ids"] = feature_ids.to("cpu", torch.int64).numpy()
-        hidden = torch.from_numpy(session.run(None, feeds)[0])
+        rows, length = input_ids.shape[:2]
+        step = rows if self.provider != "cpu" else max(1, CPU_ATTENTION_BUDGET // max(1, length * length))
+        if step >= rows:
+            hidden = torch.from_numpy(session.run(None, feeds)[0])
+        else:  # row slices give the same rows: each row's attention sees only itself
+            hidden = torch.cat([torch.from_numpy(session.run(None, {k: v[i:i + step] for k, v in feeds.items()})[0])
+                                for i in range(0, rows, step)])
         return hidden.to(input_ids.device)
 
     def __deepcopy__(self, memo: dict) -> "OnnxEncoder":

@@ -118,3 +118,27 @@ def test_the_encoder_attention_skips_cudnn_on_the_gpu(trained_bf16):
     names = {event.name for event in profile.events()}
     assert any("scaled_dot_product" in name for name in names), sorted(names)
     assert not any("cudnn_attention" in name for name in names), sorted(n for n in names if "scaled_dot" in n)
+
+
+def test_onnx_backend_with_the_cuda_provider_matches_torch_on_the_gpu(encoder, tmp_path):
+    """The ONNX backend's CUDA provider (onnxruntime-gpu) against the torch encoder on the same GPU."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has no CUDAExecutionProvider (install onnxruntime-gpu)")
+    from loaders.schema import ENTITY_TYPES, RELATION_TYPES
+    from modeling import SciBertForJointNerRe
+
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe.from_encoder(encoder, entity_types=ENTITY_TYPES["bc5cdr"],
+                                              relation_types=RELATION_TYPES["bc5cdr"], window_length=64, stride=16)
+    model.save_pretrained(tmp_path / "model")
+    model = SciBertForJointNerRe.from_pretrained(tmp_path / "model").to("cuda").eval()
+    input_ids = torch.randint(5, model.config.encoder_config["vocab_size"], (9, 64), device="cuda")
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[3, 20:] = 0
+    with torch.inference_mode():
+        expected = model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        runtime = model.use_backend("onnx", provider="cuda")._encoder_runtime
+        got = runtime(input_ids, attention_mask)
+    assert runtime.provider == "cuda" and got.device.type == "cuda"
+    assert (got - expected)[attention_mask.bool()].abs().max().item() < 1e-3

@@ -130,6 +130,34 @@ def test_the_export_is_the_fused_bert_graph_and_the_plain_one_without_fusion(sav
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.onnx"]  # no partial file left behind
 
 
+def test_a_batch_over_the_cpu_attention_budget_runs_in_row_slices_with_the_same_output(saved, monkeypatch):
+    """ONNX Runtime's CPU attention holds a rows x heads x length^2 score tensor; batches above the budget run in
+    slices of rows, which give the rows the whole batch gives."""
+    import modeling.onnx_joint_ner_re as onnx_module
+
+    model = SciBertForJointNerRe.from_pretrained(saved).eval()
+    runtime = model.use_backend("onnx")._encoder_runtime
+    input_ids, attention_mask = padded_batch(model.config.encoder_config["vocab_size"])  # 3 rows of 50
+    real = attention_mask.bool()
+    session = runtime.session(torch.get_num_threads())
+    rows_per_run: list[int] = []
+
+    class RecordingSession:  # the real session, with the rows of each run written down
+        def run(self, names, feeds):
+            rows_per_run.append(len(feeds["input_ids"]))
+            return session.run(names, feeds)
+
+    runtime._sessions[torch.get_num_threads()] = RecordingSession()
+    with torch.inference_mode():
+        expected = model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        whole = runtime(input_ids, attention_mask)
+        monkeypatch.setattr(onnx_module, "CPU_ATTENTION_BUDGET", 2 * 50 * 50)
+        sliced = runtime(input_ids, attention_mask)
+    assert rows_per_run == [3, 2, 1]
+    assert sliced.shape == whole.shape and (sliced - whole)[real].abs().max().item() < 1e-5
+    assert (sliced - expected)[real].abs().max().item() < 1e-4
+
+
 def _relation_set(prediction: dict) -> set:
     return {(r["label"], r["head"], r["tail"]) for r in prediction["relations"]}
 
