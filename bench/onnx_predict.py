@@ -4,8 +4,8 @@ reading the input and writing the output included), with the peak RSS of that pr
 
     python bench/onnx_predict.py --model DIR [--repeats 3] [--batch-size 8] [--out results/bench-onnx-predict]
 
-`--model` is a joint model folder saved with this checkout's modeling code (e.g. an untrained
-`SciBertForJointNerRe.from_encoder(<MiniLM>)` saved with its tokenizer: speed does not depend on the weights). Its
+`--model` is a joint model folder saved with this checkout's modeling code, a trained one (the quick start's):
+an untrained model's NER head finds many more mentions, and relation scoring then dominates the time. Its
 ONNX export is made once before timing (`use_backend("onnx")` writes `<model>/onnx/`). The pipeline row is
 `bench/speed.py`'s pipeline measure run as its own process, over the same encoder (`--encoder`, default MiniLM).
 Repeats alternate the systems; min / median / max of documents/s are printed, and the ratio of medians.
