@@ -43,7 +43,7 @@ EXPORT_TOLERANCE = 1e-3
 # Rows x length^2 of one ONNX Runtime run on the CPU: its attention materialises a rows x heads x length x length
 # score tensor, which the arena keeps at its largest size. A batch above this budget runs in slices of rows (two
 # 512-token rows, eight of 256, ...): with the quick-start model an 8 x 512 batch added 155 MiB to the process in
-# one run and 43 MiB in slices of 2, at the same seconds per row (results/benchmarks.md, section 10).
+# one run and 43 MiB in slices of 2, at about the same seconds per row (results/benchmarks.md, section 10).
 CPU_ATTENTION_BUDGET = 2 * 512 * 512
 
 

@@ -175,9 +175,9 @@ def _extract(model: Any, tokenizer: Any, documents: Sequence[Document], settings
 
 
 def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
-    """The model in eval mode on `device`, and its tokenizer. With this project installed, its `modeling` package
-    (imported here, so registered with `AutoModel`) provides the classes; `trust_remote_code` lets a folder or
-    Hub repository of another model type load with the code saved with it."""
+    """The model in eval mode on `device`, and its tokenizer. This package's `modeling` is imported by this
+    process and registered with `AutoModel`, so its classes load the model, not the code saved in the folder
+    (`trust_remote_code` is what a process without this package relies on)."""
     from transformers import AutoModel, AutoTokenizer
 
     model = AutoModel.from_pretrained(model_name_or_path, trust_remote_code=True)
