@@ -9,16 +9,31 @@ Without `data_dir` the corpora are downloaded from their public sources (`loader
 
 from __future__ import annotations
 
-import datasets
+from typing import TYPE_CHECKING, Any
 
-from .base import CorpusBuilder
-from .bc5cdr import Bc5cdr
-from .chem_dis_gene import ChemDisGene
 from .pubtator import ParseReport, PubTatorFormatError
 
-CORPORA: dict[str, type[CorpusBuilder]] = {"bc5cdr": Bc5cdr, "chem_dis_gene": ChemDisGene}
+if TYPE_CHECKING:
+    import datasets
+
+    from .base import CorpusBuilder
 
 __all__ = ["CORPORA", "PubTatorFormatError", "ParseReport", "load_corpus", "prepare_corpus"]
+
+
+def _corpora() -> dict[str, type[CorpusBuilder]]:
+    # the builders import `datasets` (about a second): imported on first use, so a reader of PubTator files
+    # (predict.py) does not pay for it
+    from .bc5cdr import Bc5cdr
+    from .chem_dis_gene import ChemDisGene
+
+    return {"bc5cdr": Bc5cdr, "chem_dis_gene": ChemDisGene}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CORPORA":  # `loaders.CORPORA`: corpus name -> builder class
+        return _corpora()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def prepare_corpus(
@@ -33,9 +48,12 @@ def prepare_corpus(
     `config_kwargs` go to the config, e.g. `strict=False`. After a fresh build, `builder.reports[split]`
     holds what strict=False skipped. Input errors surface as `PubTatorFormatError`, not wrapped.
     """
-    if corpus not in CORPORA:
-        raise KeyError(f"unknown corpus {corpus!r}; expected one of {sorted(CORPORA)}")
-    builder_class = CORPORA[corpus]
+    import datasets
+
+    corpora = _corpora()
+    if corpus not in corpora:
+        raise KeyError(f"unknown corpus {corpus!r}; expected one of {sorted(corpora)}")
+    builder_class = corpora[corpus]
     builder = builder_class(
         config_name=config_name or builder_class.DEFAULT_CONFIG_NAME,
         data_dir=data_dir,
@@ -58,7 +76,7 @@ def load_corpus(
     data_dir: str | None = None,
     cache_dir: str | None = None,
     **config_kwargs,
-) -> datasets.DatasetDict:
+) -> "datasets.DatasetDict":
     """Build (or reuse from cache) one config of a corpus and return its splits.
 
     corpus: "bc5cdr" | "chem_dis_gene"; config_name: BC5CDR "documents" (default) | "ner" | "re",

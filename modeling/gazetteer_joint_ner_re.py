@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from .linking_joint_ner_re import NORMALISATION_VERSION, name_key
+from .linking_joint_ner_re import NORMALISATION_VERSION, collector_paused, name_key
 
 GAZETTEER_FOLDER = "gazetteer"
 CONFIG_FILE = "gazetteer_config.json"
@@ -141,7 +141,7 @@ class Gazetteer:
         entity_types = list(config["entity_types"])
         keys: dict[str, set[str]] = {t: set() for t in entity_types}
         names_path = os.path.join(folder, NAMES_FILE)
-        with gzip.open(names_path, "rt", encoding="utf-8") as handle:
+        with collector_paused(), gzip.open(names_path, "rt", encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 entity_type, sep, key = line.rstrip("\n").partition("\t")
                 if not sep or entity_type not in keys or not key:

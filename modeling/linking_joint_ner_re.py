@@ -23,15 +23,16 @@ Imports only torch and the standard library (this file ships with the model).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import gzip
 import json
 import math
 import os
 import re
 import unicodedata
-import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -183,6 +184,20 @@ def find_abbreviations(text: str) -> dict[str, tuple[int, int]]:
     return found
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (then as it was): reading a million-name table makes
+    millions of objects, none of them garbage, and each collection the allocations trigger would walk them all
+    (a third of the linker's load time)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # ---- results ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LinkResult:
@@ -206,64 +221,94 @@ _Entry = tuple[tuple[str, ...], float, str]
 
 
 class _TrigramIndex:
-    """Character-trigram TF-IDF vectors of one type's names, for cosine nearest-name search (sparse CSR)."""
+    """Character-trigram TF-IDF vectors of one type's names, for cosine nearest-name search.
+
+    Built with whole-tensor operations (a name table's trigrams at once) and kept as an inverted index: for each
+    trigram, the names that hold it and their weights. A query then touches only the names that share one of
+    its trigrams, not every name."""
 
     def __init__(self, keys: Sequence[str]) -> None:
         self.keys = list(keys)
-        vocabulary: dict[str, int] = {}
-        rows: list[dict[int, int]] = []
-        for key in self.keys:
-            counts: dict[int, int] = {}
-            for gram in _trigrams(key):
-                column = vocabulary.setdefault(gram, len(vocabulary))
+        n = len(self.keys)
+        codes, rows = _trigram_codes(self.keys)
+        # one column per distinct trigram (sorted codes), then one entry per (name, trigram) with its count
+        gram_codes, columns = torch.unique(codes, sorted=True, return_inverse=True)
+        width = max(len(gram_codes), 1)
+        pairs, counts = torch.unique(rows * width + columns, sorted=True, return_counts=True)
+        rows, columns = pairs // width, pairs % width
+        document_frequency = torch.bincount(columns, minlength=width).double()
+        idf = torch.log((1 + max(n, 1)) / (1 + document_frequency)) + 1.0
+        weights = (1.0 + torch.log(counts.double())) * idf[columns]
+        norms = torch.zeros(n, dtype=torch.float64).index_add_(0, rows, weights * weights).sqrt()
+        values = (weights / norms[rows]).float()
+        by_column = torch.argsort(columns, stable=True)  # names in order within a trigram's list
+        self.posting_rows = rows[by_column].to(torch.int32)  # trigram c's names: [_posting_start[c], [c + 1])
+        self.posting_values = values[by_column]
+        self._posting_start = [0] + torch.cumsum(torch.bincount(columns, minlength=width), 0).tolist()
+        self._idf = idf.tolist()
+        self._column_of = {code: column for column, code in enumerate(gram_codes.tolist())}
+
+    def _query_weights(self, key: str) -> dict[int, float]:
+        """The query's unit TF-IDF vector over the known trigrams: column -> weight, in column order."""
+        counts: dict[int, int] = {}
+        for gram in _trigrams(key):
+            column = self._column_of.get(_gram_code(gram))
+            if column is not None:
                 counts[column] = counts.get(column, 0) + 1
-            rows.append(counts)
-        self.vocabulary = vocabulary
-        document_frequency = [0] * len(vocabulary)
-        for counts in rows:
-            for column in counts:
-                document_frequency[column] += 1
-        n = max(len(rows), 1)
-        self.idf = [math.log((1 + n) / (1 + df)) + 1.0 for df in document_frequency]
-        crow, columns, values = [0], [], []
-        for counts in rows:
-            weights = {c: (1.0 + math.log(k)) * self.idf[c] for c, k in counts.items()}
-            norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-            for c in sorted(weights):
-                columns.append(c)
-                values.append(weights[c] / norm)
-            crow.append(len(columns))
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": the product below is all it does
-            warnings.simplefilter("ignore", UserWarning)
-            self.matrix = torch.sparse_csr_tensor(
-                torch.tensor(crow, dtype=torch.int64), torch.tensor(columns, dtype=torch.int64),
-                torch.tensor(values, dtype=torch.float32), size=(len(rows), max(len(vocabulary), 1)),
-            )
+        weights = {c: (1.0 + math.log(k)) * self._idf[c] for c, k in sorted(counts.items())}
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        return {c: w / norm for c, w in weights.items()}
 
     def nearest(self, keys: Sequence[str]) -> list[tuple[int, float]]:
         """For each query key: (index of the most similar name, cosine similarity); (-1, 0.0) when no trigram
         of the query is known."""
-        if not keys or not self.keys:
-            return [(-1, 0.0)] * len(keys)
-        query = torch.zeros(self.matrix.size(1), len(keys))
-        for q, key in enumerate(keys):
-            counts: dict[int, int] = {}
-            for gram in _trigrams(key):
-                column = self.vocabulary.get(gram)
-                if column is not None:
-                    counts[column] = counts.get(column, 0) + 1
-            weights = {c: (1.0 + math.log(k)) * self.idf[c] for c, k in counts.items()}
-            norm = math.sqrt(sum(w * w for w in weights.values()))
-            for c, w in weights.items():
-                query[c, q] = w / norm
-        similarity = torch.sparse.mm(self.matrix, query)  # [names, queries]
-        best, index = similarity.max(dim=0)
-        return [(int(i), float(s)) if s > 0 else (-1, 0.0) for i, s in zip(index.tolist(), best.tolist())]
+        found = []
+        for key in keys:
+            weights = self._query_weights(key) if self.keys else {}
+            if not weights:
+                found.append((-1, 0.0))
+                continue
+            # the similarity of every name holding one of the query's trigrams: the sum of its weight times
+            # the query's, over the trigram lists
+            spans = [(self._posting_start[c], self._posting_start[c + 1]) for c in weights]
+            rows = torch.cat([self.posting_rows[a:b] for a, b in spans])
+            values = torch.cat([self.posting_values[a:b] for a, b in spans])
+            values *= torch.repeat_interleave(torch.tensor(list(weights.values()), dtype=torch.float32),
+                                              torch.tensor([b - a for a, b in spans]))
+            similarity = torch.zeros(len(self.keys)).index_add_(0, rows, values)
+            best = int(similarity.argmax())
+            score = float(similarity[best])
+            found.append((best, score) if score > 0 else (-1, 0.0))
+        return found
 
 
 def _trigrams(key: str) -> list[str]:
     padded = f"  {key} "
     return [padded[i : i + 3] for i in range(len(padded) - 2)]
+
+
+_CODE_BITS = 21  # a Unicode code point fits in 21 bits: three make one int64 code per trigram
+
+
+def _gram_code(gram: str) -> int:
+    a, b, c = (ord(ch) for ch in gram)
+    return (a << (2 * _CODE_BITS)) | (b << _CODE_BITS) | c
+
+
+def _trigram_codes(keys: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The code (`_gram_code`) of every trigram of every key (padded as in `_trigrams`) and the key's index."""
+    if not keys:
+        return torch.zeros(0, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
+    padded = "".join(f"  {key} " for key in keys)
+    points = torch.frombuffer(bytearray(padded.encode("utf-32-le", "surrogatepass")), dtype=torch.int32).long()
+    grams_per_key = torch.tensor([len(key) + 1 for key in keys], dtype=torch.int64)
+    rows = torch.repeat_interleave(torch.arange(len(keys)), grams_per_key)
+    # key k starts at sum of earlier padded lengths (each its grams + 2); gram j of it at that start + j
+    key_start = torch.cumsum(grams_per_key + 2, 0) - (grams_per_key + 2)
+    gram_start = torch.cumsum(grams_per_key, 0) - grams_per_key
+    positions = torch.arange(len(rows)) - gram_start[rows] + key_start[rows]
+    codes = (points[positions] << (2 * _CODE_BITS)) | (points[positions + 1] << _CODE_BITS) | points[positions + 2]
+    return codes, rows
 
 
 @dataclass
@@ -543,23 +588,28 @@ class ConceptLinker:
         types = list(config.get("entity_types", []))
         tables: dict[str, dict[str, dict[str, _Entry]]] = {"exact": {t: {} for t in types}, "loose": {t: {} for t in types}}
         names_path = os.path.join(folder, NAMES_FILE)
-        shared: dict[tuple[str, str, str], _Entry] = {}  # one tuple per distinct (ids, score, source)
-        with gzip.open(names_path, "rt", encoding="utf-8", newline="\n") as handle:
+        shared: dict[str, _Entry] = {}  # one tuple per distinct "ids<TAB>score<TAB>source"
+        current: tuple[str, str] | None = None
+        table: dict[str, _Entry] = {}
+        with collector_paused(), gzip.open(names_path, "rt", encoding="utf-8", newline="\n") as handle:
             for number, line in enumerate(handle, 1):
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 6 or parts[1] not in tables or not parts[2] or not parts[3]:
+                parts = line.rstrip("\n").split("\t", 3)
+                if len(parts) != 4 or parts[1] not in tables or not parts[2]:
                     raise ValueError(f"{names_path}, line {number}: expected type, exact|loose, key, ids, score, source")
-                entity_type, kind, key, ids, score, source = parts
-                entry = shared.get((ids, score, source))
+                entity_type, kind, key, rest = parts
+                entry = shared.get(rest)
                 if entry is None:
+                    fields = rest.split("\t")
+                    if len(fields) != 3 or not fields[0]:
+                        raise ValueError(f"{names_path}, line {number}: expected type, exact|loose, key, ids, score, source")
                     try:
-                        entry = (tuple(ids.split("|")), float(score), source)
+                        entry = (tuple(fields[0].split("|")), float(fields[1]), fields[2])
                     except ValueError:
-                        raise ValueError(f"{names_path}, line {number}: score {score!r} is not a number") from None
-                    shared[(ids, score, source)] = entry
-                table = tables[kind].get(entity_type)
-                if table is None:
-                    table = tables[kind][entity_type] = {}
+                        raise ValueError(f"{names_path}, line {number}: score {fields[1]!r} is not a number") from None
+                    shared[rest] = entry
+                if (entity_type, kind) != current:  # rows come grouped by kind and type
+                    current = (entity_type, kind)
+                    table = tables[kind].setdefault(entity_type, {})
                 table[key] = entry
         metadata = {
             k: v for k, v in config.items()

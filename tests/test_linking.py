@@ -29,6 +29,8 @@ from modeling.linking_joint_ner_re import (
     ConceptLinker,
     LinkResult,
     NameRow,
+    _TrigramIndex,
+    _trigrams,
     curie_to_corpus_id,
     document_abbreviations,
     group_linked_mentions,
@@ -192,6 +194,41 @@ def test_fuzzy_step_and_nil(linker, vocab) -> None:
     # several at once: one trigram search, the same answers
     names = ["cisplatinum", "xyzzy quux", "cisplatin"]
     assert linker.link_many(names, "Chemical") == [linker.link(n, "Chemical") for n in names]
+
+
+def _reference_nearest(names: list[str], query: str) -> tuple[int, float]:
+    """The trigram TF-IDF cosine search written out name by name (what `_TrigramIndex` computes with tensors)."""
+    import math
+    from collections import Counter
+
+    grams = [Counter(_trigrams(n)) for n in names]
+    frequency = Counter(g for counts in grams for g in counts)
+    idf = {g: math.log((1 + len(names)) / (1 + df)) + 1.0 for g, df in frequency.items()}
+
+    def unit(counts: Counter) -> dict[str, float]:
+        weights = {g: (1.0 + math.log(k)) * idf[g] for g, k in counts.items() if g in idf}
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {g: w / norm for g, w in weights.items()}
+
+    wanted = unit(Counter(_trigrams(query)))
+    scores = [sum(w * unit(counts).get(g, 0.0) for g, w in wanted.items()) for counts in grams]
+    best = max(range(len(names)), key=lambda i: (scores[i], -i))
+    return (best, scores[best]) if scores[best] > 0 else (-1, 0.0)
+
+
+def test_trigram_index_matches_the_search_written_out(linker) -> None:
+    names = sorted(k for table in linker.exact.values() for k in table)
+    assert len(names) > 500
+    names += ["tnf alpha", "β blocker", "ü ö", "x"]  # non-ASCII and a one-letter name
+    index = _TrigramIndex(names)
+    queries = ["cisplatinum", "brest neoplasm", "fluorouracill", "tnf alfa", "β blockers", "ü", "x", "qqqq", "",
+               names[100][:-1], names[200][1:], names[300] + " s"]
+    found = index.nearest(queries)
+    for query, (row, score) in zip(queries, found):
+        expected_row, expected_score = _reference_nearest(names, query)
+        assert row == expected_row and score == pytest.approx(expected_score, abs=1e-6), query
+    assert found[queries.index("")] == (-1, 0.0)  # no trigram of a name
+    assert index.nearest([]) == [] and _TrigramIndex([]).nearest(["abc"]) == [(-1, 0.0)]
 
 
 def test_medic_omim_only_and_root_rows_are_skipped_and_counted(vocab) -> None:
