@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from .linking_joint_ner_re import NORMALISATION_VERSION, collector_paused, name_key
+from .linking_joint_ner_re import NORMALISATION_VERSION, name_key
 
 GAZETTEER_FOLDER = "gazetteer"
 CONFIG_FILE = "gazetteer_config.json"
@@ -82,11 +82,18 @@ class Gazetteer:
             return []
         if words is None:
             words = self.words(text)
+        # the words' keys joined by single spaces once: the key of words i..j is then one slice of it
+        joined = " ".join(w[2] for w in words)
+        starts, position = [], 0
+        for w in words:
+            starts.append(position)
+            position += len(w[2]) + 1
         spans, i = [], 0
         while i < len(words):
             for size in range(min(self.max_words, len(words) - i), 0, -1):
-                if " ".join(w[2] for w in words[i : i + size]) in table:
-                    spans.append((words[i][0], words[i + size - 1][1]))
+                last = i + size - 1
+                if joined[starts[i] : starts[last] + len(words[last][2])] in table:
+                    spans.append((words[i][0], words[last][1]))
                     i += size
                     break
             else:
@@ -141,7 +148,7 @@ class Gazetteer:
         entity_types = list(config["entity_types"])
         keys: dict[str, set[str]] = {t: set() for t in entity_types}
         names_path = os.path.join(folder, NAMES_FILE)
-        with collector_paused(), gzip.open(names_path, "rt", encoding="utf-8") as handle:
+        with gzip.open(names_path, "rt", encoding="utf-8") as handle:
             for number, line in enumerate(handle, 1):
                 entity_type, sep, key = line.rstrip("\n").partition("\t")
                 if not sep or entity_type not in keys or not key:

@@ -2,7 +2,8 @@
 
 The linker is a resolved name table (one best id set per normalised name and entity type) built by
 `training/` from the training split's own annotations and public vocabularies (`linking/` parses them), saved
-in the model folder as `linker/` (gzipped TSV + JSON, no pickle) and restored by `from_pretrained`.
+in the model folder as `linker/` (gzipped TSV + JSON, no pickle) and restored by `from_pretrained` (into
+`NameTable`s, which keep the file's bytes and search them: `name_table_joint_ner_re`).
 
 Linking a mention, in order (the first that answers wins; `LinkResult.method` says which):
 1. `exact`: its normalised name (`name_key`: NFKC, casefold, Greek letters spelled out, runs of letters and
@@ -23,8 +24,6 @@ Imports only torch and the standard library (this file ships with the model).
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import gzip
 import json
 import math
@@ -32,9 +31,11 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
+
+from .name_table_joint_ner_re import NameTable, read_name_tables
 
 LINKER_FOLDER = "linker"
 CONFIG_FILE = "linker_config.json"
@@ -184,20 +185,6 @@ def find_abbreviations(text: str) -> dict[str, tuple[int, int]]:
     return found
 
 
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block (then as it was): reading a million-name table makes
-    millions of objects, none of them garbage, and each collection the allocations trigger would walk them all
-    (a third of the linker's load time)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 # ---- results ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LinkResult:
@@ -270,12 +257,10 @@ class _TrigramIndex:
                 continue
             # the similarity of every name holding one of the query's trigrams: the sum of its weight times
             # the query's, over the trigram lists
-            spans = [(self._posting_start[c], self._posting_start[c + 1]) for c in weights]
-            rows = torch.cat([self.posting_rows[a:b] for a, b in spans])
-            values = torch.cat([self.posting_values[a:b] for a, b in spans])
-            values *= torch.repeat_interleave(torch.tensor(list(weights.values()), dtype=torch.float32),
-                                              torch.tensor([b - a for a, b in spans]))
-            similarity = torch.zeros(len(self.keys)).index_add_(0, rows, values)
+            similarity = torch.zeros(len(self.keys))
+            for column, weight in weights.items():
+                start, end = self._posting_start[column], self._posting_start[column + 1]
+                similarity.index_add_(0, self.posting_rows[start:end], self.posting_values[start:end], alpha=weight)
             best = int(similarity.argmax())
             score = float(similarity[best])
             found.append((best, score) if score > 0 else (-1, 0.0))
@@ -333,8 +318,8 @@ class ConceptLinker:
     `link_mentions(text, mentions)` for a document; `save(folder)` / `ConceptLinker.load(folder)`.
     """
 
-    exact: dict[str, dict[str, _Entry]]
-    loose: dict[str, dict[str, _Entry]]
+    exact: dict[str, Mapping[str, _Entry]]  # dicts when built, `NameTable`s when loaded
+    loose: dict[str, Mapping[str, _Entry]]
     fuzzy_threshold: float = 0.8
     fuzzy_sources: tuple[str, ...] = DEFAULT_FUZZY_SOURCES
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -395,8 +380,8 @@ class ConceptLinker:
             added.metadata = {**self.metadata, "user_names": "replaced the vocabulary"}
             added.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
             return added
-        exact = {t: dict(table) for t, table in self.exact.items()}
-        loose = {t: dict(table) for t, table in self.loose.items()}
+        exact = {t: dict(table.items()) for t, table in self.exact.items()}
+        loose = {t: dict(table.items()) for t, table in self.loose.items()}
         for mine, theirs in ((exact, added.exact), (loose, added.loose)):
             for entity_type, table in theirs.items():
                 mine.setdefault(entity_type, {}).update(table)
@@ -462,7 +447,11 @@ class ConceptLinker:
         index = self._fuzzy.get(entity_type)
         if index is None:
             table = self.exact.get(entity_type, {})
-            index = _TrigramIndex(sorted(k for k, e in table.items() if e[2] in self.fuzzy_sources))
+            if isinstance(table, NameTable):
+                keys = table.keys_with_source(self.fuzzy_sources)
+            else:
+                keys = sorted(k for k, e in table.items() if e[2] in self.fuzzy_sources)
+            index = _TrigramIndex(keys)
             self._fuzzy[entity_type] = index
         return index
 
@@ -565,8 +554,7 @@ class ConceptLinker:
         for kind, tables in (("exact", self.exact), ("loose", self.loose)):
             for entity_type in sorted(tables):
                 exact = self.exact.get(entity_type, {})
-                for key in sorted(tables[entity_type]):
-                    ids, score, source = tables[entity_type][key]
+                for key, (ids, score, source) in sorted(tables[entity_type].items()):
                     if kind == "loose" and exact.get(key) == (ids, score, source):
                         continue  # found through the exact table (`_lookup`)
                     lines.append(f"{entity_type}\t{kind}\t{key}\t{'|'.join(ids)}\t{score!r}\t{source}\n")
@@ -586,31 +574,9 @@ class ConceptLinker:
                 f"{config.get('normalisation_version')}; this code reads {FORMAT_VERSION} / {NORMALISATION_VERSION}"
             )
         types = list(config.get("entity_types", []))
-        tables: dict[str, dict[str, dict[str, _Entry]]] = {"exact": {t: {} for t in types}, "loose": {t: {} for t in types}}
-        names_path = os.path.join(folder, NAMES_FILE)
-        shared: dict[str, _Entry] = {}  # one tuple per distinct "ids<TAB>score<TAB>source"
-        current: tuple[str, str] | None = None
-        table: dict[str, _Entry] = {}
-        with collector_paused(), gzip.open(names_path, "rt", encoding="utf-8", newline="\n") as handle:
-            for number, line in enumerate(handle, 1):
-                parts = line.rstrip("\n").split("\t", 3)
-                if len(parts) != 4 or parts[1] not in tables or not parts[2]:
-                    raise ValueError(f"{names_path}, line {number}: expected type, exact|loose, key, ids, score, source")
-                entity_type, kind, key, rest = parts
-                entry = shared.get(rest)
-                if entry is None:
-                    fields = rest.split("\t")
-                    if len(fields) != 3 or not fields[0]:
-                        raise ValueError(f"{names_path}, line {number}: expected type, exact|loose, key, ids, score, source")
-                    try:
-                        entry = (tuple(fields[0].split("|")), float(fields[1]), fields[2])
-                    except ValueError:
-                        raise ValueError(f"{names_path}, line {number}: score {fields[1]!r} is not a number") from None
-                    shared[rest] = entry
-                if (entity_type, kind) != current:  # rows come grouped by kind and type
-                    current = (entity_type, kind)
-                    table = tables[kind].setdefault(entity_type, {})
-                table[key] = entry
+        tables: dict[str, dict[str, Mapping[str, _Entry]]] = {"exact": {t: {} for t in types}, "loose": {t: {} for t in types}}
+        for (entity_type, kind), table in read_name_tables(os.path.join(folder, NAMES_FILE)).items():
+            tables[kind][entity_type] = table
         metadata = {
             k: v for k, v in config.items()
             if k not in ("format_version", "normalisation_version", "fuzzy_threshold", "fuzzy_sources", "entity_types",

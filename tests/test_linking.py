@@ -24,6 +24,7 @@ import torch
 from linking import NamesFileError, VocabularyFormatError, VocabularyReport, linker_rows, read_names_file
 from linking.build import vocabulary_names
 from linking.vocabularies import read_hgnc, read_medic, read_mesh_descriptors_tsv, read_mesh_supplementary_tsv
+from modeling.name_table_joint_ner_re import NameTable
 from modeling.linking_joint_ner_re import (
     NAMES_FILE,
     ConceptLinker,
@@ -329,6 +330,63 @@ def test_load_names_a_malformed_row_by_file_and_line(linker, tmp_path, bad_line,
 
 
 # ---- a user's names file ---------------------------------------------------------------------------------
+def test_loaded_tables_look_up_every_key_like_the_built_ones(linker, tmp_path) -> None:
+    linker.save(tmp_path)
+    loaded = ConceptLinker.load(tmp_path)
+    for kind in ("exact", "loose"):
+        for entity_type, built in getattr(linker, kind).items():
+            table = getattr(loaded, kind)[entity_type]
+            assert isinstance(table, NameTable)
+            saved = {k: e for k, e in built.items() if not (kind == "loose" and linker.exact[entity_type].get(k) == e)}
+            assert len(table) == len(saved) > 32  # more than one step of the sampled keys
+            assert all(table[key] == entry for key, entry in saved.items())  # each by bisection
+            assert list(table) == sorted(saved)
+            first, last = min(saved), max(saved)
+            for missing in ("", " ", first[:-1], last + "z", first + " zz", "\U0010ffff", "\ud800"):
+                assert missing in saved or missing not in table
+            with pytest.raises(KeyError):
+                table["no such name at all"]
+
+
+def _bad_names_file(linker, tmp_path: Path, edit) -> Path:
+    linker.save(tmp_path)
+    lines = gzip.decompress((tmp_path / NAMES_FILE).read_bytes()).splitlines(keepends=True)
+    (tmp_path / NAMES_FILE).write_bytes(gzip.compress(b"".join(edit(lines))))
+    return tmp_path / NAMES_FILE
+
+
+@pytest.mark.parametrize(
+    "edit, line, message",
+    [
+        (lambda lines: lines[:2] + [lines[3], lines[2]] + lines[4:], 4, "is not after the previous row's"),
+        (lambda lines: lines[:3] + [lines[2]] + lines[3:], 4, "is not after the previous row's"),  # a key twice
+        (lambda lines: lines[:2] + [lines[-1]] + lines[2:-1], 4, "rows are not all together"),
+        (lambda lines: lines[:2] + [lines[2].replace(b"\t", b"\xff\t", 3)] + lines[3:], 3, "not UTF-8"),
+        (lambda lines: lines[:2] + [lines[2].replace(b"\t", b"\t\t", 1)] + lines[3:], 3, "expected type"),
+    ],
+)
+def test_load_refuses_rows_out_of_order_or_not_utf8(linker, tmp_path, edit, line, message) -> None:
+    path = _bad_names_file(linker, tmp_path, edit)
+    with pytest.raises(ValueError, match=re.escape(f"{path}, line {line}: ") + ".*" + re.escape(message)):
+        ConceptLinker.load(tmp_path)
+
+
+def test_load_reads_a_file_without_its_last_newline_and_an_empty_one(linker, tmp_path) -> None:
+    path = _bad_names_file(linker, tmp_path / "a", lambda lines: lines[:-1] + [lines[-1].rstrip(b"\n")])
+    assert ConceptLinker.load(path.parent).exact == linker.exact
+    empty = _bad_names_file(linker, tmp_path / "b", lambda lines: [])
+    loaded = ConceptLinker.load(empty.parent)
+    assert loaded.entity_types == TYPES and all(len(t) == 0 for t in loaded.exact.values())
+    assert loaded.link("cisplatin", "Chemical").is_nil
+
+
+def test_a_score_of_digits_that_is_no_number_is_named_when_looked_up(linker, tmp_path) -> None:
+    path = _bad_names_file(linker, tmp_path, lambda lines: [l.replace(b"\t1.0\t", b"\t1.0.0\t") for l in lines])
+    loaded = ConceptLinker.load(tmp_path)  # the characters of a number: read; the number itself: when asked
+    with pytest.raises(ValueError, match=re.escape(str(path)) + r", line \d+: score '1.0.0' is not a number"):
+        loaded.link("cisplatin", "Chemical")
+
+
 def test_users_names_extend_or_replace_the_vocabulary(linker, tmp_path) -> None:
     path = tmp_path / "names.tsv"
     path.write_text("# my lab's names\n\nChemical\tD002945\tPlatinol|CDDP\nDisease\tMESH:D006973\tHTN\n"
