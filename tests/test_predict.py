@@ -284,6 +284,18 @@ def test_help():
     assert done.returncode == 0 and "--skip-errors" in done.stdout and "accelerate launch" in done.stdout
 
 
+def test_predict_py_does_not_import_the_corpus_builders():
+    # reading PubTator is loaders.pubtator alone: `datasets` (the builders') is imported only where it is used
+    code = "import sys, runpy; sys.argv = ['predict.py', '--help']\ntry: runpy.run_path('predict.py', run_name='__main__')\n" \
+           "except SystemExit: pass\nprint('datasets' in sys.modules, 'loaders.bc5cdr' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1] == "False False"
+    done = subprocess.run([sys.executable, "-c", "from loaders import CORPORA; print(sorted(CORPORA))"], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "['bc5cdr', 'chem_dis_gene']", done.stderr[-2000:]
+
+
 def test_cheaha_predict_script_launches_predict_py_on_the_node_gpus():
     env = {**ENV, "DRY_RUN": "1", "SLURM_GPUS_ON_NODE": "3", "CONDA_MODULE": "", "ENV_PATH": str(ROOT / ".venv")}
     done = subprocess.run(["bash", str(ROOT / "cheaha" / "predict.sbatch")], cwd=ROOT, env=env, capture_output=True,
