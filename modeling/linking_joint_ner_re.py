@@ -229,7 +229,8 @@ class _TrigramIndex:
         norms = torch.zeros(n, dtype=torch.float64).index_add_(0, rows, weights * weights).sqrt()
         values = (weights / norms[rows]).float()
         by_column = torch.argsort(columns, stable=True)  # names in order within a trigram's list
-        self.posting_rows = rows[by_column].to(torch.int32)  # trigram c's names: [_posting_start[c], [c + 1])
+        # the names holding trigram c, and their weights: entries _posting_start[c] to _posting_start[c + 1] - 1
+        self.posting_rows = rows[by_column].to(torch.int32)
         self.posting_values = values[by_column]
         self._posting_start = [0] + torch.cumsum(torch.bincount(columns, minlength=width), 0).tolist()
         self._idf = idf.tolist()

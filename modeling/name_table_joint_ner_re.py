@@ -1,11 +1,12 @@
 """A saved linker's name tables read as they are stored: `read_name_tables(names.tsv.gz)`.
 
 `ConceptLinker.save` writes one line per name, `type TAB exact|loose TAB key TAB ids TAB score TAB source`,
-grouped by kind and type and sorted by key. Read into dicts, the quick start's 1.2 million lines took 2 to 3 s
-and about 270 MiB; a `NameTable` keeps each group's lines as the file's UTF-8 bytes (about 100 MiB for the
-same file) and finds a key by bisection, parsing an entry only when it is asked for. The whole file is still
-checked when it is read, with tensor operations over its bytes; a problem is reported with the file and the
-line by the line-by-line check (`check_lines`), which also says what a well-formed file is.
+grouped by kind and type and sorted by key. Read into dicts, the quick start's 1.2 million lines took 2 to 4 s
+and 269 MiB; a `NameTable` keeps each group's lines as the file's UTF-8 bytes (the file and two arrays of
+line offsets: about 155 MiB, read in about 1.1 s) and finds a key by bisection, parsing an entry only when
+it is asked for. The whole file is still checked when it is read, with tensor operations over its bytes; a
+problem is reported with the file and the line by the line-by-line check (`check_lines`), which also says
+what a well-formed file is.
 
 Imports only torch and the standard library (this file ships with the model).
 """
