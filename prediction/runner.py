@@ -215,8 +215,9 @@ def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tu
     check_and_prepare(settings, state)
     model, tokenizer = model_and_tokenizer or load_model(settings.model, state.device)
     model = use_backend(model, settings.backend)
-    # the model, its linker and gazetteer (millions of objects) live through the run: kept out of the cyclic
-    # collector's full passes, each of which would walk all of them (about 2 s over 500 abstracts)
+    # what is loaded by now (modules, the model, its linker and gazetteer) lives through the run: kept out of the
+    # cyclic collector's full passes, each of which would walk all of it (generation-2 collections over the 500
+    # test abstracts: 0.79 s with this, 1.58 s without)
     gc.freeze()
     try:
         return _predict_and_merge(settings, state, model, tokenizer, started)
