@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 if __name__ == "__main__":
-    from evaluation.run import cli
+    from biomed_nerre.evaluation.run import cli
 
     sys.exit(cli())
 elif __name__ == "evaluate":
@@ -39,4 +39,4 @@ elif __name__ == "evaluate":
 
     _hand_over_to_hf_evaluate()
 else:  # loaded under another name (e.g. by path from a tool): expose the CLI without side effects
-    from evaluation.run import main  # noqa: F401
+    from biomed_nerre.evaluation.run import main  # noqa: F401

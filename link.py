@@ -10,7 +10,7 @@ import sys
 from typing import Sequence
 
 from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error
-from prediction.corpus_ids import ID_STYLES
+from biomed_nerre.prediction.corpus_ids import ID_STYLES
 
 EPILOG = """\
 Every mention of a type the linker has names for gets its ids in the corpus's form (bc5cdr: D002945, NIL -1;
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from prediction.link_pubtator import run
+    from biomed_nerre.prediction.link_pubtator import run
 
     try:
         summary = run(args.input, args.output, model=args.model, linker_dir=args.linker, names=args.names,

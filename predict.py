@@ -8,7 +8,7 @@ import gc
 import sys
 
 gc.disable()  # importing torch and transformers makes no garbage, and full collections over it take ~0.7 s
-from prediction.cli import main  # noqa: E402
+from biomed_nerre.prediction.cli import main  # noqa: E402
 
 gc.enable()
 

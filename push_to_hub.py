@@ -10,7 +10,7 @@ The token comes from HF_TOKEN or the cached `hf auth login`; it is never printed
 
 import sys
 
-from hub.cli import main
+from biomed_nerre.hub.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,7 +5,7 @@ Thin entry point; the loop lives in `training/`. `python train.py --help` lists 
 
 import sys
 
-from training.main import cli
+from biomed_nerre.training.main import cli
 
 if __name__ == "__main__":
     sys.exit(cli())

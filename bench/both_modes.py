@@ -2,7 +2,7 @@
 
     python bench/both_modes.py --model results/bench-quality-v5/joint-model [--limit 200] [--repeats 3]
 
-Runs `evaluation.run.predict` over the first `--limit` BC5CDR validation abstracts in gold and end2end mode,
+Runs `biomed_nerre.evaluation.run.predict` over the first `--limit` BC5CDR validation abstracts in gold and end2end mode,
 alternating the two ways in one process after a warm-up, and prints the seconds of each and whether their
 predictions are equal. Validation during training and evaluate.py take the `extract_modes` way.
 """
@@ -21,7 +21,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from bench.common import bench_parser
-    from evaluation.run import predict
+    from biomed_nerre.evaluation.run import predict
     from loaders import load_corpus
     from modeling import SciBertForJointNerRe
 

@@ -5,7 +5,7 @@ ancestor pair may be dropped. Scores end-to-end CID on concept ids on validation
     python bench/cid_hierarchy.py --model MODEL --linker LINKER_DIR --data-dir ../shared/data/bc5cdr \
         --vocab-dir ../shared/data/vocab [--split validation]
 
-LINKER_DIR should be built from train names only when scoring validation (`python -m linking build --splits
+LINKER_DIR should be built from train names only when scoring validation (`python -m biomed_nerre.linking build --splits
 train`). Prints both F1s; the rule is worth keeping only if it helps on validation.
 """
 
@@ -18,9 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evaluation.linking_metrics import relation_id_scores  # noqa: E402
-from evaluation.run import load_documents, load_model  # noqa: E402
-from linking.vocabularies import VocabularyReport, read_mesh_descriptors_tsv  # noqa: E402
+from biomed_nerre.evaluation.linking_metrics import relation_id_scores  # noqa: E402
+from biomed_nerre.evaluation.run import load_documents, load_model  # noqa: E402
+from biomed_nerre.linking.vocabularies import VocabularyReport, read_mesh_descriptors_tsv  # noqa: E402
 from modeling.linking_joint_ner_re import ConceptLinker  # noqa: E402
 
 

@@ -24,8 +24,8 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from bench.common import bench_parser
-    from evaluation.run import load_documents
-    from evaluation.scoring import score_documents
+    from biomed_nerre.evaluation.run import load_documents
+    from biomed_nerre.evaluation.scoring import score_documents
     from modeling import SciBertForJointNerRe
 
     parser = bench_parser(__doc__, model=True)

@@ -23,7 +23,7 @@ def cuts_a_word(text: str, start: int, end: int) -> bool:
 
 
 def main() -> None:
-    from training.data import load_documents
+    from biomed_nerre.training.data import load_documents
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="bc5cdr")

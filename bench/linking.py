@@ -19,8 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evaluation.linking_metrics import score_linking  # noqa: E402
-from linking import linker_rows  # noqa: E402
+from biomed_nerre.evaluation.linking_metrics import score_linking  # noqa: E402
+from biomed_nerre.linking import linker_rows  # noqa: E402
 from loaders import load_corpus  # noqa: E402
 from modeling.linking_joint_ner_re import NIL, ConceptLinker  # noqa: E402
 

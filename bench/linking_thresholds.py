@@ -5,7 +5,7 @@ here, on predicted mentions, since that is how `extract` uses it (linking accura
 
     python bench/linking_thresholds.py --model MODEL --linker LINKER_DIR [--thresholds 0.4 0.5 ...]
 
-LINKER_DIR: built from train names only (`python -m linking build --splits train`), so that validation names
+LINKER_DIR: built from train names only (`python -m biomed_nerre.linking build --splits train`), so that validation names
 play no part in the choice.
 """
 
@@ -18,8 +18,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from evaluation.linking_metrics import concept_id_scores  # noqa: E402
-from evaluation.run import load_documents, load_model  # noqa: E402
+from biomed_nerre.evaluation.linking_metrics import concept_id_scores  # noqa: E402
+from biomed_nerre.evaluation.run import load_documents, load_model  # noqa: E402
 from modeling.linking_joint_ner_re import ConceptLinker, group_linked_mentions  # noqa: E402
 
 

@@ -80,7 +80,7 @@ def featurize_train_split(data_dir: str, cache_dir: str, tokenizer, config) -> i
     """Tokenize the built `documents` train split into model features, as train.py does before training;
     returns the number of feature rows."""
     from loaders import load_corpus
-    from training.data import featurize
+    from biomed_nerre.training.data import featurize
 
     documents = load_corpus("bc5cdr", "documents", data_dir=data_dir, cache_dir=cache_dir)["train"]
     return len(featurize(documents, tokenizer, config))

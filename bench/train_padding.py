@@ -22,7 +22,7 @@ def main() -> None:
     from bench.common import bench_parser, default_encoder
     from modeling import JointNerReConfig
     from modeling.preprocessing_joint_ner_re import load_tokenizer
-    from training.data import featurize, load_documents, make_train_dataloader
+    from biomed_nerre.training.data import featurize, load_documents, make_train_dataloader
 
     parser = bench_parser(__doc__, encoder=True)
     parser.add_argument("--batch-size", type=int, default=4)

@@ -29,8 +29,8 @@ def main() -> None:
     from modeling import SciBertForJointNerRe
     from modeling.modeling_joint_ner_re import adaptive_threshold_loss
     from modeling.preprocessing_joint_ner_re import load_tokenizer
-    from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
-    from training.optimization import build_optimizer
+    from biomed_nerre.training.data import corpus_labels, featurize, load_documents, make_train_dataloader
+    from biomed_nerre.training.optimization import build_optimizer
 
     parser = bench_parser(__doc__, encoder=True)
     parser.add_argument("--batch-size", type=int, default=4)

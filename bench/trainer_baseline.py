@@ -3,7 +3,7 @@
 It reads the `ner` view of a corpus (word tokens + BIO tags), labels the first subword of each word
 (the usual recipe of the transformers token-classification example), truncates at the encoder's
 window like a stock user would, and turns word-level predictions back into character-offset mentions
-so that it is scored by exactly the same code as the joint model (`evaluation.scoring.score_ner`).
+so that it is scored by exactly the same code as the joint model (`biomed_nerre.evaluation.scoring.score_ner`).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def build_trainer(
 ) -> tuple[Trainer, Any]:
     """A `Trainer` over the `ner` view with evaluation and best-model selection on seqeval F1 (`bf16`: bf16
     autocast mixed precision, as train.py's `--mixed-precision bf16`)."""
-    from evaluation.ner_metrics import seqeval_scores
+    from biomed_nerre.evaluation.ner_metrics import seqeval_scores
 
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     model = AutoModelForTokenClassification.from_pretrained(

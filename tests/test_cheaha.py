@@ -12,7 +12,7 @@ import pytest
 from accelerate.commands.config.config_args import load_config_from_file
 from accelerate.commands.launch import _validate_launch_command, launch_command_parser
 
-from training.arguments import build_parser as train_parser
+from biomed_nerre.training.arguments import build_parser as train_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEAHA = ROOT / "cheaha"
@@ -177,7 +177,7 @@ def test_multi_node_launch_outside_slurm_fails_clearly() -> None:
 def test_batch_scripts_train_with_the_readme_config(script: Path) -> None:
     """Each batch script passes configs/scibert_bc5cdr.yaml (the README's Cheaha config), and its flags parse
     into the settings that file holds (bf16, 20 epochs, tensorboard)."""
-    from training.arguments import parse_args
+    from biomed_nerre.training.arguments import parse_args
 
     text = script.read_text()
     assert 'CONFIG="${CONFIG:-configs/scibert_bc5cdr.yaml}"' in text and "--config \"$CONFIG\"" in text
@@ -206,7 +206,7 @@ def test_multi_node_dry_run_works_without_a_slurm_allocation() -> None:
 
 @pytest.mark.parametrize("config", sorted((ROOT / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_config_files_say_what_they_are_and_parse(config: Path) -> None:
-    from training.arguments import load_yaml_settings
+    from biomed_nerre.training.arguments import load_yaml_settings
 
     assert config.read_text().startswith("# "), f"{config.name}: no comment saying what it is"
     assert load_yaml_settings(config)  # every key is a setting

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.ner_metrics import bio_tag_sequences
-from evaluation.plots import plot_confusion, plot_f1_bars
-from evaluation.scoring import score_documents
-from evaluation.writers import pubtator_text, relationships_tsv_text, write_metrics_json, write_pubtator
+from biomed_nerre.evaluation.ner_metrics import bio_tag_sequences
+from biomed_nerre.evaluation.plots import plot_confusion, plot_f1_bars
+from biomed_nerre.evaluation.scoring import score_documents
+from biomed_nerre.evaluation.writers import pubtator_text, relationships_tsv_text, write_metrics_json, write_pubtator
 from loaders.pubtator import iter_pubtator
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def test_evaluate_py_is_our_cli_and_import_evaluate_is_hugging_face():
     cli = run_in_repo("evaluate.py", "--help")
     assert cli.returncode == 0, cli.stderr
     assert "--dataset {bc5cdr,chem_dis_gene}" in cli.stdout and "--modes" in cli.stdout
-    code = ("import sys, evaluate; from evaluate import load; import evaluation.run; "
+    code = ("import sys, evaluate; from evaluate import load; import biomed_nerre.evaluation.run; "
             "print(evaluate.__file__, load is evaluate.load, sys.path[0] == '')")
     imported = run_in_repo("-c", code)
     assert imported.returncode == 0, imported.stderr

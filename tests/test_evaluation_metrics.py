@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evaluation.counts import prf
-from evaluation.ner_metrics import mention_scores, seqeval_scores, span_confusion
-from evaluation.re_metrics import match_entities, relation_scores
+from biomed_nerre.evaluation.counts import prf
+from biomed_nerre.evaluation.ner_metrics import mention_scores, seqeval_scores, span_confusion
+from biomed_nerre.evaluation.re_metrics import match_entities, relation_scores
 
 
 def mention(start: int, end: int, etype: str) -> dict:

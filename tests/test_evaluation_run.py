@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluation.run import evaluate_model, main
-from evaluation.scoring import score_documents
+from biomed_nerre.evaluation.run import evaluate_model, main
+from biomed_nerre.evaluation.scoring import score_documents
 from loaders import load_corpus
 from loaders.pubtator import iter_pubtator
 from loaders.schema import CHEM_DIS_GENE_LABELS, ENTITY_TYPES, RELATION_TYPES
@@ -142,7 +142,7 @@ def test_cli_parallel_batches_scores_the_same(tmp_path, cache):
 
 def test_predict_runs_models_saved_before_extract_modes_one_mode_at_a_time(tmp_path, cache):
     """A model whose saved code has `extract` only (before `extract_modes`) predicts what the current one does."""
-    from evaluation.run import load_model, predict
+    from biomed_nerre.evaluation.run import load_model, predict
 
     model, tokenizer = load_model(str(save_tiny_model(tmp_path, "bc5cdr")), device="cpu")
     documents = load_corpus("bc5cdr", "documents", data_dir=str(BC5CDR), cache_dir=str(cache))["test"].select(range(3))
@@ -164,7 +164,7 @@ def test_cli_bfloat16_scores_the_model_in_bf16(tmp_path, cache):
     assert main(common + ["--run-name", "bf16", "--dtype", "bfloat16"]) == 0
     metrics = json.loads((tmp_path / "results" / "bf16" / "bc5cdr-test" / "metrics.json").read_text())
     assert metrics["dtype"] == "bfloat16" and metrics["n_documents"] == 2 and "ner" in metrics
-    from evaluation.run import load_model
+    from biomed_nerre.evaluation.run import load_model
 
     model, _ = load_model(str(model_dir), device="cpu", dtype="bfloat16")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}

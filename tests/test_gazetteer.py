@@ -16,7 +16,7 @@ import torch
 from modeling import SciBertForJointNerRe, load_tokenizer
 from modeling.gazetteer_joint_ner_re import GAZETTEER_FOLDER, NAMES_FILE, Gazetteer, num_tag_ids, tag_id
 from modeling.preprocessing_joint_ner_re import collate_features, prepare_features, token_feature_sizes
-from training.main import main as train_main
+from biomed_nerre.training.main import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
 BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
@@ -141,8 +141,8 @@ def test_train_py_builds_the_gazetteer_from_the_vocabularies_and_a_fresh_process
     # the Hub export ships gazetteer/, the card names its vocabularies, and a copy without it is refused
     import shutil
 
-    from hub.export_model import ExportError, plan_model_export
-    from hub.model_card import build_model_card
+    from biomed_nerre.hub.export_model import ExportError, plan_model_export
+    from biomed_nerre.hub.model_card import build_model_card
 
     plan, _ = plan_model_export(out, allow_missing_metrics=True)
     assert {f"{GAZETTEER_FOLDER}/{NAMES_FILE}", f"{GAZETTEER_FOLDER}/gazetteer_config.json"} <= set(plan)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluation.run import main as evaluate_main
+from biomed_nerre.evaluation.run import main as evaluate_main
 from loaders import load_corpus
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from datasets import Features
 
-from hub.export_dataset import export_dataset, export_dataset_dicts, shard_count
+from biomed_nerre.hub.export_dataset import export_dataset, export_dataset_dicts, shard_count
 from loaders import load_corpus
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

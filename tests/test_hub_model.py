@@ -14,9 +14,9 @@ import pytest
 import torch
 from huggingface_hub import ModelCard
 
-from hub.cli import main as push_to_hub
-from hub.export_model import ExportError, export_model, plan_model_export
-from hub.model_card import build_model_card, write_model_card
+from biomed_nerre.hub.cli import main as push_to_hub
+from biomed_nerre.hub.export_model import ExportError, export_model, plan_model_export
+from biomed_nerre.hub.model_card import build_model_card, write_model_card
 from modeling import SciBertForJointNerRe, load_tokenizer
 from tests.tiny_encoder import write_tiny_encoder
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.upload import MissingTokenError, require_token, upload_folder
+from biomed_nerre.hub.upload import MissingTokenError, require_token, upload_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "hf_testSECRETtoken1234567890abcdef"

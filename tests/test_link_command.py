@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from link import main
-from linking import corpus_names
+from biomed_nerre.linking import corpus_names
 from loaders.pubtator import PubTatorFormatError, iter_pubtator
 from modeling.linking_joint_ner_re import NAMES_FILE, ConceptLinker, curie_to_corpus_id
 from tests.test_entry_points import _scripts

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from linking import NamesFileError, VocabularyFormatError, VocabularyReport, linker_rows, read_names_file
-from linking.build import vocabulary_names
-from linking.vocabularies import read_hgnc, read_medic, read_mesh_descriptors_tsv, read_mesh_supplementary_tsv
+from biomed_nerre.linking import NamesFileError, VocabularyFormatError, VocabularyReport, linker_rows, read_names_file
+from biomed_nerre.linking.build import vocabulary_names
+from biomed_nerre.linking.vocabularies import read_hgnc, read_medic, read_mesh_descriptors_tsv, read_mesh_supplementary_tsv
 from modeling.name_table_joint_ner_re import NameTable
 from modeling.linking_joint_ner_re import (
     NAMES_FILE,
@@ -592,7 +592,7 @@ Spastic Paraplegia 45\tOMIM:613162\t\t\tMESH:D015419\tC10.574.500.825.700/613162
 
 
 def test_official_mesh_ascii_and_ctd_diseases_forms(tmp_path) -> None:
-    cache = tmp_path / "cache"  # the official files where `linking.sources` downloads them, so none is fetched
+    cache = tmp_path / "cache"  # the official files where `biomed_nerre.linking.sources` downloads them, so none is fetched
     cache.mkdir()
     (cache / "d2025.bin").write_text(D_BIN, encoding="utf-8")
     (cache / "c2025.bin").write_text(C_BIN, encoding="utf-8")
@@ -626,7 +626,7 @@ def test_official_mesh_ascii_and_ctd_diseases_forms(tmp_path) -> None:
 
 
 def test_official_forms_bad_lines_name_file_and_line(tmp_path) -> None:
-    from linking.vocabularies import read_ctd_diseases, read_mesh_ascii
+    from biomed_nerre.linking.vocabularies import read_ctd_diseases, read_mesh_ascii
 
     d_bin = tmp_path / "d2025.bin"
     d_bin.write_text(D_BIN.replace("MH = Abattoirs\n", ""), encoding="utf-8")  # a record with neither MH nor NM

@@ -320,7 +320,7 @@ def test_entity_pooling_skips_padded_mentions_and_keeps_gradients_finite(tokeniz
 def test_ner_loss_in_deterministic_mode_equals_the_default_one(trained):
     """Under `torch.use_deterministic_algorithms` (train.py --full-determinism) the NER loss takes the flat
     cross-entropy, which has a deterministic CUDA kernel; it is the same loss."""
-    from training.determinism import full_determinism
+    from biomed_nerre.training.determinism import full_determinism
 
     model, _, batch = trained
     was_training = model.training
@@ -577,7 +577,7 @@ def test_parallel_batches_predict_what_one_batch_at_a_time_does(trained, tokeniz
 
 def test_extract_modes_gives_each_modes_extract_from_one_pass(trained, tokenizer):
     """Both modes from one encoder pass are exactly what `extract` gives for each mode by itself."""
-    from training.calibration import SCORE_FLOOR
+    from biomed_nerre.training.calibration import SCORE_FLOOR
 
     model, _, _ = trained
     documents = [*DOCS, {**DOCS[0], "pmid": "blank", "text": "  ", "mentions": [], "entities": [], "relations": []}]
@@ -643,7 +643,7 @@ def test_map_on_cpu_threads_keeps_order_modes_and_errors():
 def test_one_low_threshold_pass_filtered_equals_extracting_at_each_threshold(trained, tokenizer):
     """Validation and calibration score many margins from one pass at the floor; filtering it must give what
     `extract` gives at that margin."""
-    from training.calibration import SCORE_FLOOR, keep_relations_above
+    from biomed_nerre.training.calibration import SCORE_FLOOR, keep_relations_above
 
     model, _, _ = trained
     scored = model.extract(DOCS, tokenizer, mode="gold", threshold=SCORE_FLOOR)
@@ -742,7 +742,7 @@ def test_int8_copy_for_cpu_quantizes_the_encoder_only_and_keeps_predictions(trai
         quantized.save_pretrained(tmp_path)
 
 
-PROJECT_PACKAGES = {"loaders", "modeling", "training", "evaluation", "hub", "linking", "prediction"}
+PROJECT_PACKAGES = {"loaders", "modeling", "biomed_nerre"}
 
 
 @pytest.mark.slow

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.bc5cdr_eval import read_annotations, score_files
-from evaluation.scoring import score_documents
-from evaluation.writers import write_pubtator
+from biomed_nerre.evaluation.bc5cdr_eval import read_annotations, score_files
+from biomed_nerre.evaluation.scoring import score_documents
+from biomed_nerre.evaluation.writers import write_pubtator
 from loaders import load_corpus
 from modeling.linking_joint_ner_re import LinkResult, group_linked_mentions, to_curie
 

@@ -15,8 +15,8 @@ import torch
 
 pytest.importorskip("onnxruntime")
 
-from evaluation.run import evaluate_model, main, predict  # noqa: E402
-from evaluation.scoring import score_documents  # noqa: E402
+from biomed_nerre.evaluation.run import evaluate_model, main, predict  # noqa: E402
+from biomed_nerre.evaluation.scoring import score_documents  # noqa: E402
 from loaders import load_corpus  # noqa: E402
 from loaders.schema import ENTITY_TYPES, RELATION_TYPES  # noqa: E402
 from modeling import SciBertForJointNerRe, load_tokenizer  # noqa: E402
@@ -291,7 +291,7 @@ def test_without_onnxruntime_the_model_loads_and_the_backend_says_how_to_install
     assert "OnnxBackendError" in done.stdout and "pip install onnxruntime" in done.stdout
 
     cli = tmp_path / "cli.py"
-    cli.write_text(BLOCKED + "sys.path.insert(0, sys.argv.pop(1))\nfrom evaluation.run import cli\ncli()\n")
+    cli.write_text(BLOCKED + "sys.path.insert(0, sys.argv.pop(1))\nfrom biomed_nerre.evaluation.run import cli\ncli()\n")
     done = subprocess.run([sys.executable, str(cli), str(ROOT), "--model", str(saved), "--dataset", "bc5cdr",
                            "--backend", "onnx"], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 2
@@ -308,7 +308,7 @@ print(json.dumps({"module": type(model).__module__, "path": str(model.use_backen
 
 
 def test_push_to_hub_model_onnx_ships_the_export_and_remote_code_uses_it(saved, tmp_path, capsys):
-    from hub.cli import main as push_to_hub
+    from biomed_nerre.hub.cli import main as push_to_hub
 
     SciBertForJointNerRe.from_pretrained(saved).use_backend("onnx")  # the folder has an export (or gets one)
     assert push_to_hub(["model", str(saved), "--local-dir", str(tmp_path / "plain"), "--allow-missing-metrics"]) == 0
@@ -333,7 +333,7 @@ def test_push_to_hub_model_onnx_ships_the_export_and_remote_code_uses_it(saved, 
 
 
 def test_predict_cli_backend_onnx_writes_what_torch_does(saved, tmp_path):
-    from prediction.cli import main as predict_cli
+    from biomed_nerre.prediction.cli import main as predict_cli
 
     lines = (BC5CDR / "CDR_DevelopmentSet.PubTator.txt").read_text().split("\n\n")[:6]
     source = tmp_path / "dev6.PubTator.txt"

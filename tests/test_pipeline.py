@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.cli import main as push_to_hub
+from biomed_nerre.hub.cli import main as push_to_hub
 from modeling import load_tokenizer
 from tests.predict_model import write_tiny_model
 
@@ -57,7 +57,7 @@ print(json.dumps({
     "class": type(pipe).__name__, "task": pipe.task,
     "one": pipe(document["title"] + " " + document["abstract"]),
     "documents": pipe([document, {"text": ""}], batch_size=2),
-    "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("modeling", "prediction", "loaders")),
+    "modules": sorted(m for m in sys.modules if m.split(".")[0] in ("modeling", "biomed_nerre", "loaders")),
 }))
 """
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from loaders.pubtator import iter_pubtator
-from prediction.corpus_ids import mention_ids_field, relation_argument
-from prediction.readers import read_inputs
+from biomed_nerre.prediction.corpus_ids import mention_ids_field, relation_argument
+from biomed_nerre.prediction.readers import read_inputs
 from tests.predict_model import write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +42,7 @@ def predict_here(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     import contextlib
     import io
 
-    from prediction.cli import main
+    from biomed_nerre.prediction.cli import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

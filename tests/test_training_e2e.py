@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from training.main import main as train_main
+from biomed_nerre.training.main import main as train_main
 
 REPO = Path(__file__).resolve().parents[1]
 BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
@@ -198,8 +198,8 @@ def test_validation_predicts_in_float32_when_training_runs_in_bf16(encoder, cach
 
     from modeling import SciBertForJointNerRe
     from modeling.preprocessing_joint_ner_re import load_tokenizer
-    from training.data import corpus_labels, load_documents
-    from training.validation import validate
+    from biomed_nerre.training.data import corpus_labels, load_documents
+    from biomed_nerre.training.validation import validate
 
     entity_types, relation_types = corpus_labels("bc5cdr")
     model = SciBertForJointNerRe.from_encoder(str(encoder), entity_types=entity_types, relation_types=relation_types,

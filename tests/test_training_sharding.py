@@ -13,7 +13,7 @@ import pytest
 from accelerate.data_loader import prepare_data_loader
 from torch.utils.data import DataLoader
 
-from training.sampler import LengthGroupedBatchSampler
+from biomed_nerre.training.sampler import LengthGroupedBatchSampler
 
 EPOCHS = 8
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from training.arguments import TrainingArguments, parse_args
-from training.checkpointing import COMPLETE_MARKER, list_complete_checkpoints, resolve_resume_path
-from training.sampler import LengthGroupedBatchSampler
+from biomed_nerre.training.arguments import TrainingArguments, parse_args
+from biomed_nerre.training.checkpointing import COMPLETE_MARKER, list_complete_checkpoints, resolve_resume_path
+from biomed_nerre.training.sampler import LengthGroupedBatchSampler
 
 
 def test_yaml_settings_are_overridden_by_flags(tmp_path):
@@ -97,7 +97,7 @@ def test_only_complete_checkpoints_are_resumable(tmp_path):
 
 
 def test_optimizer_groups_names_and_fused_kernel():
-    from training.optimization import build_optimizer
+    from biomed_nerre.training.optimization import build_optimizer
 
     model = torch.nn.Module()
     model.encoder = torch.nn.Module()
@@ -114,7 +114,7 @@ def test_optimizer_groups_names_and_fused_kernel():
 
 
 def test_threshold_table_scores_each_margin_and_the_best_is_picked():
-    from training.calibration import best_threshold_row, threshold_table
+    from biomed_nerre.training.calibration import best_threshold_row, threshold_table
 
     gold = [{"pmid": "1", "relations": [{"label": "CID", "head": "C1", "tail": "D1"},
                                          {"label": "CID", "head": "C1", "tail": "D2"}]}]
@@ -136,7 +136,7 @@ def test_threshold_table_scores_each_margin_and_the_best_is_picked():
 
 
 def test_selection_uses_the_calibrated_relation_f1_when_the_threshold_is_calibrated():
-    from training.validation import selection_value
+    from biomed_nerre.training.validation import selection_value
 
     metrics = {"ner_f1": 0.8, "re_gold_f1": 0.4, "re_gold_f1_calibrated": 0.6}
     assert selection_value(metrics, "mean_f1") == pytest.approx(0.6)
@@ -148,7 +148,7 @@ def test_selection_uses_the_calibrated_relation_f1_when_the_threshold_is_calibra
 def test_full_determinism_is_on_inside_the_block_and_restored_after():
     import torch
 
-    from training.determinism import full_determinism
+    from biomed_nerre.training.determinism import full_determinism
 
     assert not torch.are_deterministic_algorithms_enabled()
     with full_determinism(False):
@@ -161,7 +161,7 @@ def test_full_determinism_is_on_inside_the_block_and_restored_after():
 
 
 def test_truncate_log_drops_re_run_steps_and_a_cut_last_line(tmp_path):
-    from training.checkpointing import truncate_log
+    from biomed_nerre.training.checkpointing import truncate_log
 
     log = tmp_path / "trainer_log.jsonl"
     records = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.9}, {"step": 2, "validation": {}}, {"step": 3, "loss": 0.8}]
@@ -178,7 +178,7 @@ def test_each_accumulation_window_gets_the_mean_gradient_of_its_own_batches():
     """5 batches at 2 per optimizer step: windows of 2, 2 and 1, through Accelerate's real accumulation."""
     from accelerate import Accelerator
 
-    from training.optimization import accumulation_scale
+    from biomed_nerre.training.optimization import accumulation_scale
 
     accelerator = Accelerator(gradient_accumulation_steps=2)
     model = torch.nn.Linear(1, 1, bias=False)
@@ -210,7 +210,7 @@ def test_feature_cache_key_covers_every_modeling_module_that_makes_features():
     import sys
 
     from modeling import preprocessing_joint_ner_re as preprocessing
-    from training.data import FEATURE_CODE
+    from biomed_nerre.training.data import FEATURE_CODE
 
     used = {inspect.getmodule(value) for value in vars(preprocessing).values()
             if inspect.isfunction(value) or inspect.isclass(value)}

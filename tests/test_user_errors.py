@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from evaluation.run import cli as evaluate_cli
+from biomed_nerre.evaluation.run import cli as evaluate_cli
 from loaders.__main__ import main as loaders_main
-from training.main import cli as train_cli
+from biomed_nerre.training.main import cli as train_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BC5CDR = ROOT.parent / "shared" / "data" / "bc5cdr"

@@ -17,7 +17,7 @@ def prf(tp_pred: int, n_pred: int, tp_gold: int, n_gold: int) -> dict[str, float
 
     ``tp_pred`` is the number of predictions judged correct (precision numerator) and ``tp_gold`` the
     number of gold items found (recall numerator). They are equal for set matching and for the one-to-one
-    end-to-end relation matching (``evaluation.re_metrics``); both are kept for metrics that may differ.
+    end-to-end relation matching (``biomed_nerre.evaluation.re_metrics``); both are kept for metrics that may differ.
     """
     precision = safe_div(tp_pred, n_pred)
     recall = safe_div(tp_gold, n_gold)

@@ -1,6 +1,6 @@
-"""`python -m linking build`: build a concept linker and save it into a model folder (or any folder).
+"""`python -m biomed_nerre.linking build`: build a concept linker and save it into a model folder (or any folder).
 
-    python -m linking build --dataset bc5cdr --data-dir ../shared/data/bc5cdr --vocab-dir ../shared/data/vocab \
+    python -m biomed_nerre.linking build --dataset bc5cdr --data-dir ../shared/data/bc5cdr --vocab-dir ../shared/data/vocab \
         --out models/my-model/linker [--splits train,validation] [--fuzzy-threshold 0.4] [--no-vocabularies]
 
 What train.py does after training (`training/linker.py`), for a model trained without a linker or to rebuild
@@ -17,7 +17,7 @@ from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error
 
 
 def build_parser() -> OneLineErrorParser:
-    parser = OneLineErrorParser(prog="python -m linking", description="Build a concept linker (names from a "
+    parser = OneLineErrorParser(prog="python -m biomed_nerre.linking", description="Build a concept linker (names from a "
                                 "corpus's gold annotations and the public vocabularies) and save it.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build and save a linker", description=__doc__.split("\n\n")[0])
@@ -39,7 +39,7 @@ def build_parser() -> OneLineErrorParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from types import SimpleNamespace
 
-    from training.linker import build_linker
+    from biomed_nerre.training.linker import build_linker
 
     args = build_parser().parse_args(argv)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]

@@ -1,5 +1,5 @@
 """Training of SciBertForJointNerRe with Accelerate (entry point: the top-level ``train.py``)."""
 
-from training.arguments import TrainingArguments, parse_args
+from biomed_nerre.training.arguments import TrainingArguments, parse_args
 
 __all__ = ["TrainingArguments", "parse_args"]

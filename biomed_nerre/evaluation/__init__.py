@@ -2,8 +2,8 @@
 
 Light to import: seqeval, matplotlib, torch and transformers load only when a function needs them.
 
-    from evaluation import score_documents, relation_scores, mention_scores, seqeval_scores
-    from evaluation.run import evaluate_model      # predict + score + write results/<run>/<dataset>-<split>/
+    from biomed_nerre.evaluation import score_documents, relation_scores, mention_scores, seqeval_scores
+    from biomed_nerre.evaluation.run import evaluate_model      # predict + score + write results/<run>/<dataset>-<split>/
 """
 
 from .counts import prf

@@ -9,7 +9,7 @@ Mentions of other types (e.g. `Species`) and relation lines are kept as they are
 (the parts of a composite mention) is kept only when its ids come out unchanged, since the parts name the
 old ids one by one. An exact duplicate mention line is written once (the reader notes it).
 
-A user's names file (`linking.read_names_file`) extends the linker (every id must be one it knows) or, with
+A user's names file (`biomed_nerre.linking.read_names_file`) extends the linker (every id must be one it knows) or, with
 `replace`, replaces its names. `strict=False` skips malformed lines of the input and of the names file and
 counts them in the summary; nothing else is dropped.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, TextIO
 
-from linking.vocabularies import VocabularyFormatError, VocabularyReport
+from biomed_nerre.linking.vocabularies import VocabularyFormatError, VocabularyReport
 from loaders.cli_errors import UsageError
 from loaders.pubtator import ErrorPolicy, ParseReport, PubTatorFormatError, RawDocument, iter_pubtator
 from modeling.linking_joint_ner_re import CONFIG_FILE, LINKER_FOLDER, NAMES_FILE, ConceptLinker, LinkResult
@@ -108,7 +108,7 @@ def with_user_names(
 ) -> tuple[ConceptLinker, int, list[str]]:
     """The linker with a user's names file on top (every id must be one the linker knows) or, with
     `replace`, instead of its names; also the number of names read and the lines skipped (strict=False)."""
-    from linking import read_names_file
+    from biomed_nerre.linking import read_names_file
 
     if not Path(names_path).is_file():
         raise UsageError(f"{names_path}: no such names file")

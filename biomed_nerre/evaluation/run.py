@@ -114,8 +114,8 @@ def check_backend(backend: str, dtype: str = "float32") -> None:
 
 def use_backend(model: Any, backend: str, int8: bool = False) -> Any:
     """``model`` with its encoder on ``backend`` (checked by `check_backend`): "torch" leaves it as it is; "onnx"
-    is `prediction.runner.use_backend` (ONNX Runtime, exported into the model folder the first time)."""
-    from prediction.runner import use_backend as backend_of
+    is `biomed_nerre.prediction.runner.use_backend` (ONNX Runtime, exported into the model folder the first time)."""
+    from biomed_nerre.prediction.runner import use_backend as backend_of
 
     check_backend(backend)
     return backend_of(model, backend, int8)

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 def build_gazetteer(args: Any, entity_types: Sequence[str]) -> Gazetteer:
     """The gazetteer of `entity_types` (in the model's order) from the vocabularies in `args.linker_vocab_dir`
     (else the official releases, downloaded once)."""
-    from linking.build import vocabulary_names
+    from biomed_nerre.linking.build import vocabulary_names
 
     start = time.perf_counter()
     rows, described = vocabulary_names(entity_types, args.linker_vocab_dir or None)

@@ -22,7 +22,7 @@ Both modes work on sets: a tuple predicted twice counts once, and a pair with tw
     gold tuple; that count rewarded over-splitting and is gone.) Micro scores sum the counts over
     documents and labels.
 
-Undefined ratios are 0.0 (see ``evaluation.counts``).
+Undefined ratios are 0.0 (see ``biomed_nerre.evaluation.counts``).
 """
 
 from __future__ import annotations

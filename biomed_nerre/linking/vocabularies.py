@@ -3,7 +3,7 @@
 Two forms of each vocabulary are read:
 - the fixed copies in `../shared/data/vocab/` (MeSH 2023 descriptors and supplementary concepts as tab-separated
   files, CTD MEDIC as `ids||names`, HGNC as its TSV export), which tests and offline runs use;
-- the official releases that `linking.sources` downloads (MeSH ASCII `d2025.bin` / `c2025.bin`, CTD's
+- the official releases that `biomed_nerre.linking.sources` downloads (MeSH ASCII `d2025.bin` / `c2025.bin`, CTD's
   `CTD_diseases.tsv.gz`, HGNC's `hgnc_complete_set.txt`).
 
 Entity types: a MeSH descriptor is a Disease when one of its tree numbers is in branch C (Diseases) or F03

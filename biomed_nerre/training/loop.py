@@ -20,12 +20,12 @@ from tqdm.auto import tqdm
 
 from modeling import SciBertForJointNerRe
 from modeling.preprocessing_joint_ner_re import load_tokenizer
-from training.arguments import TrainingArguments
-from training.checkpointing import TrainerState, resolve_resume_path, save_checkpoint, truncate_log
-from training.data import corpus_labels, featurize, load_documents, make_train_dataloader
-from training.determinism import full_determinism
-from training.optimization import accumulation_scale, build_optimizer, build_scheduler
-from training.validation import selection_value, validate
+from biomed_nerre.training.arguments import TrainingArguments
+from biomed_nerre.training.checkpointing import TrainerState, resolve_resume_path, save_checkpoint, truncate_log
+from biomed_nerre.training.data import corpus_labels, featurize, load_documents, make_train_dataloader
+from biomed_nerre.training.determinism import full_determinism
+from biomed_nerre.training.optimization import accumulation_scale, build_optimizer, build_scheduler
+from biomed_nerre.training.validation import selection_value, validate
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
         gazetteer_features=args.gazetteer_features,
     )
     if args.gazetteer_features:
-        from training.gazetteer import build_gazetteer
+        from biomed_nerre.training.gazetteer import build_gazetteer
 
         model.set_gazetteer(build_gazetteer(args, entity_types))
 

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-from training.arguments import TrainingArguments, parse_args
-from training.loop import train
+from biomed_nerre.training.arguments import TrainingArguments, parse_args
+from biomed_nerre.training.loop import train
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +16,8 @@ logger = logging.getLogger(__name__)
 def calibrate(args: TrainingArguments, model: Any, tokenizer: Any) -> dict[str, Any]:
     """Choose the saved best model's `re_threshold` on validation documents, set it on `model` and write it to
     the output folder's config.json."""
-    from evaluation.run import load_documents
-    from training.calibration import calibrate_re_threshold
+    from biomed_nerre.evaluation.run import load_documents
+    from biomed_nerre.training.calibration import calibrate_re_threshold
 
     documents = load_documents(args.dataset, "validation", args.dataset_config or None, args.data_dir,
                                args.cache_dir, limit=args.calibration_docs or None)
@@ -33,15 +33,15 @@ def calibrate(args: TrainingArguments, model: Any, tokenizer: Any) -> dict[str, 
 def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]:
     """Calibrate the relation threshold and evaluate the saved best model on test (main process only), write
     metrics.json and the model card. The saved model is loaded once for both steps."""
-    from evaluation.run import evaluate_model, load_model
-    from hub.model_card import write_model_card
+    from biomed_nerre.evaluation.run import evaluate_model, load_model
+    from biomed_nerre.hub.model_card import write_model_card
 
     output_dir = Path(args.output_dir)
     metrics: dict[str, Any] = {"training": {k: v for k, v in summary.items() if k != "validation"}}
     metrics["validation"] = summary["validation"]
     if args.linker:
         from modeling.linking_joint_ner_re import LINKER_FOLDER
-        from training.linker import build_linker
+        from biomed_nerre.training.linker import build_linker
 
         build_linker(args).save(output_dir / LINKER_FOLDER)  # load_model below restores it with the weights
     if args.calibrate_re_threshold or args.evaluate_test:
@@ -85,7 +85,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     Accelerate cannot join) prints one ``error:`` line and exits 2; anything else is a bug and keeps its traceback."""
     from loaders import PubTatorFormatError
     from loaders.cli_errors import exit_with_error
-    from training.launch_check import check_processes_joined
+    from biomed_nerre.training.launch_check import check_processes_joined
 
     try:
         args = parse_args(argv)

@@ -1,6 +1,6 @@
 """Hub publishing: model folders and corpora exported as exactly the files to upload, plus their cards.
 
-`push_to_hub.py` is the command line; `hub.model_card.write_model_card` is what train.py calls.
+`push_to_hub.py` is the command line; `biomed_nerre.hub.model_card.write_model_card` is what train.py calls.
 """
 
 from .dataset_card import build_dataset_card, corpus_card_info

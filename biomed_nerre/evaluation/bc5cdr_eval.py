@@ -7,7 +7,7 @@ id) of the `CID` lines; micro precision, recall and F1 over the documents of the
 `evaluate.py` writes `predictions_end2end.PubTator.txt`; its `metrics.json` figures `concept_ids` and
 `re_end2end_ids` must equal what this module computes on that file (a test checks it).
 
-    python -m evaluation.bc5cdr_eval GOLD.PubTator.txt PREDICTED.PubTator.txt
+    python -m biomed_nerre.evaluation.bc5cdr_eval GOLD.PubTator.txt PREDICTED.PubTator.txt
 """
 
 from __future__ import annotations

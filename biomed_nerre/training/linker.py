@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 def build_linker(args: Any) -> ConceptLinker:
     """The linker for a run's entity types, from `args.linker_name_splits` (train, validation) and, unless
     `args.linker_vocabularies` is false, the vocabularies in `args.linker_vocab_dir` (else downloaded)."""
-    from evaluation.run import load_documents
-    from linking import linker_rows
+    from biomed_nerre.evaluation.run import load_documents
+    from biomed_nerre.linking import linker_rows
     from loaders.schema import ENTITY_TYPES
 
     start = time.perf_counter()

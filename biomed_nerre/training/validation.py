@@ -8,8 +8,8 @@ import datasets
 from accelerate import Accelerator
 from accelerate.utils import gather_object
 
-from evaluation.scoring import score_documents
-from training.calibration import SCORE_FLOOR, best_threshold_row, keep_relations_above, threshold_table
+from biomed_nerre.evaluation.scoring import score_documents
+from biomed_nerre.training.calibration import SCORE_FLOOR, best_threshold_row, keep_relations_above, threshold_table
 
 SELECTION_KEYS = {"ner_f1": ("ner_f1",), "re_f1": ("re_gold_f1",), "mean_f1": ("ner_f1", "re_gold_f1")}
 
@@ -22,7 +22,7 @@ def validate(
     Returns flat metrics: ``ner_f1`` (seqeval strict micro), ``mention_f1``, ``re_gold_f1`` (relations
     with gold entities, at the model's ``re_threshold``), ``re_end2end_f1``, and ``re_gold_f1_calibrated``
     with its ``re_gold_calibrated_threshold``: the best gold-entity relation F1 over the calibration grid
-    (`training.calibration`), which is what the model scores once its threshold is calibrated after training.
+    (`biomed_nerre.training.calibration`), which is what the model scores once its threshold is calibrated after training.
     Every process gets the same numbers, so decisions taken on them (best model, early stopping) agree.
     Predictions run in float32 whatever the training precision (``extract_modes`` calls the encoder
     directly, not the autocast-wrapped ``forward`` that `Accelerator.prepare` installs).

@@ -18,7 +18,7 @@ from modeling import linking_joint_ner_re as linking_code
 from modeling import postprocessing_joint_ner_re as postprocessing
 from modeling import preprocessing_joint_ner_re as preprocessing
 from modeling.preprocessing_joint_ner_re import collate_features, prepare_features
-from training.sampler import LengthGroupedBatchSampler
+from biomed_nerre.training.sampler import LengthGroupedBatchSampler
 
 
 # the modules whose source decides the features: their files are part of the feature cache key (the gazetteer

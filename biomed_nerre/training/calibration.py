@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from evaluation.re_metrics import relation_scores
+from biomed_nerre.evaluation.re_metrics import relation_scores
 
 # margins tried (logit(label) - logit(TH)); 0 is ATLOP's default
 THRESHOLD_GRID: tuple[float, ...] = tuple(x / 4 for x in range(-12, 13))

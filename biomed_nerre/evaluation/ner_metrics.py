@@ -10,7 +10,7 @@
 * ``span_confusion``: a type confusion matrix from exact span matching, with an "O" row (predicted spans
   with no gold mention) and an "O" column (gold spans the model missed).
 
-Undefined ratios are 0.0 (see ``evaluation.counts``).
+Undefined ratios are 0.0 (see ``biomed_nerre.evaluation.counts``).
 """
 
 from __future__ import annotations

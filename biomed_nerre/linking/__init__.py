@@ -1,6 +1,6 @@
 """Build what the concept linker knows: names from corpus annotations and public vocabularies.
 
-    from linking import linker_rows, read_names_file
+    from biomed_nerre.linking import linker_rows, read_names_file
     rows, metadata = linker_rows(train_documents, ["Chemical", "Disease"], vocab_dir="../shared/data/vocab")
     linker = ConceptLinker.from_names(rows, metadata=metadata)    # modeling.linking_joint_ner_re
 
