@@ -21,7 +21,7 @@ def test_wheel_holds_every_package_and_imports_from_another_folder(tmp_path) -> 
     assert packages == ["biomed_nerre", "loaders", "modeling"]  # the promised two and one distinctive name
     source = tmp_path / "source"  # a copy, so the build's scratch folders never land in the shared checkout
     source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(ROOT / name, source / name)
     for package in packages:
         shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -31,6 +31,10 @@ def test_wheel_holds_every_package_and_imports_from_another_folder(tmp_path) -> 
     [wheel] = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert sorted({n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}) == packages
+    # the Apache-2.0 text (PEP 639 license-files) travels with the code, named by the metadata
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: Apache-2.0" in metadata.splitlines()
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     for script, target in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"].items():
         assert f"{script} = {target}" in entry_points
