@@ -1,10 +1,9 @@
-"""NER decoding rules compared on one trained model: argmax per word, constrained (valid-BIO Viterbi)
-decoding, and constrained decoding plus mention propagation.
+"""NER decoding rules compared on one trained model: argmax per word against constrained (valid-BIO Viterbi)
+decoding.
 
     python bench/decoding.py --model results/bench-quality-w01/joint-model [--split validation]
 
-Runs `extract` (end-to-end) over the split once per rule (`config.ner_constrained_decoding`,
-`config.ner_propagate_mentions`) and prints NER strict P/R/F1 (micro, F1 per type) and end-to-end CID F1 for
+Runs `extract` (end-to-end) over the split once per rule (`config.ner_constrained_decoding`) and prints NER strict P/R/F1 (micro, F1 per type) and end-to-end CID F1 for
 each. The model is loaded with this repository's `SciBertForJointNerRe`, so every rule runs the current
 decoding code, whatever code the checkpoint folder carries.
 """
@@ -37,10 +36,8 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
     documents = load_documents("bc5cdr", args.split, data_dir=args.data_dir)
     rows = {}
-    rules = {"argmax": (False, False), "constrained": (True, False), "constrained + propagation": (True, True)}
-    for name, (constrained, propagate) in rules.items():
+    for name, constrained in {"argmax": False, "constrained": True}.items():
         model.config.ner_constrained_decoding = constrained
-        model.config.ner_propagate_mentions = propagate
         with torch.inference_mode():
             predictions = model.extract(documents, tokenizer, mode="end2end", batch_size=args.batch_size)
         metrics = score_documents(documents, {"end2end": predictions}, model.config.entity_types,

@@ -42,7 +42,6 @@ def run_joint(args: argparse.Namespace) -> tuple[dict, float]:
             "--output-dir", str(Path(args.out) / "joint-model"), "--results-dir", str(Path(args.out) / "results"),
             "--run-name", "joint", "--attention-dropout", str(args.attention_dropout),
             "--re-loss-weight", str(args.re_loss_weight),
-            "--ner-label-continuations", args.ner_label_continuations,
             *args.train_flags,
         ]
     )
@@ -115,8 +114,6 @@ def main() -> None:
     parser.add_argument("--limit-eval-docs", type=int, default=200, help="Validation documents used for selection (0: all).")
     parser.add_argument("--re-loss-weight", type=float, default=0.1,
                         help="Weight of the joint model's relation loss (its NER loss has weight 1).")
-    parser.add_argument("--ner-label-continuations", choices=["true", "false"], default="true",
-                        help="Joint model: NER loss on every subword (true) or on first subwords only.")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--mixed-precision", choices=["no", "bf16"], default="no",
                         help="Autocast for both systems' training (bf16: a GPU, or a CPU with bf16 instructions).")

@@ -22,6 +22,12 @@ CUSTOM_PIPELINES = {
 }
 
 
+# Options measured as not helping and removed (results/benchmarks.md): every subword of a mention is labelled
+# (continuations included) and no mention is propagated, whatever an older config.json says. Decoding reads
+# each word's first subword either way, so a model trained with `ner_label_continuations=False` predicts as before.
+REMOVED_OPTIONS = ("ner_label_continuations", "ner_propagate_mentions")
+
+
 def bio_labels(entity_types: Sequence[str]) -> list[str]:
     """BIO tag set over `entity_types`: "O" first, then B-/I- for each type in order."""
     labels = ["O"]
@@ -46,14 +52,9 @@ class JointNerReConfig(PretrainedConfig):
         ner_loss_weight, re_loss_weight: weights of the two losses in `loss`. The RE default 0.1 is measured:
             at 1.0 the relation gradient dominates the shared encoder early on and NER learns much more slowly
             (BC5CDR, all-MiniLM-L6-v2: validation NER F1 0.29 vs 0.71 after one epoch; results/benchmarks.md).
-        ner_label_continuations: train the NER head on every subword (True) or only on the first subword of
-            each word (False; continuations get no label and no loss, as in the transformers
-            token-classification recipe). Predictions are decoded per word either way.
         ner_constrained_decoding: decode each document's words as the most probable valid BIO sequence
             (Viterbi; no `I-X` after `O` or another type) instead of the argmax tag per word. Measured on the
             500 BC5CDR validation abstracts (all-MiniLM-L6-v2 joint model): NER F1 0.818 -> 0.826.
-        ner_propagate_mentions: after decoding, tag the other occurrences (same exact text, whole words, outside
-            predicted mentions) of each predicted mention with its type (`propagate_mentions`).
         re_threshold: margin on the adaptive threshold; a label is predicted when
             `logit(label) - logit(TH) > re_threshold`.
         re_embedding_size: size of the head/tail projections (default: the encoder's hidden size).
@@ -85,9 +86,7 @@ class JointNerReConfig(PretrainedConfig):
         classifier_dropout: float = 0.1,
         ner_loss_weight: float = 1.0,
         re_loss_weight: float = 0.1,
-        ner_label_continuations: bool = True,
         ner_constrained_decoding: bool = True,
-        ner_propagate_mentions: bool = False,
         re_threshold: float = 0.0,
         re_embedding_size: int | None = None,
         re_block_size: int = 64,
@@ -101,6 +100,8 @@ class JointNerReConfig(PretrainedConfig):
         if "window_length" in kwargs:
             max_length = kwargs.pop("window_length")
         kwargs.pop("ner_labels", None)  # derived from entity_types; a saved copy is ignored
+        for key in REMOVED_OPTIONS:  # configs saved before the options went still load, and are saved without them
+            kwargs.pop(key, None)
         # config.json is written with sorted keys, so the logit order of the relation labels is stored apart
         relation_labels = kwargs.pop("relation_labels", None)
         if not kwargs.get("custom_pipelines"):
@@ -129,9 +130,7 @@ class JointNerReConfig(PretrainedConfig):
         self.classifier_dropout = float(classifier_dropout)
         self.ner_loss_weight = float(ner_loss_weight)
         self.re_loss_weight = float(re_loss_weight)
-        self.ner_label_continuations = bool(ner_label_continuations)
         self.ner_constrained_decoding = bool(ner_constrained_decoding)
-        self.ner_propagate_mentions = bool(ner_propagate_mentions)
         self.re_threshold = float(re_threshold)
         self.re_embedding_size = re_embedding_size
         self.re_block_size = int(re_block_size)

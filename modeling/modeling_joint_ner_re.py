@@ -26,7 +26,6 @@ from .postprocessing_joint_ner_re import (
     decode_relations,
     group_mentions,
     ner_tag_ids,
-    propagate_mentions,
     public_mention,
 )
 from .preprocessing_joint_ner_re import (
@@ -691,8 +690,6 @@ class SciBertForJointNerRe(PreTrainedModel):
             )
             for b, (doc, f) in enumerate(zip(documents, features))
         ]
-        if self.config.ner_propagate_mentions:
-            predicted = [propagate_mentions(m, f["offsets"], doc["text"]) for m, doc, f in zip(predicted, documents, features)]
         return {
             mode: self._relations_for_mode(mode, threshold, documents, features, predicted, sequence, token_mask)
             for mode, threshold in thresholds.items()

@@ -14,10 +14,6 @@ Decoding rules (documented choices):
   predicted is dropped.
 - A mention spans from the start of its first token to the end of its last token (character offsets of the
   tokenizer); a mention is never cut inside a token.
-- Mention propagation (`config.ner_propagate_mentions`): a predicted mention's exact text, found elsewhere in
-  the same document on word boundaries and outside every predicted mention, becomes a mention of the same
-  type (an abstract names "cocaine" or "PD" the same way each time, and the model misses some repeats). A
-  text predicted with two types is not propagated.
 - End-to-end entities: mentions of the same type whose normalised text (casefold, whitespace collapsed) is
   equal form one entity; entity ids are "E0", "E1", ... in order of first mention.
 - Relations: a label is predicted for a pair when `logit(label) - logit(TH) > threshold`; its score is
@@ -143,51 +139,6 @@ def decode_bio(
     for mention in mentions:
         mention["text"] = text[mention["start"] : mention["end"]]
     return mentions
-
-
-def word_bounds(offsets: Sequence[Sequence[int]], text: str) -> tuple[dict[int, int], dict[int, int]]:
-    """`({char start: first token index}, {char end: last token index})` of every word (subword
-    continuations joined, as decoding does), for placing a text span on whole words."""
-    starts: dict[int, int] = {}
-    ends: dict[int, int] = {}
-    for i in range(len(offsets)):
-        if not continues_word(offsets, text, i):
-            starts.setdefault(offsets[i][0], i)
-        if i + 1 == len(offsets) or not continues_word(offsets, text, i + 1):
-            ends[offsets[i][1]] = i
-    return starts, ends
-
-
-def propagate_mentions(
-    mentions: Sequence[dict[str, Any]], offsets: Sequence[Sequence[int]], text: str
-) -> list[dict[str, Any]]:
-    """`mentions` plus every other occurrence of a mention's exact text that lies on word boundaries and
-    overlaps no mention, with that mention's type; in text order. Texts predicted with more than one type are
-    left alone (see the module docstring)."""
-    types_of: dict[str, set[str]] = {}
-    for mention in mentions:
-        types_of.setdefault(mention["text"], set()).add(mention["type"])
-    candidates = sorted((t for t, types in types_of.items() if len(types) == 1 and t.strip()), key=len, reverse=True)
-    if not candidates:
-        return list(mentions)
-    starts, ends = word_bounds(offsets, text)
-    taken = [False] * (len(text) + 1)
-    for mention in mentions:
-        for c in range(mention["start"], mention["end"]):
-            taken[c] = True
-    added: list[dict[str, Any]] = []
-    for surface in candidates:  # longest first: "Parkinson's disease" before "disease"
-        (entity_type,) = types_of[surface]
-        position = text.find(surface)
-        while position != -1:
-            end = position + len(surface)
-            if position in starts and end in ends and not any(taken[position:end]):
-                added.append({"start": position, "end": end, "text": surface, "type": entity_type,
-                              "token_start": starts[position], "token_end": ends[end]})
-                for c in range(position, end):
-                    taken[c] = True
-            position = text.find(surface, position + 1)
-    return sorted([*mentions, *added], key=lambda m: m["start"])
 
 
 def normalise_mention_text(text: str) -> str:

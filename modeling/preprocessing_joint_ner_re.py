@@ -15,9 +15,7 @@ Rules (documented choices):
 - A mention covers every token whose character span overlaps it. A token that crosses a mention boundary is
   therefore labelled as part of the mention, and a mention decoded from it spans the whole token.
 - BIO on subwords: the first token of a mention is B-<type>, every later token (continuation subwords
-  included) I-<type>. With `config.ner_label_continuations=False` the continuation subwords of a word (see
-  `postprocessing_joint_ner_re.continues_word`) get IGNORE_INDEX instead: no loss, since decoding reads each
-  word's first subword only. Overlapping/nested mentions cannot all be tagged: the longer one (in characters) wins,
+  included) I-<type>. Overlapping/nested mentions cannot all be tagged: the longer one (in characters) wins,
   then the earlier one; the others keep no BIO tags but still count for relation extraction (their entity is
   pooled from all its mentions).
 - An entity is represented by the token index of each mention's first token; relation candidates are all
@@ -39,7 +37,6 @@ from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from .configuration_joint_ner_re import JointNerReConfig
 from .gazetteer_joint_ner_re import Gazetteer, num_tag_ids
-from .postprocessing_joint_ner_re import continues_word
 
 IGNORE_INDEX = -100
 
@@ -400,10 +397,7 @@ def prepare_features(
             key=lambda i: (mentions[i]["start"] - mentions[i]["end"], mentions[i]["start"], i),
         )
         typed = [(*spans[i], config.entity_types.index(mentions[i]["type"])) for i in order]
-        tags = bio_tags(typed, num_tokens)
-        if not config.ner_label_continuations:  # only word-initial subwords are trained (and decoded)
-            tags = [IGNORE_INDEX if continues_word(offsets, text, i) else tag for i, tag in enumerate(tags)]
-        features["ner_labels"] = tags
+        features["ner_labels"] = bio_tags(typed, num_tokens)
 
     entities = document.get("entities")
     if with_entities and entities is not None:

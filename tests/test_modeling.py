@@ -25,7 +25,6 @@ from modeling.postprocessing_joint_ner_re import (
     decode_bio,
     group_mentions,
     ner_tag_ids,
-    propagate_mentions,
     viterbi_bio,
 )
 from modeling.preprocessing_joint_ner_re import (
@@ -156,6 +155,25 @@ def test_config_labels_validation_and_round_trip(tokenizer, tmp_path):
         tiny_config(tokenizer, re_block_size=5)
 
 
+def test_a_config_saved_with_the_removed_decoding_options_loads_and_behaves_as_today(tokenizer, tmp_path):
+    """`ner_label_continuations` and `ner_propagate_mentions` were removed (measured as not helping); a
+    config.json written before still loads, drops them, and labels and decodes as the current defaults do."""
+    tiny_config(tokenizer).save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    old = {**saved, "ner_label_continuations": False, "ner_propagate_mentions": True}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    for loaded in (JointNerReConfig.from_pretrained(tmp_path), JointNerReConfig.from_dict(old)):
+        assert not hasattr(loaded, "ner_label_continuations") and not hasattr(loaded, "ner_propagate_mentions")
+        loaded.save_pretrained(tmp_path / "again")
+        assert json.loads((tmp_path / "again" / "config.json").read_text()).keys() == saved.keys()
+    text = "Naloxone reverses hypotension ."
+    doc = {"pmid": "old", "text": text, "mentions": [{"start": 0, "end": 8, "type": "Chemical"}]}
+    features = prepare_features(doc, tokenizer, loaded)
+    # Nal ##ox ##one: the continuations keep their I- labels (no -100), as with a config made today
+    assert [loaded.ner_labels[t] for t in features["ner_labels"][:3]] == ["B-Chemical", "I-Chemical", "I-Chemical"]
+    assert features == prepare_features(doc, tokenizer, tiny_config(tokenizer))
+
+
 # ---- tokenizer casing ----------------------------------------------------------------------------------------
 
 
@@ -263,18 +281,6 @@ def test_bio_labels_subwords_overlaps_and_boundary_tokens(tokenizer):
     assert features["entity_mentions"] == [[0], [4], [4, 1]]
     assert features["pairs"] == [[0, 1], [2, 1]]
     assert features["pair_labels"] == [[0, 0, 0], [1, 0, 0]]
-    # first-subword labels: the continuations ##ox ##one get no label (no loss); everything else is unchanged
-    first_only = prepare_features(doc, tokenizer, tiny_config(tokenizer, ner_label_continuations=False))
-    assert first_only["ner_labels"] == [features["ner_labels"][0], -100, -100] + features["ner_labels"][3:]
-    assert {k: v for k, v in first_only.items() if k != "ner_labels"} == {
-        k: v for k, v in features.items() if k != "ner_labels"}
-    batch = collate_features([first_only], tokenizer.pad_token_id, len(config.relation_labels))
-    model = SciBertForJointNerRe(tiny_config(tokenizer, ner_label_continuations=False)).eval()
-    out = model(**batch)
-    logits, labels = out.ner_logits[0], batch["ner_labels"][0]
-    kept = labels != -100
-    expected = torch.nn.functional.cross_entropy(logits[kept], labels[kept])
-    assert out.ner_loss.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
 def test_type_signature_filtering_of_pairs_and_logits(tokenizer):
@@ -418,35 +424,6 @@ def test_constrained_tags_run_on_word_initial_tokens_only():
     assert ner_tag_ids(logits, offsets, text, labels, constrained=True) == [1, 0, 0, 2]
     mentions = decode_bio(ner_tag_ids(logits, offsets, text, labels, constrained=True), offsets, text, labels)
     assert [(m["text"], m["type"]) for m in mentions] == [("naloxone xx", "Chemical")]
-
-
-def test_propagation_tags_repeats_on_word_boundaries_only():
-    labels = ["O", "B-Chemical", "I-Chemical", "B-Disease", "I-Disease"]
-    text = "PD and PDE in PD; Parkinson disease, disease xPD PD"
-    # one token per word except "PDE" = "PD" "##E" and "xPD" = "x" "##PD"
-    offsets = [[0, 2], [3, 6], [7, 9], [9, 10], [11, 13], [14, 16], [16, 17], [18, 27], [28, 35], [35, 36],
-               [37, 44], [45, 46], [46, 48], [49, 51]]
-    # predicted: the first "PD" (Disease) and "Parkinson disease" (Disease)
-    tags = [3, 0, 0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 0]
-    predicted = decode_bio(tags, offsets, text, labels)
-    before = [dict(m) for m in predicted]
-    propagated = propagate_mentions(predicted, offsets, text)
-    # the two whole-word "PD"s are added; "PDE", "xPD" are not whole-word matches; the lone "disease" is not a
-    # predicted text (only "Parkinson disease" is)
-    assert [(m["start"], m["text"], m["type"], m["token_start"], m["token_end"]) for m in propagated] == [
-        (0, "PD", "Disease", 0, 0), (14, "PD", "Disease", 5, 5), (18, "Parkinson disease", "Disease", 7, 8),
-        (49, "PD", "Disease", 13, 13),
-    ]
-    assert predicted == before  # the input list is not changed
-    # a text predicted with two types is left alone; nothing is added inside a predicted mention
-    tags = [3, 0, 0, 0, 0, 1, 0, 3, 4, 0, 0, 0, 0, 0]
-    predicted = decode_bio(tags, offsets, text, labels)
-    assert propagate_mentions(predicted, offsets, text) == predicted
-    text2 = "disease x Parkinson disease"
-    offsets2 = [[0, 7], [8, 9], [10, 19], [20, 27]]
-    predicted = decode_bio([3, 0, 3, 4], offsets2, text2, labels)
-    assert [m["text"] for m in propagate_mentions(predicted, offsets2, text2)] == ["disease", "Parkinson disease"]
-    assert propagate_mentions([], offsets2, text2) == []
 
 
 # ---- bad input -------------------------------------------------------------------------------------------------
@@ -652,42 +629,6 @@ def test_one_low_threshold_pass_filtered_equals_extracting_at_each_threshold(tra
         direct = model.extract(DOCS, tokenizer, mode="gold", threshold=threshold)
         filtered = [keep_relations_above(p, threshold) for p in scored]
         assert [p["relations"] for p in filtered] == [p["relations"] for p in direct], threshold
-
-
-def test_extract_propagates_mentions_into_entities_when_configured(trained, tokenizer):
-    """With `ner_propagate_mentions`, a repeat that the NER head missed becomes a mention of the same entity."""
-    model, _, _ = trained
-    # word salads in which the `trained` model tags the first word's repeats inconsistently (found by search)
-    texts = ["bradycardia reverses delta causes treats bradycardia lambda eta",
-             "hypotension mu reverses nu to hypotension . GSK3",
-             "bradycardia not Naloxone bradycardia alpha reverses GSK3 xi",
-             "hypotension headache rats treatment epsilon hypotension in Naloxone",
-             "tremor treats neurons beta to tremor headache induced",
-             "hypotension induced . gamma xi hypotension beta Naloxone"]
-    plain = model.extract(texts, tokenizer, batch_size=16)
-
-    def missed_a_repeat(text: str, result: dict) -> bool:
-        """One repeat is a mention of its own, the other lies outside every mention."""
-        word = text.split()[0]
-        starts = [0, text.index(f" {word} ") + 1]
-        tagged = [any(m["start"] == s and m["text"] == word for m in result["mentions"]) for s in starts]
-        untouched = [all(m["end"] <= s or m["start"] >= s + len(word) for m in result["mentions"]) for s in starts]
-        return sorted(zip(tagged, untouched)) == [(False, True), (True, False)]
-
-    # deterministic: fixed seed, fixed training
-    missed = [i for i, r in enumerate(plain) if missed_a_repeat(texts[i], r)]
-    assert missed, "no text with a missed repeat: the test would not exercise propagation"
-    model.config.ner_propagate_mentions = True
-    try:
-        propagated = model.extract([texts[i] for i in missed], tokenizer, batch_size=16)
-    finally:
-        model.config.ner_propagate_mentions = False
-    for i, result in zip(missed, propagated):
-        word = texts[i].split()[0]
-        assert spans_of(plain[i]) < spans_of(result), texts[i]
-        repeats = [k for k, m in enumerate(result["mentions"]) if m["text"] == word]
-        assert len(repeats) == 2 and len({result["mentions"][k]["type"] for k in repeats}) == 1, texts[i]
-        assert any(sorted(e["mention_indices"]) == repeats for e in result["entities"]), texts[i]
 
 
 def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_path):

@@ -66,9 +66,6 @@ class TrainingArguments:
         metadata={"help": "Weight of the RE loss (0.1: at 1.0 the RE gradient swamped NER in the shared encoder; "
                   "see results/benchmarks.md)."},
     )
-    ner_label_continuations: bool = field(
-        default=True, metadata={"help": "Train NER on every subword (true) or on each word's first subword only."}
-    )
     token_shape_features: bool = field(
         default=False,
         metadata={"help": "Add a learned embedding of each token's written shape (case, digits) to the encoder input: "

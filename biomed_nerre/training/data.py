@@ -15,7 +15,6 @@ from loaders import load_corpus
 from loaders.schema import ENTITY_TYPES, RELATION_TYPES
 from modeling import gazetteer_joint_ner_re as gazetteer_code
 from modeling import linking_joint_ner_re as linking_code
-from modeling import postprocessing_joint_ner_re as postprocessing
 from modeling import preprocessing_joint_ner_re as preprocessing
 from modeling.preprocessing_joint_ner_re import collate_features, prepare_features
 from biomed_nerre.training.sampler import LengthGroupedBatchSampler
@@ -23,7 +22,7 @@ from biomed_nerre.training.sampler import LengthGroupedBatchSampler
 
 # the modules whose source decides the features: their files are part of the feature cache key (the gazetteer
 # matches names by the linker's `name_key`)
-FEATURE_CODE = (preprocessing, postprocessing, gazetteer_code, linking_code)
+FEATURE_CODE = (preprocessing, gazetteer_code, linking_code)
 
 
 def documents_config_name(dataset_config: str) -> str:
@@ -48,9 +47,8 @@ def featurize(documents: datasets.Dataset, tokenizer, model_config, desc: str = 
     """Map documents to model features, cached under a fingerprint of the data, tokenizer and config.
 
     The fingerprint is explicit because hashing the tokenizer and config through `datasets` is slow
-    and unstable across processes. It includes the source of the modules that make features (`FEATURE_CODE`:
-    preprocessing, and postprocessing, whose `continues_word` decides which subword labels are ignored), so a
-    change to how features are made never reads features cached by older code. A `gazetteer` (for
+    and unstable across processes. It includes the source of the modules that make features (`FEATURE_CODE`),
+    so a change to how features are made never reads features cached by older code. A `gazetteer` (for
     `gazetteer_features`) enters the key by its vocabularies' checksums and name counts.
     """
     key = json.dumps(

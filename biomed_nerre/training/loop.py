@@ -79,7 +79,6 @@ def _train(args: TrainingArguments) -> dict[str, Any]:
         encoder_overrides=None if args.attention_dropout is None else {"attention_probs_dropout_prob": args.attention_dropout},
         ner_loss_weight=args.ner_loss_weight,
         re_loss_weight=args.re_loss_weight,
-        ner_label_continuations=args.ner_label_continuations,
         token_shape_features=args.token_shape_features,
         gazetteer_features=args.gazetteer_features,
     )
