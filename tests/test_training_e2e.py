@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -112,24 +113,32 @@ def test_evaluate_script_runs_on_the_trained_model(trained, cache, tmp_path):
     assert "ner" in metrics
 
 
-def test_stopped_and_resumed_run_matches_an_uninterrupted_one(encoder, cache, tmp_path):
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(encoder, cache, tmp_path):
     flags = _common_flags(encoder, cache) + [
         "--num-epochs", "2", "--save-steps", "3", "--save-total-limit", "10", "--evaluate-test", "false",
         "--dropout", "0.3", "--full-determinism", "true",  # on a GPU too, the two runs must match bit for bit
     ]
     straight = train_main(flags + ["--output-dir", str(tmp_path / "straight")])
-    # checkpoints at steps 3 (mid-epoch), 4 (epoch end) and 6 (mid-epoch); "killed" after step 7, so the
-    # resumed run restarts inside the second epoch, skipping the batches it had already seen
-    stopped = train_main(flags + ["--output-dir", str(tmp_path / "resumed"), "--stop-after-steps", "7"])
-    assert stopped == {"stopped_at_step": 7}
-    resumed = train_main(flags + ["--output-dir", str(tmp_path / "resumed"), "--resume-from-checkpoint", "latest"])
+    # checkpoints at steps 3 (mid-epoch), 4 (epoch end), 6 (mid-epoch) and 8. The process is SIGKILLed while it
+    # writes step 8's, after logging steps 7 and 8: the resumed run restarts from step 6 inside the second
+    # epoch, skipping the batches it had already seen, and ignores the half-written step-000008.partial
+    out = tmp_path / "resumed"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    killed = subprocess.run([sys.executable, str(REPO / "tests" / "train_killed.py"), "8", *flags, "--output-dir", str(out)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [
+        "step-000003", "step-000004", "step-000006", "step-000008.partial"]
+    assert _logged_steps(out)[-1] == (8, "validation") and not (out / "metrics.json").exists()
+    resumed = train_main(flags + ["--output-dir", str(out), "--resume-from-checkpoint", "latest"])
     assert straight["training"]["global_step"] == resumed["training"]["global_step"] == 8
     assert straight["training"]["final_lr"] == resumed["training"]["final_lr"]
     assert straight["training"]["best_step"] == resumed["training"]["best_step"]
-    # the resumed run dropped the logged records of step 7 before running it again: each step logged once
-    assert _logged_steps(tmp_path / "resumed") == _logged_steps(tmp_path / "straight")
+    assert not (out / "checkpoints" / "step-000008.partial").exists()
+    # the resumed run dropped the logged records of steps 7 and 8 before running them again: each step logged once
+    assert _logged_steps(out) == _logged_steps(tmp_path / "straight")
     final_a = load_file(tmp_path / "straight" / "checkpoints" / "step-000008" / "model.safetensors")
-    final_b = load_file(tmp_path / "resumed" / "checkpoints" / "step-000008" / "model.safetensors")
+    final_b = load_file(out / "checkpoints" / "step-000008" / "model.safetensors")
     assert final_a.keys() == final_b.keys()
     for key in final_a:
         assert (final_a[key] == final_b[key]).all(), key

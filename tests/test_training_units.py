@@ -39,6 +39,15 @@ def test_invalid_choices_are_rejected():
         TrainingArguments(calibration_docs=-1)
 
 
+def test_test_hooks_and_removed_options_are_not_flags(capsys):
+    """Killing a run mid-way is done by tests/train_killed.py, not by a train.py flag; the removed NER options
+    are gone from the command line too."""
+    for flag in ("--stop-after-steps", "--ner-label-continuations"):
+        with pytest.raises(SystemExit) as stop:
+            parse_args([flag, "1"])
+        assert stop.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
+
+
 def test_training_on_validation_keeps_selection_and_calibration_to_the_documents_before():
     args = TrainingArguments(train_on_validation_from=200, limit_eval_docs=200, calibration_docs=150)
     assert args.train_on_validation_from == 200

@@ -111,9 +111,6 @@ class TrainingArguments:
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or `latest` (newest complete one in output_dir)."}
     )
-    stop_after_steps: int = field(
-        default=0, metadata={"help": "Debugging: exit after this many steps, as if killed (tests resume)."}
-    )
     # output and logging
     output_dir: str = field(default="models/joint-ner-re", metadata={"help": "Final model folder."})
     run_name: str = field(default="", metadata={"help": "Run name for trackers and results/ (default: folder name)."})

@@ -102,8 +102,6 @@ def cli(argv: Sequence[str] | None = None) -> int:
 def run(args: TrainingArguments) -> dict[str, Any]:
     """Train with `args`, then (main process) calibrate, score on test and write the card."""
     summary = train(args)
-    if "stopped_at_step" in summary:
-        return summary
     from accelerate import PartialState
 
     if not PartialState().is_main_process:
