@@ -1,7 +1,8 @@
 """`SciBertForJointNerRe`: one shared encoder, a BIO NER head and a document-level (ATLOP-like) RE head.
 
-Imports only torch, transformers and the standard library, and the sibling files through relative imports
-(`save_pretrained` copies them all next to `config.json`, so `trust_remote_code=True` loading works).
+Imports only torch, transformers (and huggingface_hub, which transformers depends on, for the files of a Hub
+repository) and the standard library, and the sibling files through relative imports (`save_pretrained`
+copies them all next to `config.json`, so `trust_remote_code=True` loading works).
 """
 
 from __future__ import annotations
@@ -116,21 +117,35 @@ def map_on_cpu_threads(function: Callable[[_Item], _Result], items: Sequence[_It
         torch.set_num_threads(total)  # the workers' calls changed the value new threads start from
 
 
+def hub_file(repo_id: str, filename: str, options: Mapping[str, Any] | None = None) -> str | None:
+    """The local path of `filename` in the Hub model repository `repo_id`: downloaded into the Hub cache, or read
+    from it when offline (`HF_HUB_OFFLINE`, `local_files_only`) or when the Hub cannot be reached. None when the
+    repository has no such file, or it is neither reachable nor cached. `options`: `from_pretrained`'s
+    `cache_dir`, `revision`, `token`, `local_files_only` and `subfolder`. A repository that does not exist (or
+    an invalid id) raises huggingface_hub's error."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import EntryNotFoundError
+
+    options = options or {}
+    try:
+        return hf_hub_download(
+            repo_id, filename, subfolder=options.get("subfolder") or None, revision=options.get("revision"),
+            cache_dir=options.get("cache_dir"), token=options.get("token"),
+            local_files_only=bool(options.get("local_files_only", False)),
+        )
+    except EntryNotFoundError:  # its subclasses: no such file on the Hub; not cached and offline or unreachable
+        return None
+
+
 def _artifact_folder(name_or_path: str, kwargs: Mapping[str, Any], folder_name: str, files: Sequence[str]) -> str | None:
     """The local folder of a model's `linker/` or `gazetteer/` (downloaded from the Hub when the model is a repo
     id), or None."""
     if os.path.isdir(name_or_path):
         folder = os.path.join(name_or_path, folder_name)
         return folder if os.path.isdir(folder) else None
-    from transformers.utils import cached_file
-
-    options = {k: kwargs[k] for k in ("cache_dir", "revision", "token", "local_files_only", "subfolder") if k in kwargs}
     resolved = None
     for name in files:
-        resolved = cached_file(
-            name_or_path, f"{folder_name}/{name}", _raise_exceptions_for_missing_entries=False,
-            _raise_exceptions_for_connection_errors=False, **options,
-        )
+        resolved = hub_file(name_or_path, f"{folder_name}/{name}", kwargs)
         if resolved is None:
             return None
     return os.path.dirname(resolved)

@@ -7,7 +7,7 @@ the NER and relation heads, decoding and linking stay in torch, so both backends
 `<model folder>/onnx/model.onnx` (the Hub convention) or a cache file keyed by the encoder's weights.
 
 Module-level imports are torch, transformers and the standard library only: this file ships with the model
-(`trust_remote_code`). `onnxruntime` (and `onnx`, for int8 quantization) are imported inside `try` blocks
+(`trust_remote_code`); a Hub repository's `onnx/` is looked up with huggingface_hub (a dependency of transformers). `onnxruntime` (and `onnx`, for int8 quantization) are imported inside `try` blocks
 when first needed, which transformers' import check of remote code skips, so models load without them.
 """
 
@@ -267,13 +267,14 @@ def _writable(folder: Path) -> bool:
 
 def _hub_onnx_folder(name_or_path: str) -> Path | None:
     """The Hub repository's `onnx/` folder in the local cache, when the repository has one."""
-    try:
-        from transformers.utils import cached_file
+    from huggingface_hub.utils import HfHubHTTPError
 
-        files = [cached_file(name_or_path, f"{ONNX_DIR}/{name}", _raise_exceptions_for_missing_entries=False,
-                             _raise_exceptions_for_connection_errors=False) for name in (INFO_FILE, ONNX_FILE)]
-    except Exception:  # not a Hub id, offline without a cached copy, ...: the cache export takes over
-        return None
+    from .modeling_joint_ner_re import hub_file
+
+    try:
+        files = [hub_file(name_or_path, f"{ONNX_DIR}/{name}") for name in (INFO_FILE, ONNX_FILE)]
+    except (ValueError, HfHubHTTPError):  # not a Hub id (a moved folder), no such repository, no access: the
+        return None                      # cache export takes over
     return Path(files[1]).parent if all(files) else None
 
 

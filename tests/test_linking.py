@@ -721,6 +721,42 @@ def test_model_with_linker_loads_with_remote_code_in_a_fresh_process(linker, enc
     assert extracted["entities"] == here["entities"] and extracted["mentions"] == here["mentions"]
 
 
+HUB_SCRIPT = r"""
+import json, sys
+from transformers import AutoModel
+model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
+print(json.dumps(None if model.linker is None else {t: len(table) for t, table in model.linker.exact.items()}))
+"""
+
+
+def test_a_model_loaded_by_repo_id_offline_finds_its_linker_in_the_hub_cache(linker, encoder, tmp_path) -> None:
+    """`linker/` of a Hub repository comes through huggingface_hub's cache lookup (offline here); a repository
+    without one gives a model without a linker, not an error."""
+    from modeling import SciBertForJointNerRe, load_tokenizer
+    from tests.hub_cache import write_hub_cache
+
+    model = SciBertForJointNerRe.from_encoder(
+        str(encoder), entity_types=["Chemical", "Disease"], relation_types={"CID": ["Chemical", "Disease"]},
+        max_length=64, stride=16, re_block_size=8,
+    )
+    model.set_linker(linker)
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    load_tokenizer(encoder).save_pretrained(folder)
+    cache = tmp_path / "hub"
+    write_hub_cache(folder, cache, "someone/linked")
+    write_hub_cache(folder, cache, "someone/bare", leave_out=("linker",))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
+    env |= {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(tmp_path / "hf_home")}
+    found = {}
+    for repo_id in ("someone/linked", "someone/bare"):
+        result = subprocess.run([sys.executable, "-c", HUB_SCRIPT, repo_id], cwd=tmp_path, env=env,
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        found[repo_id] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {"someone/linked": {t: len(linker.exact[t]) for t in TYPES}, "someone/bare": None}
+
+
 def test_extract_with_a_linker_keeps_the_relation_threshold(linker, encoder) -> None:
     """The linker's own thresholds never stand in for the relation threshold: with a margin that lets every
     pair through, each (chemical entity, disease entity) pair of the linked result carries a CID relation."""

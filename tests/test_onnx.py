@@ -330,6 +330,16 @@ def test_push_to_hub_model_onnx_ships_the_export_and_remote_code_uses_it(saved, 
     used = json.loads(done.stdout.strip().splitlines()[-1])
     assert used["module"].startswith("transformers_modules") and used["path"] == str(out / ONNX_DIR / ONNX_FILE)
     assert (out / ONNX_DIR / ONNX_FILE).stat().st_mtime_ns == before  # the shipped file, not a new export
+    # the same repository loaded by its id (offline, from a Hub cache) uses its onnx/ from the cache
+    from tests.hub_cache import write_hub_cache
+
+    snapshot = write_hub_cache(out, tmp_path / "hub", "someone/with-onnx")
+    done = subprocess.run([sys.executable, str(script), "someone/with-onnx"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub"),
+                               "HF_MODULES_CACHE": str(tmp_path / "modules")})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["path"] == str(snapshot / ONNX_DIR / ONNX_FILE)
 
 
 def test_predict_cli_backend_onnx_writes_what_torch_does(saved, tmp_path):
