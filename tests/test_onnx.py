@@ -278,6 +278,15 @@ try:
     model.use_backend("onnx")
 except Exception as err:
     print(type(err).__name__, err)
+# predict.py and evaluate.py turn the model's own OnnxBackendError (remote code or this checkout's) into a UsageError
+from biomed_nerre.prediction.runner import use_backend
+from loaders.cli_errors import UsageError
+from modeling import SciBertForJointNerRe
+for loaded in (model, SciBertForJointNerRe.from_pretrained(folder)):
+    try:
+        use_backend(loaded, "onnx")
+    except UsageError as err:
+        print("UsageError from", type(loaded).__module__.split(".")[0], err)
 """
 
 
@@ -289,6 +298,9 @@ def test_without_onnxruntime_the_model_loads_and_the_backend_says_how_to_install
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "OnnxBackendError" in done.stdout and "pip install onnxruntime" in done.stdout
+    usage = [line for line in done.stdout.splitlines() if line.startswith("UsageError from")]
+    assert [line.split()[2] for line in usage] == ["transformers_modules", "modeling"]
+    assert all("pip install onnxruntime" in line for line in usage)
 
     cli = tmp_path / "cli.py"
     cli.write_text(BLOCKED + "sys.path.insert(0, sys.argv.pop(1))\nfrom biomed_nerre.evaluation.run import cli\ncli()\n")

@@ -197,10 +197,18 @@ def use_backend(model: Any, backend: str, int8: bool = False) -> Any:
                          "again with this version's modeling code, or use --backend torch")
     try:
         return model.use_backend(backend, provider="cuda" if model.device.type == "cuda" else "cpu", int8=int8)
-    except RuntimeError as err:  # OnnxBackendError (the class of the model's own code copy): no onnxruntime, ...
-        if type(err).__name__ == "OnnxBackendError":
-            raise UsageError(str(err)) from err
-        raise
+    except backend_error_class(model) as err:  # no onnxruntime, no such provider, an export that fails its check
+        raise UsageError(str(err)) from err
+
+
+def backend_error_class(model: Any) -> type[Exception]:
+    """The `OnnxBackendError` class of the code `model` runs. A model loaded with `trust_remote_code` runs its
+    folder's own copy of `modeling/` (a `transformers_modules...` package), whose class is not the installed
+    `modeling.onnx_joint_ner_re.OnnxBackendError`; its sibling module in the model's package holds the right one."""
+    import importlib
+
+    package = type(model).__module__.rpartition(".")[0]
+    return importlib.import_module(f"{package}.onnx_joint_ner_re").OnnxBackendError
 
 
 def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tuple[Any, Any] | None = None) -> Summary | None:
