@@ -774,3 +774,37 @@ def test_extract_with_a_linker_keeps_the_relation_threshold(linker, encoder) -> 
     diseases = {e["id"] for e in result["entities"] if e["type"] == "Disease"}
     assert chemicals and diseases, result["entities"]  # a random model finds some mentions of both types
     assert {(r["head"], r["tail"]) for r in result["relations"]} == {(c, d) for c in chemicals for d in diseases}
+
+
+# ---- the linker that `python -m biomed_nerre.linking build` and train.py save --------------------------------
+BUILD_SCRIPT = r"""
+import sys
+from biomed_nerre.linking.__main__ import main
+main(sys.argv[1:])
+print(sorted(m for m in sys.modules if m.startswith(("biomed_nerre.training", "biomed_nerre.evaluation"))))
+"""
+
+
+def test_linking_build_command_saves_the_linker_train_py_builds_without_importing_training(tmp_path) -> None:
+    from biomed_nerre.training.arguments import TrainingArguments
+    from biomed_nerre.training.linker import linker_for_run
+
+    bc5cdr, cache = ROOT.parent / "shared" / "data" / "bc5cdr", tmp_path / "cache"
+    flags = ["build", "--dataset", "bc5cdr", "--data-dir", str(bc5cdr), "--cache-dir", str(cache), "--splits",
+             "train", "--no-vocabularies", "--fuzzy-threshold", "0.5", "--end2end-fuzzy-threshold", "0.8"]
+    done = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, *flags, "--out", str(tmp_path / "command")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"  # linking sits below training and evaluation
+    args = TrainingArguments(dataset="bc5cdr", data_dir=str(bc5cdr), cache_dir=str(cache), linker_name_splits="train",
+                             linker_vocabularies=False, linker_fuzzy_threshold=0.5, linker_end2end_fuzzy_threshold=0.8)
+    linker_for_run(args).save(tmp_path / "training")
+    names = sorted(p.name for p in (tmp_path / "command").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "training").iterdir()) == ["linker_config.json", NAMES_FILE]
+    for name in names:
+        assert (tmp_path / "command" / name).read_bytes() == (tmp_path / "training" / name).read_bytes(), name
+    config = json.loads((tmp_path / "command" / "linker_config.json").read_text())
+    assert (config["corpus"], config["corpus_splits"], config["fuzzy_threshold"], config["end2end_fuzzy_threshold"]) == (
+        "bc5cdr", ["train"], 0.5, 0.8)
+    assert config["vocabularies"] == [] and config["names"]["Chemical"] > 500

@@ -3,7 +3,7 @@
     python -m biomed_nerre.linking build --dataset bc5cdr --data-dir ../shared/data/bc5cdr --vocab-dir ../shared/data/vocab \
         --out models/my-model/linker [--splits train,validation] [--fuzzy-threshold 0.4] [--no-vocabularies]
 
-What train.py does after training (`training/linker.py`), for a model trained without a linker or to rebuild
+What train.py does after training (`biomed_nerre.linking.build_linker`), for a model trained without a linker or to rebuild
 one (new vocabulary releases). Without `--vocab-dir` the official releases are downloaded once.
 """
 
@@ -14,6 +14,7 @@ import time
 from typing import Sequence
 
 from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error
+from loaders.schema import CORPUS_NAMES, ENTITY_TYPES
 
 
 def build_parser() -> OneLineErrorParser:
@@ -21,7 +22,7 @@ def build_parser() -> OneLineErrorParser:
                                 "corpus's gold annotations and the public vocabularies) and save it.")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build and save a linker", description=__doc__.split("\n\n")[0])
-    build.add_argument("--dataset", default="bc5cdr", choices=["bc5cdr", "chem_dis_gene"])
+    build.add_argument("--dataset", default="bc5cdr", choices=CORPUS_NAMES)
     build.add_argument("--dataset-config", default="", help="chem_dis_gene family (ctd_derived)")
     build.add_argument("--data-dir", default=None, help="local copy of the corpus release (default: download)")
     build.add_argument("--cache-dir", default=None, help="datasets cache folder")
@@ -37,23 +38,20 @@ def build_parser() -> OneLineErrorParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from types import SimpleNamespace
-
-    from biomed_nerre.training.linker import build_linker
+    from .build import build_linker, corpus_documents
 
     args = build_parser().parse_args(argv)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     if not splits or any(s not in ("train", "validation") for s in splits):
         exit_with_error(f"--splits {args.splits!r}: expected train and/or validation (never test)")
-    settings = SimpleNamespace(
-        dataset=args.dataset, dataset_config=args.dataset_config, data_dir=args.data_dir, cache_dir=args.cache_dir,
-        linker_name_splits=",".join(splits), linker_vocab_dir=args.vocab_dir,
-        linker_vocabularies=not args.no_vocabularies, linker_fuzzy_threshold=args.fuzzy_threshold,
-        linker_end2end_fuzzy_threshold=args.end2end_fuzzy_threshold,
-    )
     start = time.perf_counter()
     try:
-        linker = build_linker(settings)
+        documents = corpus_documents(args.dataset, splits, args.dataset_config, args.data_dir, args.cache_dir)
+        linker = build_linker(
+            documents, ENTITY_TYPES[args.dataset], corpus=args.dataset, splits=splits, vocab_dir=args.vocab_dir,
+            use_vocabularies=not args.no_vocabularies, fuzzy_threshold=args.fuzzy_threshold,
+            end2end_fuzzy_threshold=args.end2end_fuzzy_threshold,
+        )
     except (FileNotFoundError, UsageError, ValueError) as err:
         exit_with_error(str(err))
     linker.save(args.out)

@@ -1,14 +1,17 @@
-"""Gather the name rows a linker is built from: corpus annotations plus the public vocabularies."""
+"""Build a concept linker from the name rows of corpus annotations and the public vocabularies."""
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from modeling.linking_joint_ner_re import NameRow
+from loaders.cli_errors import UsageError
+from loaders.sources import sha256_file
+from modeling.linking_joint_ner_re import ConceptLinker, NameRow
 
 from .names import corpus_names
-from loaders.sources import sha256_file
 
 from .sources import vocabulary_files
 from .vocabularies import (
@@ -21,6 +24,8 @@ from .vocabularies import (
     read_mesh_descriptors_tsv,
     read_mesh_supplementary_tsv,
 )
+
+logger = logging.getLogger(__name__)
 
 # which vocabularies hold names of which entity type
 VOCABULARIES_FOR_TYPE = {
@@ -88,3 +93,47 @@ def linker_rows(
         rows.extend(vocabulary_rows)
         metadata["vocabularies"] = described
     return rows, metadata
+
+
+def build_linker(
+    documents: Iterable[Mapping[str, Any]],
+    entity_types: Sequence[str],
+    *,
+    corpus: str,
+    splits: Sequence[str],
+    vocab_dir: str | Path | None = None,
+    use_vocabularies: bool = True,
+    fuzzy_threshold: float = 0.4,
+    end2end_fuzzy_threshold: float = 0.9,
+) -> ConceptLinker:
+    """A linker for `entity_types` from the gold names of `documents` (the `splits` of `corpus`, recorded in its
+    metadata) and, with `use_vocabularies`, the vocabularies in `vocab_dir` (downloaded once when None).
+    `fuzzy_threshold` applies to given mentions, `end2end_fuzzy_threshold` to the NER head's."""
+    start = time.perf_counter()
+    rows, metadata = linker_rows(documents, entity_types, vocab_dir=vocab_dir or None, use_vocabularies=use_vocabularies)
+    metadata["corpus_splits"] = list(splits)
+    metadata["corpus"] = corpus
+    linker = ConceptLinker.from_names(
+        rows, fuzzy_threshold=fuzzy_threshold, metadata=metadata, entity_types=list(entity_types)
+    )
+    linker.end2end_fuzzy_threshold = end2end_fuzzy_threshold
+    logger.info("linker: %s names from %d rows (%s + %s) in %.0f s",
+                {t: len(linker.exact[t]) for t in linker.entity_types}, len(rows), "+".join(splits),
+                ", ".join(v["name"] for v in metadata["vocabularies"]) or "no vocabularies",
+                time.perf_counter() - start)
+    return linker
+
+
+def corpus_documents(
+    corpus: str, splits: Sequence[str], family: str = "", data_dir: str | None = None, cache_dir: str | None = None
+) -> list[dict[str, Any]]:
+    """The gold documents of `splits` of a corpus, in split order: its ``<family>_documents`` view, or its default
+    documents view (BC5CDR ``documents``, ChemDisGene ``ctd_derived_documents``) without a family."""
+    from loaders import load_corpus
+
+    view = load_corpus(corpus, f"{family}_documents" if family else None, data_dir=data_dir, cache_dir=cache_dir)
+    missing = [split for split in splits if split not in view]
+    if missing:
+        raise UsageError(f"{corpus} {family + ' ' if family else ''}documents have no split {missing[0]!r}; "
+                         f"they have {', '.join(sorted(view))}")
+    return [dict(row) for split in splits for row in view[split]]

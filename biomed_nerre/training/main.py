@@ -41,9 +41,9 @@ def finalize(args: TrainingArguments, summary: dict[str, Any]) -> dict[str, Any]
     metrics["validation"] = summary["validation"]
     if args.linker:
         from modeling.linking_joint_ner_re import LINKER_FOLDER
-        from biomed_nerre.training.linker import build_linker
+        from biomed_nerre.training.linker import linker_for_run
 
-        build_linker(args).save(output_dir / LINKER_FOLDER)  # load_model below restores it with the weights
+        linker_for_run(args).save(output_dir / LINKER_FOLDER)  # load_model below restores it with the weights
     if args.calibrate_re_threshold or args.evaluate_test:
         model, tokenizer = load_model(str(output_dir))
         if args.calibrate_re_threshold:
