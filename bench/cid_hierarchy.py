@@ -78,7 +78,7 @@ def main(argv=None) -> dict:
     filtered = relation_id_scores(documents, [drop_ancestor_pairs(r, ancestors) for r in results])["micro"]
     for name, s in (("as predicted", plain), ("ancestor pairs dropped", filtered)):
         print(f"{args.split} end-to-end CID on ids, {name}: P {s['precision']:.4f} R {s['recall']:.4f} "
-              f"F1 {s['f1']:.4f} (predicted {s['predicted']}, tp {s['tp']}, gold {s['gold']})")
+              f"F1 {s['f1']:.4f} (predicted {s['n_pred']}, tp {s['tp_pred']}, gold {s['n_gold']})")
     return {"plain": plain, "filtered": filtered}
 
 

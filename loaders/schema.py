@@ -7,7 +7,13 @@ lives with the BIO encoder in `loaders/words.py` (`select_non_overlapping`).
 
 from __future__ import annotations
 
-from datasets import ClassLabel, Features, List, Value
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datasets import Features
+
+# `datasets` (about a second to import) is imported by the feature functions only: the corpus names and label
+# sets below are read by commands that never build a dataset (evaluate.py, train.py --help, ...)
 
 CORPUS_NAMES = ("bc5cdr", "chem_dis_gene")
 
@@ -67,6 +73,8 @@ def bio_label_names(corpus: str) -> list[str]:
 
 
 def _mention_feature() -> dict:
+    from datasets import List, Value
+
     return {
         "start": Value("int32"),
         "end": Value("int32"),
@@ -79,6 +87,8 @@ def _mention_feature() -> dict:
 
 def documents_features(with_drugprot: bool) -> Features:
     """Features of the `documents` view (ChemDisGene adds `is_drugprot`)."""
+    from datasets import Features, List, Value
+
     features = {
         "pmid": Value("string"),
         "title": Value("string"),
@@ -96,6 +106,8 @@ def documents_features(with_drugprot: bool) -> Features:
 def ner_features(corpus: str) -> Features:
     """Features of the `ner` view: word tokens with character offsets into `text`, BIO tags, and the
     mentions the overlap rule left out (so nothing disappears without a trace)."""
+    from datasets import ClassLabel, Features, List, Value
+
     return Features(
         {
             "pmid": Value("string"),
@@ -113,6 +125,8 @@ def ner_features(corpus: str) -> Features:
 
 def re_features(with_drugprot: bool) -> Features:
     """Features of the `re` view: one row per gold (entity1, relation, entity2) tuple."""
+    from datasets import Features, List, Value
+
     features = {
         "pmid": Value("string"),
         "entity1_id": Value("string"),

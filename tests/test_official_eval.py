@@ -55,15 +55,15 @@ def test_metrics_equal_the_official_measures_on_the_written_file(documents, tmp_
     official = score_files(BC5CDR / "CDR_DevelopmentSet.PubTator.txt", path, {d["pmid"] for d in documents})
     for entity_type in ("Chemical", "Disease"):
         ours = metrics["concept_ids"]["per_type"][entity_type]
-        assert (ours["tp"], ours["predicted"], ours["gold"]) == (
-            official[entity_type]["tp"], official[entity_type]["predicted"], official[entity_type]["gold"])
+        assert (ours["tp_pred"], ours["n_pred"], ours["n_gold"]) == (
+            official[entity_type]["tp_pred"], official[entity_type]["n_pred"], official[entity_type]["n_gold"])
         assert ours["f1"] == pytest.approx(official[entity_type]["f1"], abs=1e-12)
     ours = metrics["re_end2end_ids"]["per_label"]["CID"]
-    assert (ours["tp"], ours["predicted"], ours["gold"]) == (
-        official["CID"]["tp"], official["CID"]["predicted"], official["CID"]["gold"])
+    assert (ours["tp_pred"], ours["n_pred"], ours["n_gold"]) == (
+        official["CID"]["tp_pred"], official["CID"]["n_pred"], official["CID"]["n_gold"])
     # the noise made every count differ from a perfect run: wrong ids, NIL ends left out of the file
-    assert 0 < ours["tp"] < ours["gold"] and ours["predicted"] > ours["tp"]
-    assert 0 < official["Disease"]["tp"] < official["Disease"]["gold"]
+    assert 0 < ours["tp_pred"] < ours["n_gold"] and ours["n_pred"] > ours["tp_pred"]
+    assert 0 < official["Disease"]["tp_pred"] < official["Disease"]["n_gold"]
     text = path.read_text()
     assert "MESH:" not in text and "NIL:" not in text  # the corpus's own id form
 
@@ -72,7 +72,7 @@ def test_gold_file_scores_perfectly_against_itself():
     gold = BC5CDR / "CDR_DevelopmentSet.PubTator.txt"
     scores = score_files(gold, gold)
     assert all(s["f1"] == 1.0 for s in scores.values())
-    assert scores["CID"]["gold"] == 1012  # the release's count for the development set
+    assert scores["CID"]["n_gold"] == 1012  # the release's count for the development set
     concepts, relations = read_annotations(gold)
     assert len(concepts) == len(relations) == 500
 

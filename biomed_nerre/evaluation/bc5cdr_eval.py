@@ -17,7 +17,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from .linking_metrics import prf
+from .counts import prf
 
 UNLINKED = frozenset({"-1", "-", ""})
 
@@ -67,7 +67,7 @@ def score_files(gold_path: str | Path, predicted_path: str | Path, pmids: set[st
         c[0] += len(gold_r & predicted_r)
         c[1] += len(predicted_r)
         c[2] += len(gold_r)
-    return {name: prf(*c) for name, c in sorted(counts.items())}
+    return {name: prf(tp, n_pred, tp, n_gold) for name, (tp, n_pred, n_gold) in sorted(counts.items())}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     pmids = set(read_annotations(args.predicted)[0]) if args.predicted_documents_only else None
     for name, s in score_files(args.gold, args.predicted, pmids).items():
         print(f"{name:10} P {s['precision']:.4f} R {s['recall']:.4f} F1 {s['f1']:.4f} "
-              f"(tp {s['tp']}, predicted {s['predicted']}, gold {s['gold']})")
+              f"(tp {s['tp_pred']}, predicted {s['n_pred']}, gold {s['n_gold']})")
     return 0
 
 

@@ -19,14 +19,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from modeling.linking_joint_ner_re import LinkResult, to_curie
 
+from .counts import prf
+
 UNLINKED = frozenset({"-1", "-", ""})
-
-
-def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float | int]:
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "tp": tp, "predicted": n_pred, "gold": n_gold}
 
 
 def gold_mention_ids(mention: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -56,7 +51,9 @@ def _set_scores(gold: Iterable[set], predicted: Iterable[set], key_type) -> dict
             counts[1] += item in p
             counts[2] += item in g
     all_tp, all_pred, all_gold = (sum(c[i] for c in totals.values()) for i in range(3))
-    return {"micro": prf(all_tp, all_pred, all_gold), "per_type": {k: prf(*totals[k]) for k in sorted(totals)}}
+    # set matching: a true positive counts on both sides (precision and recall)
+    return {"micro": prf(all_tp, all_pred, all_tp, all_gold),
+            "per_type": {k: prf(tp, n_pred, tp, n_gold) for k, (tp, n_pred, n_gold) in sorted(totals.items())}}
 
 
 def score_linking(gold_documents: Sequence[Mapping[str, Any]], links: Sequence[Sequence[LinkResult]]) -> dict[str, Any]:
@@ -89,7 +86,7 @@ def score_linking(gold_documents: Sequence[Mapping[str, Any]], links: Sequence[S
     }
     for entity_type in sorted(total):
         out[f"accuracy_{entity_type}"] = right[entity_type] / total[entity_type]
-        out[f"id_f1_{entity_type}"] = ids["per_type"].get(entity_type, prf(0, 0, 0))["f1"]
+        out[f"id_f1_{entity_type}"] = ids["per_type"].get(entity_type, prf(0, 0, 0, 0))["f1"]
     return out
 
 

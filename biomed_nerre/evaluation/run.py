@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error, unknown_name
+from loaders.schema import CORPUS_NAMES
 
 from .re_metrics import MODES
 from .linking_metrics import score_linking
@@ -31,7 +32,6 @@ from .writers import write_metrics_json, write_pubtator, write_relationships_tsv
 
 logger = logging.getLogger(__name__)
 
-CORPORA = ("bc5cdr", "chem_dis_gene")
 DEFAULT_DOCUMENTS_CONFIG = {"bc5cdr": "documents", "chem_dis_gene": "ctd_derived_documents"}
 PUBTATOR_RELATIONS = {"bc5cdr"}  # corpora whose relations go into the PubTator file (CID lines)
 ID_STYLES = {"bc5cdr": "bc5cdr", "chem_dis_gene": "chem_dis_gene"}  # how each corpus writes concept ids
@@ -45,8 +45,8 @@ SPLITS = {
 
 def check_corpus_split(dataset: str, config: str | None, split: str) -> None:
     """Raise `UsageError` naming what is allowed when the corpus, its config or the split does not exist."""
-    if dataset not in CORPORA:
-        raise unknown_name("dataset", dataset, CORPORA)
+    if dataset not in CORPUS_NAMES:
+        raise unknown_name("dataset", dataset, CORPUS_NAMES)
     families = SPLITS[dataset]
     if config not in families:
         named = [f for f in families if f is not None]
@@ -242,11 +242,6 @@ def write_results(folder: Path, dataset: str, documents: Sequence[Mapping],
     return files
 
 
-def _counts(scores: Mapping) -> dict:
-    """The id metrics' P/R/F1 with the NER metrics' count names (for `format_summary`)."""
-    return {**scores, "n_gold": scores["gold"], "n_pred": scores["predicted"]}
-
-
 def format_summary(metrics: Mapping) -> str:
     """A plain-text table of P/R/F1: micro, then each type / label that occurs in gold or predictions."""
 
@@ -265,11 +260,11 @@ def format_summary(metrics: Mapping) -> str:
             rows.append((f"{title} (micro)", metrics[f"re_{mode}"]["micro"]))
             rows += [(f"  {label}", s) for label, s in metrics[f"re_{mode}"]["per_label"].items() if occurs(s)]
     if "re_end2end_ids" in metrics:
-        rows.append(("RE end2end on concept ids (micro)", _counts(metrics["re_end2end_ids"]["micro"])))
-        rows += [(f"  {label}", _counts(s)) for label, s in metrics["re_end2end_ids"]["per_label"].items()]
+        rows.append(("RE end2end on concept ids (micro)", metrics["re_end2end_ids"]["micro"]))
+        rows += [(f"  {label}", s) for label, s in metrics["re_end2end_ids"]["per_label"].items()]
     if "concept_ids" in metrics:
-        rows.append(("Concept ids from raw text (micro)", _counts(metrics["concept_ids"]["micro"])))
-        rows += [(f"  {t}", _counts(s)) for t, s in metrics["concept_ids"]["per_type"].items()]
+        rows.append(("Concept ids from raw text (micro)", metrics["concept_ids"]["micro"]))
+        rows += [(f"  {t}", s) for t, s in metrics["concept_ids"]["per_type"].items()]
     width = max([len(name) for name, _ in rows] + [10])
     lines = [f"{'':{width}}  {'P':>7} {'R':>7} {'F1':>7} {'gold':>7} {'pred':>7}"]
     for name, s in rows:
@@ -309,8 +304,8 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise ValueError(f"modes must be a non-empty subset of {MODES}, got {modes}")
-    if dataset not in CORPORA:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPORA}")
+    if dataset not in CORPUS_NAMES:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {CORPUS_NAMES}")
     _check_precision(int8, dtype)
     check_backend(backend, dtype)
     torch_int8 = int8 and backend == "torch"  # the ONNX backend quantizes its own model
@@ -369,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="evaluate.py", description="Evaluate a joint NER + RE model on a corpus split: NER (seqeval strict "
         "IOB2 and exact mention spans) and document-level relations (gold and end-to-end entities).")
     parser.add_argument("--model", required=True, help="saved model folder or Hub id (trust_remote_code)")
-    parser.add_argument("--dataset", required=True, choices=CORPORA)
+    parser.add_argument("--dataset", required=True, choices=CORPUS_NAMES)
     parser.add_argument("--split", default="test", help="train, validation or test (ChemDisGene curated: test "
                         "only; default: test)")
     parser.add_argument("--config", default=None, help="ChemDisGene family: ctd_derived or curated "

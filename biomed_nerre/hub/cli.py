@@ -12,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from loaders.schema import CORPUS_NAMES
+
 from .export_dataset import DEFAULT_MAX_SHARD_BYTES, export_dataset
 from .export_model import ExportError, export_model
 from .export_space import create_space, export_space
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "folder first if missing; needs onnxruntime)")
 
     dataset = sub.add_parser("dataset", help="a corpus, every config and split as Parquet")
-    dataset.add_argument("corpus", choices=["bc5cdr", "chem_dis_gene"])
+    dataset.add_argument("corpus", choices=CORPUS_NAMES)
     dataset.add_argument("--data-dir", help="local copy of the release (default: download it)")
     dataset.add_argument("--cache-dir", help="datasets cache folder (default: the HF cache)")
     dataset.add_argument("--config", action="append", dest="configs", help="only these configs (repeatable)")

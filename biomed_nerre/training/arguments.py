@@ -18,8 +18,8 @@ from typing import Any, Sequence
 import yaml
 
 from loaders.cli_errors import OneLineErrorParser, UsageError, unknown_name
+from loaders.schema import CORPUS_NAMES
 
-CORPORA = ("bc5cdr", "chem_dis_gene")
 # the config family train.py can train on, per corpus ("" for none); ChemDisGene's curated family is test-only
 TRAINABLE_FAMILIES = {"bc5cdr": ("",), "chem_dis_gene": ("ctd_derived",)}
 SELECTION_METRICS = ("ner_f1", "re_f1", "mean_f1")
@@ -154,8 +154,8 @@ class TrainingArguments:
     logging_steps: int = field(default=10, metadata={"help": "Log loss, lr and tokens/s every N steps."})
 
     def __post_init__(self) -> None:
-        if self.dataset not in CORPORA:
-            raise unknown_name("dataset", self.dataset, CORPORA)
+        if self.dataset not in CORPUS_NAMES:
+            raise unknown_name("dataset", self.dataset, CORPUS_NAMES)
         families = TRAINABLE_FAMILIES[self.dataset]
         if self.dataset_config not in families:
             allowed = " or ".join(repr(f) for f in families) if families != ("",) else "none (leave it empty)"
