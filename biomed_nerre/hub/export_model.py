@@ -9,6 +9,7 @@ card. Refuses pickle weights and a folder without `metrics.json` unless told oth
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -31,7 +32,8 @@ TOKENIZER_FILES = (
     "chat_template.jinja",
 )
 EXTRA_FILES = (METRICS_FILE, TRAINING_ARGS_FILE, "generation_config.json")
-PROJECT_MODELING_DIR = Path(__file__).resolve().parents[1] / "modeling"
+# the `modeling` package's folder, wherever it is installed (found without importing it, and torch with it)
+PROJECT_MODELING_DIR = Path(importlib.util.find_spec("modeling").origin).parent
 
 
 class ExportError(ValueError):
