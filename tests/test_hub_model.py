@@ -149,7 +149,8 @@ def test_model_card_metadata_and_model_index(trained, tmp_path) -> None:
     )
     card = ModelCard.load(out / "README.md")
     data = card.data.to_dict()
-    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "token-classification"
+    # no Hub pipeline runs joint NER + RE: "other", not token-classification (whose widget would call that pipeline)
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "other"
     assert data["base_model"] == "allenai/scibert_scivocab_cased" and data["datasets"] == ["someone/bc5cdr"]
     assert data["license"] == "apache-2.0" and "bc5cdr" in data["tags"]
     found = {(r.dataset_split, r.metric_name): r.metric_value for r in card.data.eval_results}
@@ -160,6 +161,22 @@ def test_model_card_metadata_and_model_index(trained, tmp_path) -> None:
     assert len(found) == 3 * 3 + 3  # test: 3 tasks x P/R/F1; validation: the three F1s
     assert 'AutoModel.from_pretrained("someone/tiny-joint", trust_remote_code=True)' in card.text
     assert "| test | `Chemical` | 70.00 | 50.00 | 58.33 |" in card.text
+
+
+def test_card_front_matter_is_yaml_with_license_pipeline_tag_and_model_index(trained) -> None:
+    """The template's front matter, read as plain YAML (not through huggingface_hub), holds what the Hub reads."""
+    import yaml
+
+    text = build_model_card(trained["folder"], metrics=METRICS, repo_id="someone/tiny-joint")
+    assert text.startswith("---\n")
+    front, body = text[4:].split("\n---\n", 1)
+    meta = yaml.safe_load(front)
+    assert (meta["license"], meta["pipeline_tag"], meta["library_name"]) == ("apache-2.0", "other", "transformers")
+    [index] = meta["model-index"]
+    metrics = {(r["dataset"]["split"], m["name"]): m["value"] for r in index["results"] for m in r["metrics"]}
+    assert metrics[("test", "NER micro f1 (test)")] == 0.48 and metrics[("test", "RE (end-to-end) recall (test)")] == 0.1
+    assert "`joint-ner-re`" in body and 'pipeline(model="someone/tiny-joint", trust_remote_code=True)' in body
+    assert "{{" not in body and "{%" not in body  # every template expression was rendered
 
 
 def test_card_tolerates_missing_metrics_parts(trained) -> None:

@@ -35,6 +35,7 @@ def test_wheel_holds_every_package_and_imports_from_another_folder(tmp_path) -> 
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
     assert "License-Expression: Apache-2.0" in metadata.splitlines()
+    assert "biomed_nerre/hub/templates/model_card.md" in names  # package data: the card cannot be written without it
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     for script, target in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"].items():
         assert f"{script} = {target}" in entry_points

@@ -1,8 +1,9 @@
 """Model card (README.md) of a trained joint NER + RE folder: YAML metadata for the Hub plus prose.
 
-The metadata (library_name, pipeline_tag, tags, datasets, base_model, license, model-index) is built
-with huggingface_hub's `ModelCardData`, so the Hub parses it. The model-index holds the measured
-metrics read from the folder's ``metrics.json``; every part of that file is optional.
+The text is the Jinja template `templates/model_card.md` (as SpanMarker's card); this module computes what it
+shows. The metadata (library_name, pipeline_tag, tags, datasets, base_model, license, model-index) is built
+with huggingface_hub's `ModelCardData`, so the Hub parses it. The model-index holds the measured metrics read
+from the folder's ``metrics.json``; every part of that file is optional.
 """
 
 from __future__ import annotations
@@ -10,13 +11,21 @@ from __future__ import annotations
 import json
 import math
 import re
+from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import jinja2
 from huggingface_hub import EvalResult, ModelCardData
 
 METRICS_FILE = "metrics.json"
 TRAINING_ARGS_FILE = "training_args.json"
+TEMPLATE = "model_card.md"  # in biomed_nerre/hub/templates/ (shipped as package data)
+# No Hub pipeline tag covers joint NER + relation extraction: `token-classification` would make the Hub's widget
+# and inference call the token-classification pipeline, which cannot run this model, and a card without a tag
+# leaves the Hub to infer one from config.json. `other` is the Hub's tag for tasks outside its list; the model's
+# own pipeline task (`joint-ner-re`, config.json's custom_pipelines) is shown in the card's text.
+PIPELINE_TAG = "other"
 
 # Hub dataset repositories holding the same corpora, used when the caller names none.
 DEFAULT_DATASET_REPOS = {"bc5cdr": "bigbio/bc5cdr", "chem_dis_gene": "bigbio/chemdisgene"}
@@ -29,6 +38,11 @@ TASKS = {
     "re_end2end": ("relation-extraction", "Relation extraction (end-to-end)", "RE (end-to-end)"),
 }
 SCORES = ("precision", "recall", "f1")
+# the training settings the card lists (those a run recorded, in this order)
+CARD_SETTINGS = ("encoder", "dataset", "dataset_config", "max_length", "stride", "num_epochs", "max_steps",
+                 "per_device_batch_size", "gradient_accumulation_steps", "encoder_lr", "head_lr", "warmup_ratio",
+                 "mixed_precision", "seed", "re_loss_weight", "token_shape_features", "gazetteer_features",
+                 "train_on_validation_from")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 CITATIONS = {
@@ -171,82 +185,73 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def _score_row(first: str, second: str, scores: Mapping[str, float]) -> str:
-    return f"| {first} | {second} | " + " | ".join(_fmt(scores.get(s)) for s in SCORES) + " |"
+def _score_cells(first: str, second: str, scores: Mapping[str, float]) -> list[str]:
+    return [first, second, *(_fmt(scores.get(s)) for s in SCORES)]
 
 
-def results_markdown(metrics: Mapping[str, Any] | None, threshold: float | None = None) -> str:
-    """Markdown tables: scores per split and task, then per entity type / relation label."""
+def results_tables(metrics: Mapping[str, Any] | None, threshold: float | None = None) -> dict[str, Any] | None:
+    """The card's score tables: `rows` (split, task, P, R, F1 in percent) and `groups` (per entity type / relation
+    label, each with a `title`, a `kind` and its `rows`); None when there is no `metrics.json` at all."""
     if not metrics:
-        return "No evaluation was recorded for this model (the folder had no `metrics.json`).\n"
-    header = "| {} | {} | precision | recall | F1 |\n|---|---|---|---|---|\n"
-    rows, group_tables = [], []
+        return None
+    rows, groups = [], []
     for _, split, tasks in reported_splits(metrics, threshold):
         for task, (_, task_name, _) in TASKS.items():
             scores = task_scores(tasks, task)
             if scores:
-                rows.append(_score_row(split, task_name, scores))
-            groups = group_scores(tasks, task)
-            if groups:
+                rows.append(_score_cells(split, task_name, scores))
+            by_group = group_scores(tasks, task)
+            if by_group:
                 kind = "type" if task == "ner" else "label"
-                group_tables.append(
-                    f"{task_name}, {split}, per {kind}:\n\n"
-                    + header.format("split", kind)
-                    + "\n".join(_score_row(split, f"`{name}`", g) for name, g in groups.items())
-                    + "\n"
-                )
-    if not rows:
-        return "`metrics.json` holds no precision/recall/F1 scores.\n"
-    return header.format("split", "task") + "\n".join(rows) + "\n\n" + "\n".join(group_tables)
+                groups.append({"title": f"{task_name}, {split}, per {kind}", "kind": kind,
+                               "rows": [_score_cells(split, f"`{name}`", g) for name, g in by_group.items()]})
+    return {"rows": rows, "groups": groups}
 
 
-def _threshold_markdown(config: Mapping[str, Any], metrics: Mapping[str, Any]) -> str:
-    """How relations are thresholded, with the validation calibration when train.py made one."""
-    threshold = _number(config.get("re_threshold"))
-    text = ("A relation label is predicted when its logit exceeds the adaptive threshold class's by more than "
-            f"`config.re_threshold` = `{threshold if threshold is not None else 0.0:g}`")
+def calibration_summary(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """How train.py chose the relation threshold on validation (F1 in percent), when it did."""
     calibration = metrics.get("re_threshold_calibration")
-    if isinstance(calibration, Mapping) and _number(calibration.get("f1")) is not None:
-        default = _number(calibration.get("default_f1"))
-        text += (f", the margin with the best relation F1 (gold entities) on {calibration.get('documents')} "
-                 f"validation documents: {100 * calibration['f1']:.1f}"
-                 + (f" against {100 * default:.1f} at margin {calibration.get('default_threshold', 0.0):g}" if default is not None else ""))
-    return text + ". Pass `threshold=` to `extract` to trade precision for recall."
+    if not isinstance(calibration, Mapping) or _number(calibration.get("f1")) is None:
+        return None
+    default = _number(calibration.get("default_f1"))
+    return {"documents": calibration.get("documents"), "f1": f"{100 * calibration['f1']:.1f}",
+            "default_f1": None if default is None else f"{100 * default:.1f}",
+            "default_threshold": f"{calibration.get('default_threshold', 0.0):g}"}
 
 
-def linker_markdown(model_dir: Path, metrics: Mapping[str, Any]) -> str:
-    """The card's section on concept linking: the vocabularies and versions in `linker/linker_config.json`, and
-    the linking and concept-id scores on test when `metrics.json` has them."""
+def linker_summary(model_dir: Path, metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The vocabularies and versions in `linker/linker_config.json`, and the linking and concept-id scores on test
+    (in percent) when `metrics.json` has them; None for a model without a linker."""
     config = read_json(model_dir / "linker" / "linker_config.json")
     if config is None:
-        return ("This model has no concept linker: end-to-end entities are mentions grouped by their text, with "
-                "ids `E0`, `E1`, ...")
-    names = ", ".join(f"{t}: {n:,}" for t, n in sorted((config.get("names") or {}).items()))
-    vocabularies = "\n".join(
-        f"  - {v.get('name')}: {v.get('version')} (sha256 `{str(v.get('sha256', ''))[:12]}`)"
-        for v in config.get("vocabularies") or []
-    ) or "  - none (names from the corpus annotations only)"
-    text = (
-        "Every end-to-end mention is linked to a concept id of its type (`MESH:D...`, `NCBIGene:...`) or left NIL; "
-        "mentions linked to the same id form one entity, and relations hold between those ids. The linker "
-        "ships in `linker/` (gzipped TSV + JSON, no pickle) and is restored by `from_pretrained`.\n\n"
-        f"- Names ({names}) from the gold annotations of {corpus_names(config)} and:\n{vocabularies}\n"
-        f"- Steps: exact name, abbreviation defined in the document, loose key, composite mention, suffix "
-        f"variant, character-trigram similarity (at least {config.get('fuzzy_threshold')}), else NIL.\n"
-    )
+        return None
     test = (metrics or {}).get("test") or {}
     rows = []
     linking = test.get("linking") or {}
     for entity_type in sorted(linking.get("mentions") or {}):
-        rows.append(f"| linking accuracy@1 on gold mentions, {entity_type} | {100 * linking[f'accuracy_{entity_type}']:.1f} |")
+        rows.append((f"linking accuracy@1 on gold mentions, {entity_type}", f"{100 * linking[f'accuracy_{entity_type}']:.1f}"))
     for entity_type, scores in sorted(((test.get("concept_ids") or {}).get("per_type") or {}).items()):
-        rows.append(f"| concept-id F1 from raw text, {entity_type} | {100 * scores['f1']:.1f} |")
+        rows.append((f"concept-id F1 from raw text, {entity_type}", f"{100 * scores['f1']:.1f}"))
     for label, scores in sorted(((test.get("re_end2end_ids") or {}).get("per_label") or {}).items()):
-        rows.append(f"| end-to-end `{label}` F1 on concept ids | {100 * scores['f1']:.1f} |")
-    if rows:
-        text += "\nOn the test split (BioCreative V CDR measures: unique ids per document):\n\n| measure | score |\n|---|---|\n"
-        text += "\n".join(rows) + "\n"
-    return text
+        rows.append((f"end-to-end `{label}` F1 on concept ids", f"{100 * scores['f1']:.1f}"))
+    return {
+        "names": ", ".join(f"{t}: {n:,}" for t, n in sorted((config.get("names") or {}).items())),
+        "corpus": corpus_names(config),
+        "vocabularies": [{"name": v.get("name"), "version": v.get("version"), "sha256": str(v.get("sha256", ""))[:12]}
+                         for v in config.get("vocabularies") or []],
+        "fuzzy_threshold": config.get("fuzzy_threshold"),
+        "test_rows": rows,
+    }
+
+
+def gazetteer_summary(model_dir: Path) -> dict[str, str] | None:
+    """Name counts and sources of the model's `gazetteer/`, when it has one."""
+    gazetteer = read_json(model_dir / "gazetteer" / "gazetteer_config.json")
+    if not gazetteer:
+        return None
+    sources = "; ".join(f"{v.get('name')}: {v.get('version')}" for v in gazetteer.get("vocabularies", []))
+    return {"names": ", ".join(f"{t} {n:,}" for t, n in gazetteer.get("names", {}).items()),
+            "sources": sources or "none listed"}
 
 
 def corpus_names(config: Mapping[str, Any]) -> str:
@@ -290,7 +295,7 @@ def build_model_card(
 
     card_data = ModelCardData(
         library_name="transformers",
-        pipeline_tag="token-classification",
+        pipeline_tag=PIPELINE_TAG,
         license=license,
         language=["en"],
         tags=list(
@@ -308,114 +313,42 @@ def build_model_card(
         )
         or None,
     )
-    load_id = repo_id or str(model_dir)
-    relation_lines = "\n".join(
-        f"  - `{label}`" + (f" ({args[0]} -> {args[1]})" if isinstance(args, (list, tuple)) and len(args) == 2 else "")
-        for label, args in relation_types.items()
+    settings = [(key, training_args[key]) for key in CARD_SETTINGS
+                if key in training_args and training_args[key] not in (None, "")]
+    return render_template(
+        TEMPLATE,
+        card_data=card_data.to_yaml(),
+        model_name=model_name,
+        corpus_name=corpus_name,
+        load_id=repo_id or str(model_dir),
+        entity_types=entity_types,
+        relations=[{"label": label, **_signature(args)} for label, args in relation_types.items()],
+        threshold=f"{threshold if threshold is not None else 0.0:g}",
+        calibration=calibration_summary(metrics or {}),
+        linker=linker_summary(model_dir, metrics or {}),
+        results=results_tables(metrics, threshold),
+        settings=settings,
+        gazetteer=gazetteer_summary(model_dir),
+        citation=CITATIONS.get(corpus),
     )
-    settings = {
-        key: training_args[key]
-        for key in (
-            "encoder",
-            "dataset",
-            "dataset_config",
-            "max_length",
-            "stride",
-            "num_epochs",
-            "max_steps",
-            "per_device_batch_size",
-            "gradient_accumulation_steps",
-            "encoder_lr",
-            "head_lr",
-            "warmup_ratio",
-            "mixed_precision",
-            "seed",
-            "re_loss_weight",
-            "token_shape_features",
-            "gazetteer_features",
-            "train_on_validation_from",
-        )
-        if key in training_args and training_args[key] not in (None, "")
-    }
-    settings_md = "\n".join(f"- `{k}`: `{v}`" for k, v in settings.items()) or "- (no `training_args.json`)"
-    gazetteer = read_json(model_dir / "gazetteer" / "gazetteer_config.json")
-    if gazetteer:
-        names = ", ".join(f"{t} {n:,}" for t, n in gazetteer.get("names", {}).items())
-        sources = "; ".join(f"{v.get('name')}: {v.get('version')}" for v in gazetteer.get("vocabularies", []))
-        settings_md += (f"\n- gazetteer (`gazetteer/`, a token feature): name keys {names}, from the vocabularies "
-                        f"only ({sources or 'none listed'}), never the corpus")
-    citation = CITATIONS.get(corpus)
-    threshold_md = _threshold_markdown(config, metrics or {})
-    linking_md = linker_markdown(model_dir, metrics or {})
-    return f"""---
-{card_data.to_yaml()}
----
 
-# {model_name}
 
-Joint biomedical named entity recognition and document-level relation extraction: a BERT-style
-encoder with a BIO tagging head for mentions and a pair classifier over entities, trained on
-{corpus_name}. One forward pass gives the mentions, groups them into entities and scores every
-entity pair allowed by the relation schema.
+def _signature(args: Any) -> dict[str, str | None]:
+    """A relation label's (head type, tail type), when config.json gives them."""
+    if isinstance(args, (list, tuple)) and len(args) == 2:
+        return {"head": args[0], "tail": args[1]}
+    return {"head": None, "tail": None}
 
-- Entity types: {", ".join(f"`{t}`" for t in entity_types) or "(see `config.json`)"}
-- Relation labels:
-{relation_lines or "  - (see `config.json`)"}
 
-## How to use
-
-The model code ships with the weights (`modeling_joint_ner_re.py` and friends), so load it with
-`trust_remote_code=True`:
-
-```python
-from transformers import AutoModel, AutoTokenizer
-
-model = AutoModel.from_pretrained("{load_id}", trust_remote_code=True)
-tokenizer = AutoTokenizer.from_pretrained("{load_id}", trust_remote_code=True)  # reads config.json
-predictions = model.extract(["Naloxone reverses the antihypertensive effect of clonidine."], tokenizer,
-                            mode="end2end")
-for prediction in predictions:
-    print(prediction["mentions"])   # [{{"start", "end", "text", "type"}}, ...]
-    print(prediction["entities"])   # [{{"id", "type", "mention_indices"}}, ...]
-    print(prediction["relations"])  # [{{"label", "head", "tail", "score"}}, ...]
-```
-
-`mode="gold"` takes documents that already carry `mentions` and `entities` (the corpus `documents`
-schema) and only classifies the relations between them. On a CPU with many documents,
-`model.extract(texts, tokenizer, batch_size=4, parallel_batches=2)` runs two batches at once, each on its own
-thread, with the same predictions.
-
-{threshold_md}
-
-## Concept linking
-
-{linking_md}
-
-## Evaluation
-
-Scores in percent; NER is exact span and type, RE is document-level over entity pairs (with the gold
-entities, and end to end from predicted mentions).
-
-{results_markdown(metrics, threshold)}
-## Training
-
-{settings_md}
-
-## Intended use and limitations
-
-- Research on biomedical text mining: extracting chemicals, diseases{" and genes" if "Gene" in entity_types else ""}
-  and their relations from English PubMed titles and abstracts.
-- Not for clinical decision making. Predictions are unreviewed machine output, and so are their concept
-  ids (see Concept linking for how often they are right).
-- Trained on abstracts; full texts, clinical notes and other genres are out of domain. Relations are
-  document-level and limited to the labels above; anything else is never predicted.
-- {corpus_name} annotations carry their own biases (curation choices, publication years); see the
-  dataset card.
-
-## Citation
-
-{f"```bibtex{chr(10)}{citation}{chr(10)}```" if citation else "Cite the corpus the model was trained on."}
-"""
+def render_template(name: str, **values: Any) -> str:
+    """Render the card template `name` (in `templates/`) with `values`; a name the template uses but `values`
+    lacks is an error, not an empty string."""
+    source = resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+    environment = jinja2.Environment(
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+        autoescape=False,  # Markdown, not HTML
+    )
+    return environment.from_string(source).render(**values)
 
 
 def write_model_card(
