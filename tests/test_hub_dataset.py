@@ -111,6 +111,10 @@ def test_card_metadata_lists_files_features_and_counts(exported) -> None:
     assert 'load_dataset("someone/bc5cdr", "documents")' in text
     assert "| train | 500 | 9,385 |" in text  # 5203 Chemical + 4182 Disease mentions (data README)
     assert "doi     = {10.1093/database/baw068}" in text
+    # the license as BigBio records it, who says so, and the corpus's own terms
+    assert meta["license"] == "other" and meta["license_name"] == "public-domain-mark-1.0"
+    assert "public-domain-mark-1.0 (<https://creativecommons.org/publicdomain/mark/1.0/>), as recorded by BigBio" in text
+    assert "see <https://biocreative.bioinformatics.udel.edu/tasks/biocreative-v/track-3-cdr/>" in text
 
 
 def test_sharded_split_reads_back_in_order(tmp_path, exported) -> None:

@@ -26,6 +26,8 @@ class CorpusCardInfo:
     citation: str
     license_name: str | None = None
     license_link: str | None = None
+    # who states `license` (checked against it, not inferred): the card names it and points to the corpus's own terms
+    license_source: str | None = None
     task_categories: tuple[str, ...] = ("token-classification", "text-classification")
     task_ids: tuple[str, ...] = ("named-entity-recognition",)
     tags: tuple[str, ...] = ("biomedical", "relation-extraction", "pubmed")
@@ -44,6 +46,7 @@ CORPUS_CARDS: dict[str, CorpusCardInfo] = {
         license="other",
         license_name="public-domain-mark-1.0",
         license_link="https://creativecommons.org/publicdomain/mark/1.0/",
+        license_source="BigBio's loader of the corpus (`bigbio/bc5cdr`: PUBLIC_DOMAIN_MARK_1p0)",
         citation=CITATIONS["bc5cdr"],
         notes=(
             "Composite mentions (one span naming several concepts) keep all their ids in `ids` and their "
@@ -61,6 +64,7 @@ CORPUS_CARDS: dict[str, CorpusCardInfo] = {
         ),
         homepage="https://github.com/chanzuckerberg/ChemDisGene",
         license="cc0-1.0",
+        license_source="BigBio's loader of the corpus (`bigbio/chemdisgene`: CC0_1p0)",
         citation=CITATIONS["chem_dis_gene"],
         notes=(
             "The CTD-derived relation labels are distant supervision: expect missing and spurious relations. "
@@ -213,7 +217,8 @@ exclusive); `ner` is a word-level BIO view of the same documents and `re` has on
 
 ## License
 
-{license_text}{f" (<{info.license_link}>)" if info.license_link else ""}. The abstracts come from PubMed; see
+{license_text}{f" (<{info.license_link}>)" if info.license_link else ""}{f", as recorded by {info.license_source}" if info.license_source else ""}.
+The corpus's own terms are those of its release: see <{info.homepage}>. The abstracts come from PubMed; see
 the NLM terms for the text itself.
 
 ## Citation
