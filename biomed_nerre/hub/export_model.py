@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+import modeling
+
 from .export_dataset import ensure_empty_dir
 from .model_card import METRICS_FILE, TRAINING_ARGS_FILE, write_model_card
 
@@ -31,7 +33,7 @@ TOKENIZER_FILES = (
     "chat_template.jinja",
 )
 EXTRA_FILES = (METRICS_FILE, TRAINING_ARGS_FILE, "generation_config.json")
-PROJECT_MODELING_DIR = Path(__file__).resolve().parents[1] / "modeling"
+PROJECT_MODELING_DIR = Path(modeling.__file__).resolve().parent  # this package's model code (a checkout or installed)
 
 
 class ExportError(ValueError):
