@@ -31,7 +31,7 @@ TOKENIZER_FILES = (
     "chat_template.jinja",
 )
 EXTRA_FILES = (METRICS_FILE, TRAINING_ARGS_FILE, "generation_config.json")
-PROJECT_MODELING_DIR = Path(__file__).resolve().parents[1] / "modeling"
+PROJECT_MODELING_DIR = Path(__file__).resolve().parents[2] / "modeling"  # biomed_nerre/hub/ -> the repository root
 
 
 class ExportError(ValueError):

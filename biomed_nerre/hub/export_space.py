@@ -11,7 +11,7 @@ from typing import Any
 from .export_dataset import ensure_empty_dir
 from .export_model import ExportError
 
-DEMO_DIR = Path(__file__).resolve().parents[1] / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"  # biomed_nerre/hub/ -> the repository root
 SPACE_FILES = ("README.md", "app.py", "result_view.py", "examples.json", "requirements.txt", "demo.png")
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MODELS_BLOCK = re.compile(r"^models:\s*\n(?:\s*-\s*\S+\s*\n)+", flags=re.MULTILINE)
