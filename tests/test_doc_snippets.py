@@ -1,6 +1,7 @@
-"""The README's Python snippets run: every fenced ``python`` block that follows ``<!-- test: snippet -->``, in
-order, in one interpreter, from a working folder laid out like a checkout after the quick start
-(``models/quickstart-bc5cdr-minilm`` is a tiny random model; ``../shared/data`` is the real data)."""
+"""The documentation's Python snippets run: every fenced ``python`` block that follows ``<!-- test: snippet -->``
+in README.md and in each page of docs/, in order, one interpreter per file, from a working folder laid out like a
+checkout after the quick start (``models/quickstart-bc5cdr-minilm`` is a tiny random model; ``../shared/data`` is
+the real data)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from modeling import SciBertForJointNerRe, load_tokenizer
@@ -17,6 +19,10 @@ from tests.tiny_encoder import write_tiny_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "<!-- test: snippet -->"
+MARKER_LINE = re.compile(r"^<!-- test: snippet -->[ \t]*$", re.MULTILINE)  # a marker on a line of its own
+# README.md, then every docs page with a marker (each page's snippets stand alone)
+FILES = ["README.md"] + sorted(str(page.relative_to(ROOT)) for page in (ROOT / "docs").glob("*.md")
+                               if MARKER_LINE.search(page.read_text()))
 BLOCK = re.compile(r"^<!-- test: snippet -->[ \t]*\n\s*```python\n(.*?)\n```", re.DOTALL | re.MULTILINE)
 
 
@@ -25,14 +31,15 @@ def readme_snippets(text: str) -> list[str]:
     return BLOCK.findall(text)
 
 
-def test_every_marker_is_followed_by_a_python_block() -> None:
-    text = (ROOT / "README.md").read_text()
-    markers = re.findall(r"^<!-- test: snippet -->[ \t]*$", text, re.MULTILINE)  # a marker on a line of its own
-    assert len(markers) == len(readme_snippets(text)) >= 1
+@pytest.mark.parametrize("name", FILES)
+def test_every_marker_is_followed_by_a_python_block(name) -> None:
+    text = (ROOT / name).read_text()
+    assert len(MARKER_LINE.findall(text)) == len(readme_snippets(text)) >= 1
 
 
-def test_readme_python_snippets_run_against_a_tiny_model(tmp_path) -> None:
-    snippets = readme_snippets((ROOT / "README.md").read_text())
+@pytest.mark.parametrize("name", FILES)
+def test_python_snippets_run_against_a_tiny_model(name, tmp_path) -> None:
+    snippets = readme_snippets((ROOT / name).read_text())
     work = tmp_path / "work"
     model_dir = work / "models" / "quickstart-bc5cdr-minilm"
     encoder = write_tiny_encoder(tmp_path / "encoder", lowercase=False)
@@ -43,11 +50,11 @@ def test_readme_python_snippets_run_against_a_tiny_model(tmp_path) -> None:
     model.save_pretrained(model_dir)
     load_tokenizer(encoder).save_pretrained(model_dir)
     (tmp_path / "shared").symlink_to(ROOT.parent / "shared")  # ../shared/data as seen from work/
-    program = "\n\n".join(f"# --- README snippet {i + 1}\n{code}" for i, code in enumerate(snippets))
-    program += "\nprint('README snippets ran:', %d)\n" % len(snippets)
+    program = "\n\n".join(f"# --- {name} snippet {i + 1}\n{code}" for i, code in enumerate(snippets))
+    program += "\nprint('snippets ran:', %d)\n" % len(snippets)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "HF_DATASETS_CACHE": str(tmp_path / "datasets_cache"), "TOKENIZERS_PARALLELISM": "false"}
     result = subprocess.run([sys.executable, "-c", program], cwd=work, env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
-    assert f"README snippets ran: {len(snippets)}" in result.stdout
+    assert f"snippets ran: {len(snippets)}" in result.stdout
