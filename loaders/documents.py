@@ -1,4 +1,4 @@
-"""Parsed PubTator documents -> rows of the `documents` schema (docs/ARCHITECTURE.md).
+"""Parsed PubTator documents -> rows of the `documents` schema (docs/architecture.md).
 
 Entities are keyed by (id, type), as in ChemDisGene's own reader: relation arguments are looked up with
 the types their label implies, so an id that PubTator typed twice cannot join the wrong mentions.

@@ -1,6 +1,6 @@
 """Label sets and `datasets` features shared by both corpora.
 
-The `documents` schema is the contract in docs/ARCHITECTURE.md; the `ner` and `re` views are derived
+The `documents` schema is the contract in docs/architecture.md; the `ner` and `re` views are derived
 from it (see `loaders/views.py`). The overlap rule that decides which mentions the `ner` view can encode
 lives with the BIO encoder in `loaders/words.py` (`select_non_overlapping`).
 """

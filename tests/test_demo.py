@@ -1,5 +1,7 @@
 """Tests of the Gradio demo (demo/): input checks, rendering, downloads, the Space export, and the page in a real
-headless Chromium (Debian's `chromium` + `chromium-driver`, installed by .ci/run).
+headless Chromium (Debian's `chromium` + `chromium-driver`). Without Chromium the browser test is skipped with the
+command that installs it; .ci/run installs it and sets REQUIRE_BROWSER_TESTS=1, which makes a missing browser a
+failure instead.
 
 The model is a tiny random BERT overfitted for a few seconds on the demo's first example, a BC5CDR development
 abstract, with its gold mentions, so that the page opened on that example shows real predicted mentions.
@@ -34,6 +36,7 @@ import result_view as view  # noqa: E402
 
 BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+INSTALL_BROWSER = "sudo apt-get install chromium chromium-driver"
 RESULTS = REPO / "results" / "demo"
 NEW_TEXT = "Lithium and tremor.\nTremor was seen in two patients given lithium carbonate for mania."
 
@@ -390,12 +393,46 @@ def downloads(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("downloads")
 
 
+def missing_browser(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> str | None:
+    """Why the browser test cannot run here (naming the command that installs what is missing), or None."""
+    missing = [str(path) for path in (chromium, chromedriver) if not path.is_file()]
+    if not missing:
+        return None
+    return f"the browser test needs Debian's Chromium ({' and '.join(missing)} missing): {INSTALL_BROWSER}"
+
+
+def require_browser(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> None:
+    """Skip when Chromium is missing; fail instead where REQUIRE_BROWSER_TESTS=1 (CI: .ci/run installs it)."""
+    reason = missing_browser(chromium, chromedriver)
+    if reason is None:
+        return
+    if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
+        pytest.fail(f"REQUIRE_BROWSER_TESTS=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def test_without_chromium_the_browser_test_skips_with_the_install_command(tmp_path, monkeypatch):
+    absent = tmp_path / "chromium", tmp_path / "chromedriver"
+    monkeypatch.delenv("REQUIRE_BROWSER_TESTS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="sudo apt-get install chromium chromium-driver"):
+        require_browser(*absent)
+    monkeypatch.setenv("REQUIRE_BROWSER_TESTS", "1")  # CI: a missing browser is a failure, never a skip
+    with pytest.raises(pytest.fail.Exception, match="REQUIRE_BROWSER_TESTS=1 but .*apt-get install chromium"):
+        require_browser(*absent)
+    present = tmp_path / "bin"
+    present.mkdir()
+    for name in ("chromium", "chromedriver"):
+        (present / name).write_text("")
+    assert missing_browser(present / "chromium", present / "chromedriver") is None
+    require_browser(present / "chromium", present / "chromedriver")  # neither skips nor fails
+
+
 @pytest.fixture(scope="module")
 def browser(downloads):
+    require_browser()  # first, before the app is started for nothing
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    assert CHROMIUM.is_file() and CHROMEDRIVER.is_file(), "apt-get install -y chromium chromium-driver (see .ci/run)"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1300"):
@@ -408,7 +445,7 @@ def browser(downloads):
 
 
 @pytest.mark.slow
-def test_page_in_headless_chromium(served, browser, page, downloads):
+def test_page_in_headless_chromium(browser, served, page, downloads):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 

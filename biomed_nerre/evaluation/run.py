@@ -170,7 +170,7 @@ def predict(model: Any, tokenizer: Any, documents: Sequence[Mapping], modes: Seq
             batch_size: int = 8, parallel_batches: int = 1) -> dict[str, list[dict]]:
     """Predictions per mode: ``model.extract_modes`` (one encoder pass for all modes), or ``model.extract``
     once per mode for models saved before it existed (``extract`` is the modeling contract in
-    docs/ARCHITECTURE.md).
+    docs/architecture.md).
 
     ``parallel_batches`` > 1 runs that many CPU batches at once (``extract``'s argument; it is passed only then,
     so models saved before it existed still run one batch at a time)."""
