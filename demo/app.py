@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -30,12 +29,12 @@ if str(HERE) not in sys.path:  # the Space runs app.py from its folder; tests an
     sys.path.insert(0, str(HERE))
 
 import result_view as view  # noqa: E402
+from modeling.outputs_joint_ner_re import DocumentResult, to_document_result  # noqa: E402
 
 LOG = logging.getLogger("demo")
-# extract's threshold is a margin on the adaptive-threshold logit; score = sigmoid(margin). At -1000 every
-# type-compatible pair is returned (disallowed labels sit at -1e4), so the slider can show any of them without
-# re-running the model.
-ALL_RELATIONS_MARGIN = -1000.0
+# extract's threshold is a probability on the relations' score scale; at 0 every type-compatible pair is returned,
+# so the slider can show any of them without re-running the model.
+ALL_RELATIONS = 0.0
 MODEL_ENV = "MODEL_ID"
 EXAMPLES_FILE = HERE / "examples.json"
 KEPT_DOWNLOADS = 64  # download folders kept on disk (Gradio has copied each into its cache when it is served)
@@ -80,15 +79,16 @@ class Analyser:
     def __init__(self, model: Any, tokenizer: Any, model_name: str, max_chars: int = view.MAX_CHARS) -> None:
         self.model, self.tokenizer, self.model_name, self.max_chars = model, tokenizer, model_name, max_chars
         self.entity_types: list[str] = list(model.config.entity_types)
-        self.default_min_score = round(1.0 / (1.0 + math.exp(-float(model.config.re_threshold))), 3)
+        self.default_min_score = round(float(model.config.relation_threshold), 3)
         self.has_linker = getattr(model, "linker", None) is not None
         self.calls = 0  # encoder runs, so tests can check that the slider never causes one
 
-    def analyse(self, text: str) -> dict[str, Any]:
+    def analyse(self, text: str, pmid: str = "0") -> DocumentResult:
         """The end2end result of `text` (already checked) with every type-compatible relation scored."""
         self.calls += 1
-        return self.model.extract([view.model_text(text)], self.tokenizer, mode="end2end", batch_size=1,
-                                  threshold=ALL_RELATIONS_MARGIN)[0]
+        result = self.model.extract([{"pmid": pmid, "text": view.model_text(text)}], self.tokenizer, mode="end2end",
+                                    batch_size=1, threshold=ALL_RELATIONS)[0]
+        return to_document_result(result)
 
 
 def load_examples(path: Path = EXAMPLES_FILE) -> list[dict[str, str]]:
@@ -120,12 +120,13 @@ class Page:
         try:
             text, notes = view.check_text(text, self.analyser.max_chars)
             started = time.perf_counter()
+            pmid = self._pmid(text)
             try:
-                result = self.analyser.analyse(text)
+                result = self.analyser.analyse(text, pmid)
             except ValueError as err:  # the model's own input checks
                 return f"**Cannot analyse this text:** {err}", "", [], None, None, None
             seconds = time.perf_counter() - started
-            state = {"text": text, "result": result, "pmid": self._pmid(text)}
+            state = {"text": text, "result": result, "pmid": pmid}
             html = view.highlighted_html(text, result, self.analyser.entity_types)
             rows, json_path, pubtator_path = self.refilter(state, min_score)
         except view.InputError as err:
@@ -138,7 +139,7 @@ class Page:
                   f"{_count(result['entities'], 'entity', 'entities')}, "
                   f"{_count(result['relations'], 'scored entity pair')}.")
         if not self.analyser.has_linker:
-            status += " This model has no concept linker: entities carry per-document ids (E0, E1, ...)."
+            status += " This model has no concept linker: entities carry NIL ids (NIL:<type>:<text>)."
         status = " ".join([status, *notes])
         return status, html, rows, json_path, pubtator_path, state
 

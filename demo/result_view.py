@@ -2,8 +2,9 @@
 entity links, the relations table filtered by score, and the JSON / PubTator downloads.
 
 Pure functions of the text and the result (no gradio, no torch), so the Space's page and the tests share them.
-The result is what `SciBertForJointNerRe.extract` returns in end2end mode; mentions of models saved before the
-concept linker have no "ids", and their entity ids are "E0", "E1", ...
+The result is a `DocumentResult` (the result contract, `modeling.outputs_joint_ner_re`), what
+`SciBertForJointNerRe.extract` returns in end2end mode; results of models saved by older code are coerced to it
+with `to_document_result`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import json
 import re
 import unicodedata
 from typing import Any, Mapping, Sequence
+
+from biomed_nerre.prediction.corpus_ids import pubtator_document
+from loaders.pubtator import format_document
+from modeling.outputs_joint_ner_re import DocumentResult, to_document_result
 
 MAX_CHARS = 20_000
 ALLOWED_CONTROLS = "\n\r\t"
@@ -62,7 +67,7 @@ def model_text(text: str) -> str:
 
 
 def split_title(text: str) -> tuple[str, str]:
-    """(title, abstract): the first line and the rest, so that `title + " " + abstract == model_text(text)`
+    """(title, abstract): the first line and the rest, so that `document_text(title, abstract) == model_text(text)`
     whenever the text has a line break (without one, the whole text is the title)."""
     flat = model_text(text)
     cut = text.find("\n")
@@ -218,42 +223,33 @@ def entities_html(result: Mapping[str, Any], colours: Mapping[str, str]) -> str:
 
 
 # ---- downloads -----------------------------------------------------------------------------------------------
+def filtered_result(result: Mapping[str, Any], min_score: float) -> DocumentResult:
+    """The result with only the relations scoring above `min_score`: what `extract(..., threshold=min_score)`
+    returns for the same text."""
+    kept = to_document_result(result)
+    kept["relations"] = [r for r in kept["relations"] if r["score"] > min_score]
+    return kept
+
+
 def result_json(text: str, result: Mapping[str, Any], min_score: float, model_name: str) -> str:
-    """The result as JSON: the text, its mentions and entities, and the relations above `min_score`."""
+    """The download: the model, the threshold, the text with its title / abstract split, and under `result` the
+    `DocumentResult` with the relations above `min_score`."""
     title, abstract = split_title(text)
     payload = {
         "model": model_name,
         "relation_min_score": min_score,
-        "pmid": result.get("pmid", ""),
         "title": title,
         "abstract": abstract,
         "text": model_text(text),
-        "mentions": list(result.get("mentions", [])),
-        "entities": list(result.get("entities", [])),
-        "relations": filter_relations(result, min_score),
+        "result": filtered_result(result, min_score),
     }
     return json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
 
 
-def corpus_id(curie: str) -> str:
-    """An id as BC5CDR's PubTator files write it: MeSH "D009270" (the prefix dropped); others unchanged, as the
-    model's own `curie_to_corpus_id(..., "bc5cdr")` writes them."""
-    prefix, _, local = curie.partition(":")
-    return local if prefix == "MESH" and local else curie
-
-
 def pubtator(text: str, result: Mapping[str, Any], min_score: float, pmid: str = "0") -> str:
-    """PubTator text: title and abstract lines (the first line of the input and the rest), one line per mention
-    (its concept ids joined by "|", -1 when it has none) and one per relation above `min_score`."""
+    """PubTator text (the project's one writer): title and abstract lines (the first line of the input and the
+    rest), one line per mention (its concept ids, -1 when it has none) and one per relation above `min_score`
+    between concept ids."""
     title, abstract = split_title(text)
-    flat = model_text(text)
-    lines = [f"{pmid}|t|{title}", f"{pmid}|a|{abstract}"]
-    for k in sorted(range(len(result.get("mentions", []))), key=lambda k: (result["mentions"][k]["start"], k)):
-        mention = result["mentions"][k]
-        ids = mention_ids(result, k)
-        id_field = "|".join(corpus_id(i) for i in ids) if ids else "-1"
-        lines.append(f"{pmid}\t{mention['start']}\t{mention['end']}\t{flat[mention['start']:mention['end']]}\t"
-                     f"{mention['type']}\t{id_field}")
-    for relation in filter_relations(result, min_score):
-        lines.append(f"{pmid}\t{relation['label']}\t{corpus_id(relation['head'])}\t{corpus_id(relation['tail'])}")
-    return "\n".join(lines) + "\n\n"
+    kept = {**filtered_result(result, min_score), "pmid": pmid}
+    return format_document(pubtator_document(pmid, title, abstract, kept, "bc5cdr"))

@@ -1,4 +1,4 @@
-"""BC5CDR and ChemDisGene as Hugging Face `datasets` builders (see docs/ARCHITECTURE.md for the schema).
+"""BC5CDR and ChemDisGene as Hugging Face `datasets` builders (see docs/architecture.md for the schema).
 
     from loaders import load_corpus
     cdr = load_corpus("bc5cdr", "documents", data_dir="../shared/data/bc5cdr")      # DatasetDict

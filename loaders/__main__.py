@@ -17,6 +17,8 @@ from pathlib import Path
 import datasets
 import pyarrow.compute as pc
 
+from modeling.outputs_joint_ner_re import NIL_PREFIX
+
 from . import CORPORA, PubTatorFormatError, prepare_corpus
 from .cli_errors import OneLineErrorParser, UsageError, unknown_name
 from .schema import ENTITY_TYPES
@@ -37,7 +39,7 @@ def document_counts(dataset: datasets.Dataset, corpus: str) -> dict[str, int]:
     n_ids = pc.list_value_length(pc.struct_field(mentions, "ids"))
     counts["composite"] = int(pc.sum(pc.greater(n_ids, 1)).as_py() or 0)
     entity_ids = pc.struct_field(pc.list_flatten(table.column("entities")), "id")
-    counts["unlinked_entities"] = int(pc.sum(pc.starts_with(entity_ids, "UNLINKED:")).as_py() or 0)
+    counts["unlinked_entities"] = int(pc.sum(pc.starts_with(entity_ids, NIL_PREFIX)).as_py() or 0)
     counts["entities"] = len(entity_ids)
     counts["relations"] = _list_sum(table.column("relations"))
     return counts

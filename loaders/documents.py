@@ -1,9 +1,9 @@
-"""Parsed PubTator documents -> rows of the `documents` schema (docs/ARCHITECTURE.md).
+"""Parsed PubTator documents -> rows of the `documents` schema (docs/architecture.md).
 
 Entities are keyed by (id, type), as in ChemDisGene's own reader: relation arguments are looked up with
 the types their label implies, so an id that PubTator typed twice cannot join the wrong mentions.
-Unlinked mentions (`-1`, `-`) become one entity per (type, casefolded text); for an unlinked part of a
-composite mention the part's own text is used. Relations are a set: an exact repeat of
+Unlinked mentions (`-1`, `-`) become one entity per (type, normalised text), with the result contract's
+`NIL:<type>:<normalised text>` id; for an unlinked part of a composite mention the part's own text is used. Relations are a set: an exact repeat of
 (label, head, tail) collapses into the first (this is what makes the curated gold a union); a pair with
 two labels stays two relations.
 """
@@ -13,15 +13,17 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from .pubtator import ErrorPolicy, RawDocument, RawRelation
-from .schema import RELATION_TYPES, UNLINKED_IDS, unlinked_entity_id
+from modeling.outputs_joint_ner_re import UNLINKED_RAW_IDS, nil_entity_id
+
+from .schema import RELATION_TYPES
 
 
 def entity_ids_of(mention_ids: list[str], mention_type: str, mention_text: str, parts: list[str]) -> list[str]:
-    """Entity ids a mention belongs to: its linked ids, or `UNLINKED:<type>:<text>` for unlinked ones."""
+    """Entity ids a mention belongs to: its linked ids, or `NIL:<type>:<normalised text>` for unlinked ones."""
     entity_ids = []
     for k, raw_id in enumerate(mention_ids):
-        if raw_id in UNLINKED_IDS:
-            entity_ids.append(unlinked_entity_id(mention_type, parts[k] if parts else mention_text))
+        if raw_id in UNLINKED_RAW_IDS:
+            entity_ids.append(nil_entity_id(mention_type, parts[k] if parts else mention_text))
         else:
             entity_ids.append(raw_id)
     return entity_ids

@@ -9,6 +9,9 @@ Why not `bioc.pubtator` (bioc 2.1, installed): its `iterparse` does stream, but 
 Those checks are the point of this module (the issue forbids silent skips), so the reader is written
 here: a small line-by-line state machine that holds one document at a time.
 
+The writer (`format_document`, `PubTatorWriter`, `write_pubtator`, `write_relation_tsv`) is the one way the
+project writes these formats: evaluation files, `predict.py` output, `link.py` and the demo's download.
+
 Errors are `PubTatorFormatError("<file>, line <n>: <what is wrong>")`. With `strict=False` the same
 problems are recorded in a `ParseReport` and the offending unit is skipped: a bad mention or relation
 line skips that line, a missing title/abstract line or a duplicated PMID skips the whole document.
@@ -29,7 +32,10 @@ import logging
 import re
 from dataclasses import dataclass, field
 from os import PathLike
-from typing import BinaryIO, Iterable, Iterator, TextIO
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
+
+from modeling.outputs_joint_ner_re import document_text
 
 logger = logging.getLogger(__name__)
 
@@ -91,37 +97,44 @@ class ErrorPolicy:
 
 @dataclass(slots=True)
 class RawMention:
+    """A mention line: offsets into the document text, the text, the type, the ids as written (`-1` / `-` for
+    none), a composite mention's parts (7th column), and the line it was read from (0 when built in code)."""
+
     start: int
     end: int
     text: str
     type: str
     ids: list[str]
-    composite_parts: list[str]
-    line: int
+    composite_parts: list[str] = field(default_factory=list)
+    line: int = 0
 
 
 @dataclass(slots=True)
 class RawRelation:
+    """A relation line `PMID<TAB>label<TAB>head<TAB>tail` (ids as written), and where it was read from."""
+
     label: str
     head: str
     tail: str
-    path: str
-    line: int
+    path: str = ""
+    line: int = 0
 
 
 @dataclass(slots=True)
 class RawDocument:
+    """One PubTator document as written in the file: what the reader yields and the writer takes."""
+
     pmid: str
     title: str
     abstract: str
-    mentions: list[RawMention]
-    relations: list[RawRelation]
-    path: str
-    line: int  # line of the title
+    mentions: list[RawMention] = field(default_factory=list)
+    relations: list[RawRelation] = field(default_factory=list)
+    path: str = ""
+    line: int = 0  # line of the title
 
     @property
     def text(self) -> str:
-        return self.title + " " + self.abstract
+        return document_text(self.title, self.abstract)
 
 
 def open_text(path: str | PathLike) -> TextIO:
@@ -376,3 +389,107 @@ def read_pmid_list(path: str | PathLike) -> set[str]:
         pmids.add(line)
     return pmids
 
+
+
+# ---- writing -------------------------------------------------------------------------------------------------
+def one_line(text: str) -> str:
+    """`text` with tabs and line breaks as spaces: the same length, so offsets into it still hold, and it fits
+    on one PubTator line (the reader splits lines on "\\n" and mention fields on tabs)."""
+    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+def _identifier(value: str, what: str, pmid: str) -> str:
+    if not value or any(ch in value for ch in "\t\r\n"):
+        raise ValueError(f"document {pmid}: {what} {value!r} is empty or holds a tab or line break; it cannot be "
+                         "written as a PubTator field")
+    return value
+
+
+def format_document(document: RawDocument) -> str:
+    """One document as PubTator text, ending with the blank line that separates documents: the title and
+    abstract lines, one line per mention in (start, end) order (`PMID, start, end, text, type, ids` and the
+    composite parts when there are some; ids joined by "|"), then one line per relation
+    (`PMID, label, head, tail`). Tabs and line breaks inside the title, abstract and mention texts are written as
+    spaces (`one_line`); a PMID, type, id or label that holds one is refused (ValueError)."""
+    pmid = _identifier(document.pmid, "PMID", document.pmid)
+    if "|" in pmid:
+        raise ValueError(f"document {pmid}: a PMID cannot hold '|' in PubTator")
+    text_length = len(document.text)
+    lines = [f"{pmid}|t|{one_line(document.title)}", f"{pmid}|a|{one_line(document.abstract)}"]
+    for m in sorted(document.mentions, key=lambda m: (m.start, m.end)):
+        if not 0 <= m.start < m.end <= text_length:
+            raise ValueError(f"document {pmid}: mention offsets {m.start}-{m.end} are outside the text "
+                             f"({text_length} characters)")
+        fields = [pmid, str(m.start), str(m.end), one_line(m.text), _identifier(m.type, "type", pmid),
+                  "|".join(_identifier(i, "id", pmid) for i in m.ids)]
+        if m.composite_parts:
+            fields.append("|".join(one_line(part) for part in m.composite_parts))
+        lines.append("\t".join(fields))
+    for r in document.relations:
+        lines.append("\t".join([pmid, _identifier(r.label, "relation label", pmid),
+                                _identifier(r.head, "relation head", pmid), _identifier(r.tail, "relation tail", pmid)]))
+    return "\n".join(lines) + "\n\n"
+
+
+class PubTatorWriter:
+    """Writes PubTator documents one at a time to `path` (gzip-compressed when `gz`, by default when the name ends
+    in .gz; gzip output carries no timestamp, so the same documents give the same bytes)."""
+
+    def __init__(self, path: str | PathLike, gz: bool | None = None) -> None:
+        path = Path(path)
+        gz = path.name.lower().endswith(".gz") if gz is None else gz
+        raw = gzip.GzipFile(path, "wb", mtime=0) if gz else open(path, "wb")
+        self.handle = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+
+    def write(self, document: RawDocument) -> None:
+        self.handle.write(format_document(document))
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> "PubTatorWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
+    """Run `write(temporary path)` and rename the result to `path`: an interrupted write never leaves a
+    truncated file under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        write(partial)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
+
+
+def write_pubtator(path: str | PathLike, documents: Iterable[RawDocument], gz: bool | None = None) -> Path:
+    """Write `documents` as a PubTator file at `path`, atomically (see `PubTatorWriter` for gzip)."""
+    path = Path(path)
+    gz = path.name.lower().endswith(".gz") if gz is None else gz
+
+    def write(partial: Path) -> None:
+        with PubTatorWriter(partial, gz=gz) as writer:
+            for document in documents:
+                writer.write(document)
+
+    return _atomic(path, write)
+
+
+def write_relation_tsv(path: str | PathLike, rows: Iterable[tuple[str, RawRelation]]) -> Path:
+    """Write a ChemDisGene relationship file (`PMID<TAB>label<TAB>subject<TAB>object`, no header) atomically:
+    what `iter_relation_tsv` reads."""
+    path = Path(path)
+
+    def write(partial: Path) -> None:
+        with open(partial, "w", encoding="utf-8", newline="\n") as handle:
+            for pmid, r in rows:
+                handle.write("\t".join([_identifier(pmid, "PMID", pmid), _identifier(r.label, "relation label", pmid),
+                                        _identifier(r.head, "relation head", pmid),
+                                        _identifier(r.tail, "relation tail", pmid)]) + "\n")
+
+    return _atomic(path, write)

@@ -1,6 +1,6 @@
 """Label sets and `datasets` features shared by both corpora.
 
-The `documents` schema is the contract in docs/ARCHITECTURE.md; the `ner` and `re` views are derived
+The `documents` schema is the contract in docs/architecture.md; the `ner` and `re` views are derived
 from it (see `loaders/views.py`). The overlap rule that decides which mentions the `ner` view can encode
 lives with the BIO encoder in `loaders/words.py` (`select_non_overlapping`).
 """
@@ -55,13 +55,6 @@ RELATION_TYPES: dict[str, dict[str, tuple[str, str]]] = {
     "chem_dis_gene": {label: _PREFIX_TYPES[label.split(":", 1)[0]] for label in CHEM_DIS_GENE_LABELS},
 }
 
-# Raw ids that mean "PubTator found the type but no concept": BC5CDR writes -1, ChemDisGene writes -.
-UNLINKED_IDS = frozenset({"-1", "-", ""})
-
-
-def unlinked_entity_id(entity_type: str, mention_text: str) -> str:
-    """Entity id for an unlinked mention: one entity per (type, casefolded text) in a document."""
-    return f"UNLINKED:{entity_type}:{mention_text.casefold()}"
 
 
 def bio_label_names(corpus: str) -> list[str]:

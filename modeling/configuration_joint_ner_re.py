@@ -13,6 +13,8 @@ from typing import Any, Mapping, Sequence
 
 from transformers import AutoConfig, BertConfig, PretrainedConfig
 
+from .outputs_joint_ner_re import margin_to_probability
+
 # The pipeline (modeling/pipeline_joint_ner_re.py) declared in every saved config.json, so that
 # `pipeline(model=folder, trust_remote_code=True)` finds the task and its class from the folder.
 PIPELINE_TASK = "joint-ner-re"
@@ -142,6 +144,12 @@ class JointNerReConfig(PretrainedConfig):
         super().__init__(**kwargs)
         self._validate()
 
+    @property
+    def relation_threshold(self) -> float:
+        """The calibrated relation threshold as a probability: the scale of every `threshold` users set and of
+        the relations' `score` (`re_threshold` stores it as the relation head's logit margin)."""
+        return margin_to_probability(self.re_threshold)
+
     def _validate(self) -> None:
         if not self.entity_types:
             raise ValueError("entity_types is empty")
@@ -209,3 +217,7 @@ class JointNerReConfig(PretrainedConfig):
         """The encoder's `PretrainedConfig`, rebuilt from the stored dict (no network)."""
         cfg = dict(self.encoder_config)
         return AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+
+
+# `save_pretrained` writes `auto_map` (and copies this code next to the weights) for classes marked like this
+JointNerReConfig.register_for_auto_class()

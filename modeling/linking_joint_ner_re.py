@@ -36,6 +36,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 
 from .name_table_joint_ner_re import NameTable, read_name_tables
+from .outputs_joint_ner_re import nil_entity_id
 
 LINKER_FOLDER = "linker"
 CONFIG_FILE = "linker_config.json"
@@ -57,43 +58,6 @@ _WORD = re.compile(r"[^\W_]+")
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 _STOP_WORDS = frozenset({"of", "the", "a", "an", "in", "on", "with", "by", "for", "to", "nos"})
 _COORDINATION = re.compile(r"\s*(?:,\s*(?:and/or|and|or)?|\band/or\b|\band\b|\bor\b|/)\s*", re.IGNORECASE)
-_CURIE_FORMS = {
-    "MESH": re.compile(r"^[CD]\d{6,9}$"),
-    "NCBIGene": re.compile(r"^\d+$"),
-    "OMIM": re.compile(r"^\d{6}$"),
-}
-
-
-# ---- identifiers ------------------------------------------------------------------------------------------
-def to_curie(raw_id: str, entity_type: str) -> str:
-    """A corpus id as a CURIE: `D002945` -> `MESH:D002945`, gene `154` -> `NCBIGene:154`; CURIEs unchanged.
-    ValueError for an id of no known form."""
-    raw_id = raw_id.strip()
-    prefix, sep, local = raw_id.partition(":")
-    if sep:
-        if prefix == "MESH" and _CURIE_FORMS["MESH"].match(local) or prefix in ("NCBIGene", "OMIM") and local.isdigit():
-            return raw_id
-        raise ValueError(f"unknown identifier {raw_id!r} (expected MESH:<D|C number>, NCBIGene:<number> or OMIM:<number>)")
-    if _CURIE_FORMS["MESH"].match(raw_id):
-        return "MESH:" + raw_id
-    if entity_type == "Gene" and raw_id.isdigit():
-        return "NCBIGene:" + raw_id
-    raise ValueError(f"unknown identifier {raw_id!r} for a {entity_type} (expected a MeSH id or, for genes, an NCBI Gene number)")
-
-
-def curie_to_corpus_id(curie: str | None, style: str = "bc5cdr") -> str:
-    """A CURIE in a corpus's own form: style "bc5cdr" -> `D002945` (NIL -> `-1`); style "chem_dis_gene" ->
-    `MESH:D002945`, genes as the bare NCBI Gene number (NIL -> `-`)."""
-    if style not in ("bc5cdr", "chem_dis_gene"):
-        raise ValueError(f"unknown id style {style!r}; expected 'bc5cdr' or 'chem_dis_gene'")
-    if not curie or curie.startswith("NIL:") or ":" not in curie:
-        return "-1" if style == "bc5cdr" else "-"
-    prefix, _, local = curie.partition(":")
-    if style == "bc5cdr":
-        return local if prefix == "MESH" else curie
-    return local if prefix == "NCBIGene" else curie
-
-
 # ---- normalisation ----------------------------------------------------------------------------------------
 def name_key(text: str) -> str:
     """The exact-match key of a name: NFKC, casefolded, Greek letters spelled out, letter/digit runs joined by
@@ -616,11 +580,11 @@ def document_abbreviations(text: str) -> dict[str, str]:
 
 def group_linked_mentions(mentions: Sequence[Mapping[str, Any]], links: Sequence[LinkResult]) -> list[dict[str, Any]]:
     """End-to-end entities from linked mentions: one entity per (type, id), a composite mention in each of its
-    ids' entities; NIL mentions of one type with the same normalised text form one `NIL:<type>:<key>` entity.
+    ids' entities; NIL mentions of one type with the same normalised text form one `nil_entity_id` entity.
     Entities in order of first mention."""
     entities: dict[tuple[str, str], dict[str, Any]] = {}
     for index, (mention, link) in enumerate(zip(mentions, links)):
-        ids = link.ids or (f"NIL:{mention['type']}:{name_key(mention['text']) or mention['text']}",)
+        ids = link.ids or (nil_entity_id(mention["type"], mention["text"]),)
         for concept in ids:
             entity = entities.setdefault((mention["type"], concept), {"id": concept, "type": mention["type"], "mention_indices": []})
             entity["mention_indices"].append(index)

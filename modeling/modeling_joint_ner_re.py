@@ -22,6 +22,14 @@ from transformers.utils import ModelOutput
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
 from .gazetteer_joint_ner_re import GAZETTEER_FOLDER, Gazetteer
 from .linking_joint_ner_re import LINKER_FOLDER, ConceptLinker, LinkResult, group_linked_mentions
+from .outputs_joint_ner_re import (
+    UNLINKED_RAW_IDS,
+    DocumentResult,
+    InputError,
+    Mention,
+    input_documents,
+    probability_to_margin,
+)
 from .postprocessing_joint_ner_re import (
     decode_bio,
     decode_relations,
@@ -375,18 +383,25 @@ class SciBertForJointNerRe(PreTrainedModel):
         self.linker = linker
         return self
 
-    def link_mentions(self, text: str, mentions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def link_mentions(self, text: str, mentions: Sequence[Mapping[str, Any]]) -> list[Mention]:
         """Concept ids for given mentions (no NER): each `{"start", "end", "type"}` (character offsets into
-        `text`) comes back with `text`, `ids` (CURIEs; empty for NIL), `link_score` and `link_method`."""
+        `text`) comes back as a `Mention` of the result contract (`ids`: CURIEs, empty for NIL; `link_score`)."""
         if self.linker is None:
-            raise ValueError("this model has no linker (train.py builds one; or call set_linker)")
+            raise InputError("this model has no linker (train.py builds one; or call set_linker)")
+        if not isinstance(text, str):
+            raise InputError(f"link_mentions takes the document text as a str, got {type(text).__name__}")
         for i, m in enumerate(mentions):
+            if not isinstance(m, Mapping) or not all(isinstance(m.get(k), int) for k in ("start", "end")):
+                raise InputError(f"mention {i}: expected a dict with int 'start', 'end' and a 'type', got {m!r}")
             if not (0 <= m["start"] < m["end"] <= len(text)):
-                raise ValueError(f"mention {i}: offsets {m['start']}-{m['end']} are outside the text (length {len(text)})")
+                raise InputError(f"mention {i}: offsets {m['start']}-{m['end']} are outside the text (length {len(text)})")
+            if m.get("type") not in self.linker.entity_types:
+                raise InputError(f"mention {i}: type {m.get('type')!r} is not one the linker has names for "
+                                 f"({', '.join(self.linker.entity_types)})")
         links = self.linker.link_mentions(text, mentions)
         return [
-            {**dict(m), "text": text[m["start"] : m["end"]], "ids": list(link.ids), "link_score": link.score,
-             "link_method": link.method}
+            {"start": m["start"], "end": m["end"], "text": text[m["start"] : m["end"]], "type": m["type"],
+             "ids": list(link.ids), "link_score": None if link.is_nil else link.score}
             for m, link in zip(mentions, links)
         ]
 
@@ -574,32 +589,29 @@ class SciBertForJointNerRe(PreTrainedModel):
         batch_size: int = 8,
         threshold: float | None = None,
         parallel_batches: int = 1,
-    ) -> list[dict[str, Any]]:
-        """Mentions, entities and relations for each input text or document.
+    ) -> list[DocumentResult]:
+        """Mentions, entities and relations for each input text or document: one `DocumentResult` each (the result
+        contract of `outputs_joint_ner_re`, the same keys from every path).
 
+        inputs: a string, a document dict (`text`, or `title` and `abstract`, whose text is then
+        title + " " + abstract as in the corpora; optionally `pmid`), or a list of them. Anything else raises
+        `InputError` saying what is accepted. An empty (or whitespace-only) text gives empty lists.
         mode="end2end": mentions come from the NER head. With a linker (`self.linker`, saved with the model),
-        each mention gets `ids` (CURIEs such as "MESH:D002945"; empty when NIL) and `link_score`, mentions that
-        link to the same id form one entity with that id (a composite mention is in each of its ids' entities),
-        and NIL mentions of one type with the same normalised text form a "NIL:<type>:<text>" entity. Without
-        one, mentions of one type with the same normalised text form an entity ("E0", "E1", ...). Relations
-        are predicted between those entities. Documents may give `title` and `abstract` instead of `text`
-        (text is then title + " " + abstract, as in the corpora).
-        mode="gold": each document's gold `mentions` and `entities` are used for relation extraction and
-        returned as `mentions`/`entities`; the NER head's own predictions go to `ner_mentions`.
-        Plain strings are accepted in end2end mode only.
-
-        Returns one dict per input: `{"pmid", "mentions": [{"start", "end", "text", "type"}],
-        "entities": [{"id", "type", "mention_indices"}], "relations": [{"label", "head", "tail", "score"}]}`.
-        An empty (or whitespace-only) text gives empty lists. Invalid documents raise ValueError (see
-        `prepare_features`). `threshold` overrides `config.re_threshold` for this call.
+        each mention gets `ids` (CURIEs such as "MESH:D002945"; empty when NIL) and `link_score`; mentions that
+        link to the same id form one entity with that id (a composite mention is in each of its ids' entities).
+        Mentions with no id form `NIL:<type>:<normalised text>` entities. Relations are predicted between those
+        entities.
+        mode="gold": each document's gold `mentions` and `entities` (the corpora's `documents` rows) are used for
+        relation extraction and returned as they are; plain strings are refused.
+        threshold: a probability; relations scoring above it are returned (default: the model's calibrated
+        threshold, `config.relation_threshold`).
 
         parallel_batches (CPU only): how many batches run at once, each on its own thread with an equal share of
         torch's threads (`map_on_cpu_threads`). The mentions and relations are those of one batch at a time;
-        scores can differ in float rounding, as they do between thread counts. On a 2-core CPU, 2 gave 6 to 17 %
-        more documents/s in float32, int8 and bf16 (results/benchmarks.md, section 2).
+        scores can differ in float rounding, as they do between thread counts.
         """
         if mode not in ("end2end", "gold"):
-            raise ValueError(f"mode must be 'end2end' or 'gold', got {mode!r}")
+            raise InputError(f"mode must be 'end2end' or 'gold', got {mode!r}")
         return self.extract_modes(inputs, tokenizer, {mode: threshold}, batch_size, parallel_batches)[mode]
 
     @torch.inference_mode()
@@ -610,7 +622,7 @@ class SciBertForJointNerRe(PreTrainedModel):
         modes: Mapping[str, float | None],
         batch_size: int = 8,
         parallel_batches: int = 1,
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> dict[str, list[DocumentResult]]:
         """`extract` in several modes from one encoder pass: `{mode: threshold or None (the config's)}` in,
         `{mode: results}` out, each list what `extract(inputs, tokenizer, mode, threshold=...)` returns.
 
@@ -619,45 +631,40 @@ class SciBertForJointNerRe(PreTrainedModel):
         """
         modes = dict(modes)
         if not modes or any(m not in ("end2end", "gold") for m in modes):
-            raise ValueError(f"modes must be a non-empty subset of ('end2end', 'gold'), got {list(modes)}")
-        if batch_size < 1 or parallel_batches < 1:
-            raise ValueError(f"batch_size and parallel_batches must be >= 1, got {batch_size}, {parallel_batches}")
+            raise InputError(f"modes must be a non-empty subset of ('end2end', 'gold'), got {list(modes)}")
+        if not isinstance(batch_size, int) or not isinstance(parallel_batches, int) or batch_size < 1 \
+                or parallel_batches < 1:
+            raise InputError(f"batch_size and parallel_batches must be ints >= 1, got {batch_size!r}, {parallel_batches!r}")
         if parallel_batches > 1 and self.device.type != "cpu":
-            raise ValueError(f"parallel_batches > 1 is for CPU inference; the model is on {self.device}")
-        thresholds = {m: self.config.re_threshold if t is None else float(t) for m, t in modes.items()}
+            raise InputError(f"parallel_batches > 1 is for CPU inference; the model is on {self.device}")
+        margins = {
+            m: probability_to_margin(self.config.relation_threshold if t is None else t) for m, t in modes.items()
+        }
         with_gold = "gold" in modes
-        if isinstance(inputs, (str, Mapping)):
-            inputs = [inputs]
-        documents = []
-        for i, item in enumerate(inputs):
-            if isinstance(item, str):
-                if with_gold:
-                    raise ValueError(f"input {i} is a plain string; mode='gold' needs documents with mentions/entities")
-                item = {"pmid": f"input-{i}", "text": item}
-            elif with_gold and ("mentions" not in item or "entities" not in item):
-                raise ValueError(f"input {i} ({item.get('pmid', '<no pmid>')!r}) has no gold mentions/entities")
-            elif "text" not in item and ("title" in item or "abstract" in item):
-                # the documents schema: text is title + " " + abstract, and offsets index it
-                item = {**item, "text": " ".join(p for p in (item.get("title") or "", item.get("abstract") or "") if p)}
-            documents.append(item)
+        documents = input_documents(inputs, with_gold=with_gold)
 
-        results: dict[str, list[dict[str, Any] | None]] = {m: [None] * len(documents) for m in modes}
+        results: dict[str, list[DocumentResult | None]] = {m: [None] * len(documents) for m in modes}
         features: dict[int, dict[str, Any]] = {}
         for i, doc in enumerate(documents):
-            text = doc.get("text")
-            if isinstance(text, str) and not text.strip():
+            text = doc["text"]
+            if not text.strip():
                 for m in modes:
-                    results[m][i] = self._empty_result(doc, m)
+                    results[m][i] = {"pmid": doc["pmid"], "mentions": [], "entities": [], "relations": []}
                 continue
             if not with_gold:  # gold annotations, if any, play no part in end2end mode (nor are they validated)
-                doc = {"pmid": doc.get("pmid", ""), "text": text}
-            features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False, with_entities=with_gold,
-                                           gazetteer=self.gazetteer)
+                doc = {"pmid": doc["pmid"], "text": text}
+            try:
+                features[i] = prepare_features(doc, tokenizer, self.config, with_labels=False,
+                                               with_entities=with_gold, gazetteer=self.gazetteer)
+            except InputError:
+                raise
+            except ValueError as error:  # a gold document whose annotations do not fit its text
+                raise InputError(f"input {i} ({doc['pmid']!r}): {error}") from None
         order = inference_order(features)
         chunks = [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 
-        def run(chunk: list[int]) -> dict[str, list[dict[str, Any]]]:
-            return self._extract_batch([documents[i] for i in chunk], [features[i] for i in chunk], tokenizer, thresholds)
+        def run(chunk: list[int]) -> dict[str, list[DocumentResult]]:
+            return self._extract_batch([documents[i] for i in chunk], [features[i] for i in chunk], tokenizer, margins)
 
         was_training = self.training
         self.eval()
@@ -674,20 +681,13 @@ class SciBertForJointNerRe(PreTrainedModel):
                     results[m][i] = result
         return results  # type: ignore[return-value]
 
-    @staticmethod
-    def _empty_result(document: Mapping[str, Any], mode: str) -> dict[str, Any]:
-        result: dict[str, Any] = {"pmid": document.get("pmid", ""), "mentions": [], "entities": [], "relations": []}
-        if mode == "gold":
-            result["ner_mentions"] = []
-        return result
-
     def _extract_batch(
         self,
         documents: Sequence[Mapping[str, Any]],
         features: Sequence[dict[str, Any]],
         tokenizer: PreTrainedTokenizerBase,
-        thresholds: Mapping[str, float],
-    ) -> dict[str, list[dict[str, Any]]]:
+        margins: Mapping[str, float],
+    ) -> dict[str, list[DocumentResult]]:
         device = self.device
         batch = collate_features(features, tokenizer.pad_token_id)
         feature_ids = batch.get("feature_ids")
@@ -706,21 +706,22 @@ class SciBertForJointNerRe(PreTrainedModel):
             for b, (doc, f) in enumerate(zip(documents, features))
         ]
         return {
-            mode: self._relations_for_mode(mode, threshold, documents, features, predicted, sequence, token_mask)
-            for mode, threshold in thresholds.items()
+            mode: self._relations_for_mode(mode, margin, documents, features, predicted, sequence, token_mask)
+            for mode, margin in margins.items()
         }
 
     def _relations_for_mode(
         self,
         mode: str,
-        threshold: float,
+        margin: float,
         documents: Sequence[Mapping[str, Any]],
         features: Sequence[dict[str, Any]],
         predicted: Sequence[list[dict[str, Any]]],
         sequence: torch.Tensor,
         token_mask: torch.Tensor,
-    ) -> list[dict[str, Any]]:
-        """One mode's results for a batch whose encoder states and NER mentions are computed."""
+    ) -> list[DocumentResult]:
+        """One mode's results for a batch whose encoder states and NER mentions are computed; relations are kept
+        when their logit margin is above `margin` (their score, a probability, above the user's threshold)."""
         device = self.device
         links: list[list[LinkResult]] | None = None
         if mode == "end2end":
@@ -755,30 +756,36 @@ class SciBertForJointNerRe(PreTrainedModel):
         )
         raw = raw.float()
         re_logits = (raw[..., 1:] - raw[..., :1]).masked_fill(~allowed, MASKED_LOGIT).cpu()
-        results = []
+        results: list[DocumentResult] = []
         for b, doc in enumerate(documents):
             entities = entity_lists[b]
             relations = decode_relations(
                 re_logits[b], entity_parts[b]["pairs"], [e["id"] for e in entities], self.config.relation_labels,
-                threshold,
+                margin, MASKED_LOGIT,
             )
-            result: dict[str, Any] = {"pmid": doc.get("pmid", "")}
             if mode == "end2end":
-                result["mentions"] = [public_mention(m) for m in predicted[b]]
+                mentions = [public_mention(m) for m in predicted[b]]
                 if links is not None:
-                    for mention, link in zip(result["mentions"], links[b]):
-                        mention["ids"], mention["link_score"] = list(link.ids), link.score
-                result["entities"] = [dict(e) for e in entities]
+                    for mention, link in zip(mentions, links[b]):
+                        mention["ids"] = list(link.ids)
+                        mention["link_score"] = None if link.is_nil else link.score
             else:
-                result["mentions"] = [
+                mentions = [
                     {"start": m["start"], "end": m["end"], "text": doc["text"][m["start"] : m["end"]],
-                     "type": m["type"]}
+                     "type": m["type"], "ids": [i for i in m.get("ids") or [] if i not in UNLINKED_RAW_IDS],
+                     "link_score": None}
                     for m in doc["mentions"]
                 ]
-                result["entities"] = [
+            results.append({
+                "pmid": doc["pmid"],
+                "mentions": mentions,
+                "entities": [
                     {"id": e["id"], "type": e["type"], "mention_indices": list(e["mention_indices"])} for e in entities
-                ]
-                result["ner_mentions"] = [public_mention(m) for m in predicted[b]]
-            result["relations"] = relations
-            results.append(result)
+                ],
+                "relations": relations,
+            })
         return results
+
+
+# `save_pretrained` writes `auto_map` (and copies this code next to the weights) for classes marked like this
+SciBertForJointNerRe.register_for_auto_class("AutoModel")

@@ -12,23 +12,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from transformers import Pipeline
 
-
-def as_document(item: str | Mapping[str, Any], index: int) -> dict[str, Any]:
-    """A string or a document dict as the document `extract` reads: `pmid` and `text`, where a dict without
-    `text` gets `title + " " + abstract` (the offsets of the mentions index that string)."""
-    if isinstance(item, str):
-        return {"pmid": f"input-{index}", "text": item}
-    if not isinstance(item, Mapping):
-        raise TypeError(f"input {index}: expected a string or a dict with 'text' or 'title'/'abstract', got {type(item).__name__}")
-    pmid = str(item.get("pmid", item.get("id", f"input-{index}")))
-    text = item.get("text")
-    if text is None:
-        if "title" not in item and "abstract" not in item:
-            raise ValueError(f"input {index} ({pmid!r}): a document needs 'text' or 'title'/'abstract'")
-        text = (item.get("title") or "") + " " + (item.get("abstract") or "")
-    if not isinstance(text, str):
-        raise TypeError(f"input {index} ({pmid!r}): 'text' must be a string, got {type(text).__name__}")
-    return {"pmid": pmid, "text": text}
+from .outputs_joint_ner_re import DocumentResult, InputError, input_document
 
 
 class JointNerRePipeline(Pipeline):
@@ -36,12 +20,12 @@ class JointNerRePipeline(Pipeline):
 
     `pipe("text")` or `pipe({"pmid", "title", "abstract"})` returns one result; a list returns a list; any
     other iterable (a generator, a `datasets.Dataset`) yields results lazily, `batch_size` documents at a
-    time. Each result is what `SciBertForJointNerRe.extract` returns:
-    `{"pmid", "mentions": [{"start", "end", "text", "type", ...}], "entities": [{"id", "type",
+    time. Each result is what `SciBertForJointNerRe.extract` returns, a `DocumentResult`:
+    `{"pmid", "mentions": [{"start", "end", "text", "type", "ids", "link_score"}], "entities": [{"id", "type",
     "mention_indices"}], "relations": [{"label", "head", "tail", "score"}]}`.
 
-    Call arguments: `batch_size` (documents per encoder batch, default 8), `threshold` (relation margin,
-    default the model's calibrated `config.re_threshold`).
+    Call arguments: `batch_size` (documents per encoder batch, default 8), `threshold` (a probability: relations
+    scoring above it are returned; default the model's calibrated `config.relation_threshold`).
     """
 
     _load_tokenizer = True
@@ -64,7 +48,7 @@ class JointNerRePipeline(Pipeline):
         self, batch_size: int | None = None, threshold: float | None = None, **kwargs: Any
     ) -> tuple[dict, dict, dict]:
         if kwargs:
-            raise TypeError(f"unexpected argument(s) {sorted(kwargs)}; the pipeline takes batch_size and threshold")
+            raise InputError(f"unexpected argument(s) {sorted(kwargs)}; the pipeline takes batch_size and threshold")
         forward: dict[str, Any] = {}
         if batch_size is not None:
             forward["batch_size"] = int(batch_size)
@@ -74,9 +58,9 @@ class JointNerRePipeline(Pipeline):
 
     # The Pipeline protocol, one document at a time (used by `Pipeline.run_single`).
     def preprocess(self, inputs: str | Mapping[str, Any], **params: Any) -> dict[str, Any]:
-        return as_document(inputs, 0)
+        return input_document(inputs, 0)
 
-    def _forward(self, document: dict[str, Any], batch_size: int = 8, threshold: float | None = None) -> dict:
+    def _forward(self, document: dict[str, Any], batch_size: int = 8, threshold: float | None = None) -> DocumentResult:
         return self.model.extract([document], self.tokenizer, mode="end2end", batch_size=batch_size, threshold=threshold)[0]
 
     def postprocess(self, result: dict[str, Any], **params: Any) -> dict[str, Any]:
@@ -87,21 +71,23 @@ class JointNerRePipeline(Pipeline):
         _, forward, _ = self._sanitize_parameters(batch_size=batch_size, threshold=threshold, **kwargs)
         forward = {**self._forward_params, **forward}
         if isinstance(inputs, (str, Mapping)):
-            return self._extract([as_document(inputs, 0)], forward)[0]
+            return self._extract([input_document(inputs, 0)], forward)[0]
         if isinstance(inputs, (list, tuple)):
-            return self._extract([as_document(item, i) for i, item in enumerate(inputs)], forward)
+            return self._extract([input_document(item, i) for i, item in enumerate(inputs)], forward)
+        if inputs is None or isinstance(inputs, (bytes, bytearray)) or not hasattr(inputs, "__iter__"):
+            input_document(inputs, 0)  # raises InputError saying what is accepted
         return self._iterate(inputs, forward)
 
-    def _extract(self, documents: list[dict[str, Any]], forward: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _extract(self, documents: list[dict[str, Any]], forward: Mapping[str, Any]) -> list[DocumentResult]:
         if not documents:
             return []
         return self.model.extract(documents, self.tokenizer, mode="end2end", **forward)
 
-    def _iterate(self, inputs: Iterable[Any], forward: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    def _iterate(self, inputs: Iterable[Any], forward: Mapping[str, Any]) -> Iterator[DocumentResult]:
         group = max(1, int(forward.get("batch_size", 8)))
         pending: list[dict[str, Any]] = []
         for i, item in enumerate(inputs):
-            pending.append(as_document(item, i))
+            pending.append(input_document(item, i))
             if len(pending) == group:
                 yield from self._extract(pending, forward)
                 pending = []

@@ -14,10 +14,12 @@ Decoding rules (documented choices):
   predicted is dropped.
 - A mention spans from the start of its first token to the end of its last token (character offsets of the
   tokenizer); a mention is never cut inside a token.
-- End-to-end entities: mentions of the same type whose normalised text (casefold, whitespace collapsed) is
-  equal form one entity; entity ids are "E0", "E1", ... in order of first mention.
-- Relations: a label is predicted for a pair when `logit(label) - logit(TH) > threshold`; its score is
-  `sigmoid(logit(label) - logit(TH))`, so a pair can carry several labels or none.
+- End-to-end entities without a linker: mentions of the same type whose normalised text (casefold, whitespace
+  collapsed) is equal form one entity, `NIL:<type>:<normalised text>` (`nil_entity_id`), in order of first
+  mention.
+- Relations: a label is predicted for a pair when its score, `sigmoid(logit(label) - logit(TH))`, is above the
+  threshold (a probability; compared as the equivalent logit margin), so a pair can carry several labels or
+  none. Labels that the pair's type signature does not allow are never predicted.
 
 Imports only torch and the standard library (this file ships with the model).
 """
@@ -27,6 +29,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+
+from .outputs_joint_ner_re import Mention, nil_entity_id, normalise_mention_text
 
 
 def continues_word(offsets: Sequence[Sequence[int]], text: str, i: int) -> bool:
@@ -141,20 +145,17 @@ def decode_bio(
     return mentions
 
 
-def normalise_mention_text(text: str) -> str:
-    """Casefold and collapse whitespace: the key that groups end-to-end mentions into entities."""
-    return " ".join(text.casefold().split())
-
-
 def group_mentions(mentions: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Entities `{"id", "type", "mention_indices"}` grouping mentions by (type, normalised text)."""
+    """Entities `{"id", "type", "mention_indices"}` grouping unlinked mentions by (type, normalised text), each
+    with its `NIL:<type>:<normalised text>` id, in order of first mention."""
     entities: list[dict[str, Any]] = []
     by_key: dict[tuple[str, str], dict[str, Any]] = {}
     for index, mention in enumerate(mentions):
         key = (mention["type"], normalise_mention_text(mention["text"]))
         entity = by_key.get(key)
         if entity is None:
-            entity = {"id": f"E{len(entities)}", "type": mention["type"], "mention_indices": []}
+            entity = {"id": nil_entity_id(mention["type"], mention["text"]), "type": mention["type"],
+                      "mention_indices": []}
             by_key[key] = entity
             entities.append(entity)
         entity["mention_indices"].append(index)
@@ -166,17 +167,20 @@ def decode_relations(
     pairs: Sequence[Sequence[int]],
     entity_ids: Sequence[str],
     relation_labels: Sequence[str],
-    threshold: float = 0.0,
+    margin: float = 0.0,
+    masked_logit: float = -1e4,
 ) -> list[dict[str, Any]]:
-    """Relations `{"label", "head", "tail", "score"}` of one document.
+    """Relations `{"label", "head", "tail", "score"}` of one document: the labels whose logit margin is above
+    `margin` (their score, a probability, above `sigmoid(margin)`).
 
-    `re_logits` is `[num_pairs, num_labels]` (label logit minus threshold logit, disallowed labels very
-    negative), row i scoring `pairs[i]`; padded rows beyond `len(pairs)` are ignored.
+    `re_logits` is `[num_pairs, num_labels]` (label logit minus threshold logit; labels the pair's types do not
+    allow hold `masked_logit` and are never returned, whatever the margin), row i scoring `pairs[i]`; padded
+    rows beyond `len(pairs)` are ignored.
     """
     if not pairs:
         return []
     logits = re_logits[: len(pairs)].float()
-    hits = (logits > threshold).nonzero().tolist()
+    hits = ((logits > margin) & (logits > masked_logit)).nonzero().tolist()
     scores = torch.sigmoid(logits)
     relations = []
     for row, label_index in hits:
@@ -192,6 +196,7 @@ def decode_relations(
     return relations
 
 
-def public_mention(mention: dict[str, Any]) -> dict[str, Any]:
-    """The user-facing fields of a mention."""
-    return {key: mention[key] for key in ("start", "end", "text", "type")}
+def public_mention(mention: dict[str, Any]) -> Mention:
+    """A decoded mention as the result contract's `Mention`, not linked (`ids` empty, `link_score` None)."""
+    return {"start": mention["start"], "end": mention["end"], "text": mention["text"], "type": mention["type"],
+            "ids": [], "link_score": None}

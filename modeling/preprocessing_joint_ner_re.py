@@ -1,6 +1,6 @@
 """Document -> model features, and features -> batch tensors.
 
-A *document* follows the `documents` schema of docs/ARCHITECTURE.md (`pmid`, `text`, `mentions`, `entities`,
+A *document* follows the `documents` schema of docs/architecture.md (`pmid`, `text`, `mentions`, `entities`,
 `relations`; only `text` is required for inference). `prepare_features` turns one into plain python lists
 (Arrow-friendly, so `datasets.map` can store them); `collate_features` pads several into tensors for
 `SciBertForJointNerRe.forward`.

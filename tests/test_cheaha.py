@@ -175,13 +175,13 @@ def test_multi_node_launch_outside_slurm_fails_clearly() -> None:
 
 @pytest.mark.parametrize("script", sorted(CHEAHA.glob("train_*.sbatch")), ids=lambda p: p.name)
 def test_batch_scripts_train_with_the_readme_config(script: Path) -> None:
-    """Each batch script passes configs/scibert_bc5cdr.yaml (the README's Cheaha config), and its flags parse
-    into the settings that file holds (bf16, 20 epochs, tensorboard)."""
+    """Each batch script passes configs/scibert_bc5cdr.yaml (the Cheaha config of docs/training.md), and its flags
+    parse into the settings that file holds (bf16, 20 epochs, tensorboard)."""
     from biomed_nerre.training.arguments import parse_args
 
     text = script.read_text()
     assert 'CONFIG="${CONFIG:-configs/scibert_bc5cdr.yaml}"' in text and "--config \"$CONFIG\"" in text
-    assert "configs/scibert_bc5cdr.yaml" in (ROOT / "README.md").read_text()
+    assert "configs/scibert_bc5cdr.yaml" in (ROOT / "docs" / "training.md").read_text()
     variables = {"SLURM_GPUS_ON_NODE": "2"}
     if "multi_node" in script.name:
         variables |= {"SLURM_NNODES": "2", "SLURM_JOB_NODELIST": "c0[201-202]"}
@@ -194,7 +194,7 @@ def test_batch_scripts_train_with_the_readme_config(script: Path) -> None:
 
 
 def test_multi_node_dry_run_works_without_a_slurm_allocation() -> None:
-    """`DRY_RUN=1 bash cheaha/train_multi_node.sbatch` as the README gives it: no SLURM_* variables set; the
+    """`DRY_RUN=1 bash cheaha/train_multi_node.sbatch` as docs/training.md gives it: no SLURM_* variables set; the
     launch lines use the #SBATCH request (2 nodes x 2 GPUs)."""
     lines = dry_run("train_multi_node.sbatch")
     assert len(lines) == 2

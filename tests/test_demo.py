@@ -1,5 +1,7 @@
 """Tests of the Gradio demo (demo/): input checks, rendering, downloads, the Space export, and the page in a real
-headless Chromium (Debian's `chromium` + `chromium-driver`, installed by .ci/run).
+headless Chromium (Debian's `chromium` + `chromium-driver`). Without Chromium the browser test is skipped with the
+command that installs it; .ci/run installs it and sets REQUIRE_BROWSER_TESTS=1, which makes a missing browser a
+failure instead.
 
 The model is a tiny random BERT overfitted for a few seconds on the demo's first example, a BC5CDR development
 abstract, with its gold mentions, so that the page opened on that example shows real predicted mentions.
@@ -22,7 +24,8 @@ import torch
 from loaders.documents import build_document
 from loaders.pubtator import iter_pubtator
 from modeling import SciBertForJointNerRe
-from modeling.linking_joint_ner_re import ConceptLinker, NameRow, to_curie
+from modeling.linking_joint_ner_re import ConceptLinker, NameRow
+from modeling.outputs_joint_ner_re import to_curie
 from modeling.preprocessing_joint_ner_re import collate_features, load_tokenizer, prepare_features
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,6 +36,7 @@ import result_view as view  # noqa: E402
 
 BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+INSTALL_BROWSER = "sudo apt-get install chromium chromium-driver"
 RESULTS = REPO / "results" / "demo"
 NEW_TEXT = "Lithium and tremor.\nTremor was seen in two patients given lithium carbonate for mania."
 
@@ -161,8 +165,10 @@ def test_pubtator_and_json_downloads():
     ]
     payload = json.loads(view.result_json(LINKED_TEXT, LINKED, 0.2, "some/model"))
     assert payload["title"] + " " + payload["abstract"] == payload["text"] == view.model_text(LINKED_TEXT)
-    assert [r["score"] for r in payload["relations"]] == [0.8, 0.3] and payload["relation_min_score"] == 0.2
-    assert payload["mentions"][0]["ids"] == ["MESH:D002945"] and payload["model"] == "some/model"
+    assert sorted(r["score"] for r in payload["result"]["relations"]) == [0.3, 0.8]
+    assert payload["relation_min_score"] == 0.2 and payload["model"] == "some/model"
+    assert payload["result"]["mentions"][0]["ids"] == ["MESH:D002945"]
+    assert set(payload["result"]) == {"pmid", "mentions", "entities", "relations"}  # the result contract
 
 
 def test_old_results_without_mention_ids_render():
@@ -186,7 +192,7 @@ def test_example_is_analysed_with_the_models_mentions(page):
     assert 'href="https://meshb.nlm.nih.gov/record/ui?ui=D014635"' in html  # valproic acid
     assert "no concept linker" not in status
     assert Path(json_path).name == f"joint-ner-re-{example['pmid']}.json"
-    assert json.loads(Path(json_path).read_text())["mentions"] == state["result"]["mentions"]
+    assert json.loads(Path(json_path).read_text())["result"]["mentions"] == state["result"]["mentions"]
     assert Path(pubtator_path).read_text().startswith(f"{example['pmid']}|t|{example['title']}\n")
     # every type-compatible pair is scored once, so the slider can show any of them
     n_chemicals = sum(e["type"] == "Chemical" for e in state["result"]["entities"])
@@ -201,7 +207,7 @@ def test_slider_filters_without_running_the_model(page):
     for threshold in (0.0, middle, 1.0):
         rows, json_path, pubtator_path = page.refilter(state, threshold)
         expected = sum(s > threshold for s in scores)
-        assert len(rows) == expected == len(json.loads(Path(json_path).read_text())["relations"])
+        assert len(rows) == expected == len(json.loads(Path(json_path).read_text())["result"]["relations"])
         assert sum("\tCID\t" in line for line in Path(pubtator_path).read_text().splitlines()) == expected
     assert page.analyser.calls == calls
     assert page.refilter(None, 0.5) == ([], None, None)
@@ -244,7 +250,7 @@ def test_long_input_is_windowed_to_its_end(page):
 
 
 def test_model_errors_are_a_short_message(page, monkeypatch, caplog):
-    def broken(text):
+    def broken(text, pmid):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(page.analyser, "analyse", broken)
@@ -290,7 +296,11 @@ def test_push_to_hub_space_local_dir(tmp_path):
         cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["README.md", "app.py", "result_view.py", "examples.json", "requirements.txt", "demo.png"])
+        ["README.md", "app.py", "result_view.py", "examples.json", "requirements.txt", "demo.png",
+         "modeling", "loaders", "biomed_nerre"])  # the few standard-library modules the page imports, vendored
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*.py") if p.parent != out) == [
+        "biomed_nerre/__init__.py", "biomed_nerre/prediction/__init__.py", "biomed_nerre/prediction/corpus_ids.py",
+        "loaders/__init__.py", "loaders/pubtator.py", "modeling/__init__.py", "modeling/outputs_joint_ner_re.py"]
     assert demo_app.readme_model(out / "README.md") == "someone/bc5cdr-model"
     assert (out / "README.md").read_text().split("---", 2)[2] == (DEMO / "README.md").read_text().split("---", 2)[2]
     shown = subprocess.run([sys.executable, "app.py", "--help"], cwd=out, capture_output=True, text=True)
@@ -383,12 +393,46 @@ def downloads(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("downloads")
 
 
+def missing_browser(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> str | None:
+    """Why the browser test cannot run here (naming the command that installs what is missing), or None."""
+    missing = [str(path) for path in (chromium, chromedriver) if not path.is_file()]
+    if not missing:
+        return None
+    return f"the browser test needs Debian's Chromium ({' and '.join(missing)} missing): {INSTALL_BROWSER}"
+
+
+def require_browser(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) -> None:
+    """Skip when Chromium is missing; fail instead where REQUIRE_BROWSER_TESTS=1 (CI: .ci/run installs it)."""
+    reason = missing_browser(chromium, chromedriver)
+    if reason is None:
+        return
+    if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
+        pytest.fail(f"REQUIRE_BROWSER_TESTS=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def test_without_chromium_the_browser_test_skips_with_the_install_command(tmp_path, monkeypatch):
+    absent = tmp_path / "chromium", tmp_path / "chromedriver"
+    monkeypatch.delenv("REQUIRE_BROWSER_TESTS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="sudo apt-get install chromium chromium-driver"):
+        require_browser(*absent)
+    monkeypatch.setenv("REQUIRE_BROWSER_TESTS", "1")  # CI: a missing browser is a failure, never a skip
+    with pytest.raises(pytest.fail.Exception, match="REQUIRE_BROWSER_TESTS=1 but .*apt-get install chromium"):
+        require_browser(*absent)
+    present = tmp_path / "bin"
+    present.mkdir()
+    for name in ("chromium", "chromedriver"):
+        (present / name).write_text("")
+    assert missing_browser(present / "chromium", present / "chromedriver") is None
+    require_browser(present / "chromium", present / "chromedriver")  # neither skips nor fails
+
+
 @pytest.fixture(scope="module")
 def browser(downloads):
+    require_browser()  # first, before the app is started for nothing
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    assert CHROMIUM.is_file() and CHROMEDRIVER.is_file(), "apt-get install -y chromium chromium-driver (see .ci/run)"
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1300"):
@@ -401,7 +445,7 @@ def browser(downloads):
 
 
 @pytest.mark.slow
-def test_page_in_headless_chromium(served, browser, page, downloads):
+def test_page_in_headless_chromium(browser, served, page, downloads):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -440,8 +484,8 @@ def test_page_in_headless_chromium(served, browser, page, downloads):
     saved = _wait_for(lambda: list(downloads.glob("*.json")), 30, "the downloaded JSON")[0]
     payload = json.loads(saved.read_text())
     assert saved.name == f"joint-ner-re-{first['pmid']}.json" and payload["title"] == first["title"]
-    assert any(m["text"] == "valproic acid" and m["type"] == "Chemical" for m in payload["mentions"])
-    assert len(payload["relations"]) == expected_rows
+    assert any(m["text"] == "valproic acid" and m["type"] == "Chemical" for m in payload["result"]["mentions"])
+    assert len(payload["result"]["relations"]) == expected_rows
     css("#download-pubtator")[0].click()
     saved = _wait_for(lambda: list(downloads.glob("*.pubtator.txt")), 30, "the downloaded PubTator file")[0]
     assert saved.read_text().startswith(f"{first['pmid']}|t|{first['title']}\n{first['pmid']}|a|")

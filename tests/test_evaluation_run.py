@@ -76,7 +76,9 @@ def test_evaluate_model_on_bc5cdr_writes_kit_readable_files(tmp_path, cache, cap
         parsed = list(iter_pubtator(folder / f"predictions_{mode}.PubTator.txt", ["Chemical", "Disease"], ["CID"]))
         assert [p.pmid for p in parsed] == [d["pmid"] for d in documents]
         assert [p.text for p in parsed] == [d["text"] for d in documents]
-        assert sum(len(p.relations) for p in parsed) == saved[f"re_{mode}"]["micro"]["n_pred"]
+        # relation lines name concept ids: this model has no linker, so its end2end entities are all NIL
+        expected = saved["re_gold"]["micro"]["n_pred"] if mode == "gold" else 0
+        assert sum(len(p.relations) for p in parsed) == expected
     end2end = list(iter_pubtator(folder / "predictions_end2end.PubTator.txt", ["Chemical", "Disease"], ["CID"]))
     assert sum(len(p.mentions) for p in end2end) == saved["ner"]["mentions"]["micro"]["n_pred"]
     assert saved["re_gold"]["micro"]["n_pred"] > 0
@@ -98,7 +100,8 @@ def test_cli_on_chem_dis_gene_writes_relationships_tsv(tmp_path, cache, capsys):
     assert metrics["re_gold"]["micro"]["n_gold"] == 3  # the sample's three relationships
     for mode in ("gold", "end2end"):
         rows = [line.split("\t") for line in (folder / f"relationships_{mode}.tsv").read_text().splitlines()]
-        assert len(rows) == metrics[f"re_{mode}"]["micro"]["n_pred"]
+        # rows name concept ids: without a linker the end2end entities are NIL and give none
+        assert len(rows) == (metrics["re_gold"]["micro"]["n_pred"] if mode == "gold" else 0)
         assert all(len(r) == 4 and r[0] == "10226872" and r[1] in CHEM_DIS_GENE_LABELS for r in rows)
     assert metrics["re_gold"]["micro"]["n_pred"] > 0
     pubtator = (folder / "predictions_end2end.PubTator.txt").read_text()

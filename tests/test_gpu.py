@@ -77,8 +77,8 @@ def test_extract_on_the_gpu_matches_the_cpu(trained_bf16):
     documents = [dict(d) for d in load_corpus("bc5cdr", "documents", data_dir=str(BC5CDR))["test"].select(range(6))]
     tokenizer = AutoTokenizer.from_pretrained(trained_bf16)
     model = SciBertForJointNerRe.from_pretrained(trained_bf16).eval()
-    on_cpu = model.extract(documents, tokenizer, mode="gold", threshold=-1e9)
-    on_gpu = model.to("cuda").extract(documents, tokenizer, mode="gold", threshold=-1e9)
+    on_cpu = model.extract(documents, tokenizer, mode="gold", threshold=0.0)
+    on_gpu = model.to("cuda").extract(documents, tokenizer, mode="gold", threshold=0.0)
     for cpu_doc, gpu_doc in zip(on_cpu, on_gpu):
         assert gpu_doc["ner_mentions"] == cpu_doc["ner_mentions"]
         assert [(r["head"], r["tail"], r["label"]) for r in gpu_doc["relations"]] == \
@@ -86,7 +86,7 @@ def test_extract_on_the_gpu_matches_the_cpu(trained_bf16):
         for a, b in zip(cpu_doc["relations"], gpu_doc["relations"]):
             assert b["score"] == pytest.approx(a["score"], abs=1e-4)
     # bf16 weights on the GPU: same shape of output, scores near float32's
-    in_bf16 = model.to(torch.bfloat16).extract(documents, tokenizer, mode="gold", threshold=-1e9)
+    in_bf16 = model.to(torch.bfloat16).extract(documents, tokenizer, mode="gold", threshold=0.0)
     pairs = sum(len(d["relations"]) for d in on_cpu)
     assert pairs > 0 and sum(len(d["relations"]) for d in in_bf16) == pairs
     diffs = [abs(a["score"] - b["score"]) for x, y in zip(on_cpu, in_bf16) for a, b in zip(x["relations"], y["relations"])]

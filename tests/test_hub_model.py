@@ -109,6 +109,7 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
             "linking_joint_ner_re.py",  # the concept linker's code
             "name_table_joint_ner_re.py",  # how the linker reads its names file
             "gazetteer_joint_ner_re.py",  # the gazetteer's code (for models with gazetteer features)
+            "outputs_joint_ner_re.py",  # the result contract
         ]
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}

@@ -18,7 +18,8 @@ import pytest
 from link import main
 from biomed_nerre.linking import corpus_names
 from loaders.pubtator import PubTatorFormatError, iter_pubtator
-from modeling.linking_joint_ner_re import NAMES_FILE, ConceptLinker, curie_to_corpus_id
+from modeling.linking_joint_ner_re import NAMES_FILE, ConceptLinker
+from modeling.outputs_joint_ner_re import curie_to_corpus_id
 from tests.test_entry_points import _scripts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +121,7 @@ def test_mentions_of_other_types_and_relation_lines_are_kept(setup, tmp_path, ca
     assert code == 0
     assert out.read_text(encoding="utf-8").splitlines() == [
         "1|t|Cisplatin in mice.", "1|a|Mice given CDDP.", "1\t0\t9\tCisplatin\tChemical\tD002945",
-        "1\t13\t17\tmice\tSpecies\t10090", "1\tCID\tD000000\tD999999",
+        "1\t13\t17\tmice\tSpecies\t10090", "1\tCID\tD000000\tD999999", "",
     ]
     assert "kept as they were (the linker has no names for the type): 1 Species" in stdout
 

@@ -32,11 +32,10 @@ from modeling.linking_joint_ner_re import (
     NameRow,
     _TrigramIndex,
     _trigrams,
-    curie_to_corpus_id,
     document_abbreviations,
     group_linked_mentions,
-    to_curie,
 )
+from modeling.outputs_joint_ner_re import curie_to_corpus_id, to_curie
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT.parent / "shared" / "data" / "vocab"
@@ -660,6 +659,7 @@ print(json.dumps({
     "linker_module": type(model.linker).__module__,
     "names": {t: len(table) for t, table in model.linker.exact.items()},
     "linked": model.link_mentions(text, mentions),
+    "methods": [link.method for link in model.linker.link_mentions(text, mentions)],
     "extract": model.extract([text], tokenizer, mode="end2end"),
     "on_path": [p for p in sys.path if p and __import__("os").path.isdir(__import__("os").path.join(p, "modeling"))],
 }))
@@ -699,7 +699,7 @@ def test_model_with_linker_loads_with_remote_code_in_a_fresh_process(linker, enc
     assert loaded["module"].startswith("transformers_modules.") and loaded["on_path"] == []  # not the repo's code
     assert loaded["linker_module"].startswith("transformers_modules.")
     assert loaded["names"] == {t: len(linker.exact[t]) for t in TYPES}
-    got = [(m["text"], m["ids"], m["link_method"]) for m in loaded["linked"]]
+    got = [(m["text"], m["ids"], method) for m, method in zip(loaded["linked"], loaded["methods"])]
     assert got == [
         ("Cisplatin", ["MESH:D002945"], "exact"),
         ("CDDP", ["MESH:D002945"], "abbreviation"),
@@ -758,7 +758,7 @@ def test_a_model_loaded_by_repo_id_offline_finds_its_linker_in_the_hub_cache(lin
 
 
 def test_extract_with_a_linker_keeps_the_relation_threshold(linker, encoder) -> None:
-    """The linker's own thresholds never stand in for the relation threshold: with a margin that lets every
+    """The linker's own thresholds never stand in for the relation threshold: with a threshold that lets every
     pair through, each (chemical entity, disease entity) pair of the linked result carries a CID relation."""
     from modeling import SciBertForJointNerRe, load_tokenizer
 
@@ -769,7 +769,7 @@ def test_extract_with_a_linker_keeps_the_relation_threshold(linker, encoder) -> 
     ).eval()
     model.set_linker(linker)
     text = "Cisplatin induced hypertension and nephrotoxicity in rats given cisplatin and saline."
-    [result] = model.extract([text], load_tokenizer(encoder), threshold=-1e9)
+    [result] = model.extract([text], load_tokenizer(encoder), threshold=0.0)
     chemicals = {e["id"] for e in result["entities"] if e["type"] == "Chemical"}
     diseases = {e["id"] for e in result["entities"] if e["type"] == "Disease"}
     assert chemicals and diseases, result["entities"]  # a random model finds some mentions of both types

@@ -79,7 +79,7 @@ def test_entities_and_relations_are_consistent(bc5cdr):
                 if raw_id == "-1":
                     unlinked += 1
                     surface = m["composite_parts"][k] if m["composite_parts"] else m["text"]
-                    entity_id = f"UNLINKED:{m['type']}:{surface.casefold()}"
+                    entity_id = f"NIL:{m['type']}:{' '.join(surface.casefold().split())}"
                 else:
                     entity_id = raw_id
                 assert index in entities[entity_id, m["type"]]["mention_indices"]

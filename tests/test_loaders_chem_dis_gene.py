@@ -94,7 +94,7 @@ def test_unlinked_ids_union_and_drugprot_flag(tmp_path):
     assert (first["is_drugprot"], second["is_drugprot"]) == (False, True)
     kinase = next(m for m in first["mentions"] if m["text"] == "kinase")
     assert kinase["ids"] == ["-"]
-    unlinked = [e for e in first["entities"] if e["id"] == "UNLINKED:Gene:kinase"]
+    unlinked = [e for e in first["entities"] if e["id"] == "NIL:Gene:kinase"]
     assert len(unlinked) == 1 and unlinked[0]["type"] == "Gene"
     assert first["mentions"][unlinked[0]["mention_indices"][0]]["text"] == "kinase"
     assert len(first["relations"]) == 3 and len(second["relations"]) == 1

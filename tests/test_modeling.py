@@ -19,6 +19,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, BertTokenizerFast
 
 from modeling import JointNerReConfig, SciBertForJointNerRe
+from modeling.outputs_joint_ner_re import InputError, margin_to_probability
 from modeling.modeling_joint_ner_re import MASKED_LOGIT, map_on_cpu_threads
 from modeling.postprocessing_joint_ner_re import (
     bio_transition_allowed,
@@ -371,10 +372,10 @@ def test_decode_bio_repairs_and_grouping():
     grouped = group_mentions([{"text": "Lithium", "type": "Chemical"}, {"text": "tremor", "type": "Disease"},
                               {"text": "LITHIUM", "type": "Chemical"}, {"text": "lithium", "type": "Disease"},
                               {"text": "GSK3  kinase", "type": "Gene"}, {"text": "gsk3 kinase", "type": "Gene"}])
-    assert grouped == [{"id": "E0", "type": "Chemical", "mention_indices": [0, 2]},
-                       {"id": "E1", "type": "Disease", "mention_indices": [1]},
-                       {"id": "E2", "type": "Disease", "mention_indices": [3]},
-                       {"id": "E3", "type": "Gene", "mention_indices": [4, 5]}]
+    assert grouped == [{"id": "NIL:Chemical:lithium", "type": "Chemical", "mention_indices": [0, 2]},
+                       {"id": "NIL:Disease:tremor", "type": "Disease", "mention_indices": [1]},
+                       {"id": "NIL:Disease:lithium", "type": "Disease", "mention_indices": [3]},
+                       {"id": "NIL:Gene:gsk3 kinase", "type": "Gene", "mention_indices": [4, 5]}]
 
 
 def _log_probs(rows):
@@ -521,9 +522,9 @@ def test_overfit_recovers_gold_mentions_and_relations(trained, tokenizer):
         assert relations_by_spans(pred) == relations_by_spans(doc), doc["pmid"]
         assert {(r["label"], r["head"], r["tail"]) for r in pred_gold["relations"]} == {
             (r["label"], r["head"], r["tail"]) for r in doc["relations"]}
-        assert spans_of({"mentions": pred_gold["ner_mentions"]}) == spans_of(doc)
         assert all(0.5 < r["score"] <= 1.0 for r in pred["relations"])
-    assert end2end[0]["mentions"][0] == {"start": 0, "end": 8, "text": "Naloxone", "type": "Chemical"}
+    assert end2end[0]["mentions"][0] == {"start": 0, "end": 8, "text": "Naloxone", "type": "Chemical", "ids": [],
+                                         "link_score": None}
 
 
 def _without_scores(results: list[dict]) -> list[dict]:
@@ -562,8 +563,7 @@ def test_extract_modes_gives_each_modes_extract_from_one_pass(trained, tokenizer
     assert both == {"gold": model.extract(documents, tokenizer, mode="gold", batch_size=2, threshold=SCORE_FLOOR),
                     "end2end": model.extract(documents, tokenizer, mode="end2end", batch_size=2)}
     assert both["end2end"][-1] == {"pmid": "blank", "mentions": [], "entities": [], "relations": []}
-    assert both["gold"][-1]["ner_mentions"] == []
-    assert [p["ner_mentions"] for p in both["gold"]] == [p["mentions"] for p in both["end2end"]]
+    assert both["gold"][-1] == {"pmid": "blank", "mentions": [], "entities": [], "relations": []}
     with pytest.raises(ValueError, match="non-empty subset"):
         model.extract_modes(DOCS, tokenizer, {})
     with pytest.raises(ValueError, match="non-empty subset"):
@@ -574,9 +574,9 @@ def test_extract_modes_gives_each_modes_extract_from_one_pass(trained, tokenizer
 
 def test_parallel_batches_are_checked(trained, tokenizer):
     model, _, _ = trained
-    with pytest.raises(ValueError, match="parallel_batches must be >= 1"):
+    with pytest.raises(InputError, match="parallel_batches must be ints >= 1"):
         model.extract(DOCS, tokenizer, parallel_batches=0)
-    with pytest.raises(ValueError, match="batch_size and parallel_batches must be >= 1"):
+    with pytest.raises(InputError, match="batch_size and parallel_batches must be ints >= 1"):
         model.extract(DOCS, tokenizer, batch_size=0)
     with torch.device("meta"):
         on_meta = SciBertForJointNerRe(model.config)
@@ -619,14 +619,14 @@ def test_map_on_cpu_threads_keeps_order_modes_and_errors():
 
 def test_one_low_threshold_pass_filtered_equals_extracting_at_each_threshold(trained, tokenizer):
     """Validation and calibration score many margins from one pass at the floor; filtering it must give what
-    `extract` gives at that margin."""
+    `extract` gives at that margin's probability."""
     from biomed_nerre.training.calibration import SCORE_FLOOR, keep_relations_above
 
     model, _, _ = trained
     scored = model.extract(DOCS, tokenizer, mode="gold", threshold=SCORE_FLOOR)
     assert sum(len(p["relations"]) for p in scored) > sum(len(d["relations"]) for d in DOCS)  # the floor keeps more
     for threshold in (-2.0, 0.0, 1.5):
-        direct = model.extract(DOCS, tokenizer, mode="gold", threshold=threshold)
+        direct = model.extract(DOCS, tokenizer, mode="gold", threshold=margin_to_probability(threshold))
         filtered = [keep_relations_above(p, threshold) for p in scored]
         assert [p["relations"] for p in filtered] == [p["relations"] for p in direct], threshold
 
@@ -638,7 +638,7 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_pa
     files = sorted(os.listdir(tmp_path))
     assert files == ["config.json", "configuration_joint_ner_re.py", "gazetteer_joint_ner_re.py",
                      "linking_joint_ner_re.py", "model.safetensors", "modeling_joint_ner_re.py", "name_table_joint_ner_re.py",
-                     "onnx_joint_ner_re.py", "pipeline_joint_ner_re.py", "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py"]
+                     "onnx_joint_ner_re.py", "outputs_joint_ner_re.py", "pipeline_joint_ner_re.py", "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_joint_ner_re.JointNerReConfig",
                                   "AutoModel": "modeling_joint_ner_re.SciBertForJointNerRe"}

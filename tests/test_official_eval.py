@@ -12,7 +12,8 @@ from biomed_nerre.evaluation.bc5cdr_eval import read_annotations, score_files
 from biomed_nerre.evaluation.scoring import score_documents
 from biomed_nerre.evaluation.writers import write_pubtator
 from loaders import load_corpus
-from modeling.linking_joint_ner_re import LinkResult, group_linked_mentions, to_curie
+from modeling.linking_joint_ner_re import LinkResult, group_linked_mentions
+from modeling.outputs_joint_ner_re import to_curie
 
 BC5CDR = Path(__file__).resolve().parents[2] / "shared" / "data" / "bc5cdr"
 

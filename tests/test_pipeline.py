@@ -110,5 +110,5 @@ def test_registered_task_in_process(exported):
     streamed = list(pipe(iter([text, text]), batch_size=1))
     assert [r["pmid"] for r in streamed] == ["input-0", "input-1"]
     assert [{**r, "pmid": "input-0"} for r in streamed] == [pipe(text)] * 2
-    with pytest.raises(ValueError, match="needs 'text' or 'title'/'abstract'"):
+    with pytest.raises(ValueError, match="needs 'text', or 'title' and 'abstract'"):
         pipe({"pmid": "y"})

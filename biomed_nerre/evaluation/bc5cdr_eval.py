@@ -17,36 +17,21 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from .counts import prf
+from loaders.pubtator import iter_pubtator
+from modeling.outputs_joint_ner_re import UNLINKED_RAW_IDS
 
-UNLINKED = frozenset({"-1", "-", ""})
+from .counts import prf
 
 
 def read_annotations(path: str | Path) -> tuple[dict[str, set[tuple[str, str]]], dict[str, set[tuple[str, str]]]]:
-    """(pmid -> {(type, id)}, pmid -> {(chemical id, disease id)}) of a PubTator file; every document's pmid
-    appears in both, possibly with empty sets."""
-    concepts: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    relations: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            if "|t|" in line[:20] or "|a|" in line[:20]:
-                pmid = line.split("|", 1)[0]
-                concepts.setdefault(pmid, set())  # every document is scored, even with nothing in it
-                relations.setdefault(pmid, set())
-                continue
-            fields = line.split("\t")
-            if len(fields) == 4 and fields[1] == "CID":
-                relations[fields[0]].add((fields[2], fields[3]))
-            elif len(fields) >= 6:
-                for concept in fields[5].split("|"):
-                    if concept not in UNLINKED:
-                        concepts[fields[0]].add((fields[4], concept))
-            else:
-                raise ValueError(f"{path}, line {number}: neither a title/abstract, mention nor CID line")
-    return dict(concepts), dict(relations)
+    """(pmid -> {(type, id)}, pmid -> {(chemical id, disease id)}) of a PubTator file, read with the project's one
+    strict reader; every document's pmid appears in both, possibly with empty sets."""
+    concepts: dict[str, set[tuple[str, str]]] = {}
+    relations: dict[str, set[tuple[str, str]]] = {}
+    for document in iter_pubtator(path, None, None):
+        concepts[document.pmid] = {(m.type, i) for m in document.mentions for i in m.ids if i not in UNLINKED_RAW_IDS}
+        relations[document.pmid] = {(r.head, r.tail) for r in document.relations if r.label == "CID"}
+    return concepts, relations
 
 
 def score_files(gold_path: str | Path, predicted_path: str | Path, pmids: set[str] | None = None) -> dict:

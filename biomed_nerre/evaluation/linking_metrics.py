@@ -17,17 +17,17 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable, Mapping, Sequence
 
-from modeling.linking_joint_ner_re import LinkResult, to_curie
+from modeling.linking_joint_ner_re import LinkResult
+from modeling.outputs_joint_ner_re import to_curie
+from modeling.outputs_joint_ner_re import UNLINKED_RAW_IDS
 
 from .counts import prf
-
-UNLINKED = frozenset({"-1", "-", ""})
 
 
 def gold_mention_ids(mention: Mapping[str, Any]) -> tuple[str, ...] | None:
     """A gold mention's ids as CURIEs, or None when any of them is unlinked (`-1`)."""
     ids = list(mention["ids"])
-    if not ids or any(i in UNLINKED for i in ids):
+    if not ids or any(i in UNLINKED_RAW_IDS for i in ids):
         return None
     return tuple(sorted({to_curie(i, mention["type"]) for i in ids}))
 
@@ -37,7 +37,7 @@ def gold_concepts(document: Mapping[str, Any]) -> set[tuple[str, str]]:
     found = set()
     for mention in document["mentions"]:
         for raw in mention["ids"]:
-            if raw not in UNLINKED:
+            if raw not in UNLINKED_RAW_IDS:
                 found.add((mention["type"], to_curie(raw, mention["type"])))
     return found
 

@@ -130,6 +130,10 @@ def load_model(model_path: str, device: str | None = None, int8: bool = False,
     import torch
     from transformers import AutoModel, AutoTokenizer
 
+    from modeling import register
+
+    register()  # this package's classes load the model, not a copy of the code saved in its folder
+
     _check_precision(int8, dtype)
     device = device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu")
     check_model_path(model_path)
@@ -166,7 +170,7 @@ def predict(model: Any, tokenizer: Any, documents: Sequence[Mapping], modes: Seq
             batch_size: int = 8, parallel_batches: int = 1) -> dict[str, list[dict]]:
     """Predictions per mode: ``model.extract_modes`` (one encoder pass for all modes), or ``model.extract``
     once per mode for models saved before it existed (``extract`` is the modeling contract in
-    docs/ARCHITECTURE.md).
+    docs/architecture.md).
 
     ``parallel_batches`` > 1 runs that many CPU batches at once (``extract``'s argument; it is passed only then,
     so models saved before it existed still run one batch at a time)."""
@@ -198,10 +202,11 @@ def link_gold_mentions(model: Any, documents: Sequence[Mapping]) -> list[list] |
 
 
 def linked_gold_predictions(documents: Sequence[Mapping], links: Sequence[Sequence[Any]]) -> list[dict]:
-    """Gold mentions with the linker's ids, as predictions for the PubTator writer."""
+    """Gold mentions with the linker's ids, as results (no entities or relations) for the PubTator writer."""
     return [
         {"pmid": doc["pmid"], "entities": [], "relations": [],
-         "mentions": [{"start": m["start"], "end": m["end"], "type": m["type"], "ids": list(link.ids)}
+         "mentions": [{"start": m["start"], "end": m["end"], "text": m["text"], "type": m["type"],
+                       "ids": list(link.ids), "link_score": None if link.is_nil else link.score}
                       for m, link in zip(doc["mentions"], doc_links)]}
         for doc, doc_links in zip(documents, links)
     ]
@@ -331,9 +336,13 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
     folder = results_folder(output_dir, run_name, dataset, split, config)
 
     started = time.perf_counter()
-    predictions = predict(model, tokenizer, documents, modes, batch_size, parallel_batches)
+    # NER is scored on the NER head's mentions, which only end2end results hold: it shares the encoder pass
+    predicted = predict(model, tokenizer, documents, list(dict.fromkeys([*modes, "end2end"])), batch_size,
+                        parallel_batches)
     predict_s = time.perf_counter() - started
-    scores = score_documents(documents, predictions, ENTITY_TYPES[dataset], list(RELATION_TYPES[dataset]))
+    predictions = {mode: predicted[mode] for mode in modes}
+    scores = score_documents(documents, predictions, ENTITY_TYPES[dataset], list(RELATION_TYPES[dataset]),
+                             ner_predictions=predicted["end2end"], linked=getattr(model, "linker", None) is not None)
     gold_links = link_gold_mentions(model, documents)
     if gold_links is not None:
         scores["linking"] = score_linking(documents, gold_links)

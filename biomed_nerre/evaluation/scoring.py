@@ -37,17 +37,18 @@ def score_ner(gold_documents: Sequence[Mapping], predictions: Sequence[Mapping],
 
 
 def score_documents(gold_documents: Sequence[Mapping], predictions_by_mode: Mapping[str, Sequence[Mapping]],
-                    entity_types: Sequence[str] = (), relation_labels: Sequence[str] = ()) -> dict:
+                    entity_types: Sequence[str] = (), relation_labels: Sequence[str] = (),
+                    ner_predictions: Sequence[Mapping] | None = None, linked: bool | None = None) -> dict:
     """Metrics for each prediction mode given: ``{"ner": ..., "re_gold": ..., "re_end2end": ...}``.
 
     ``predictions_by_mode`` maps "gold" and/or "end2end" to ``model.extract`` outputs aligned with
-    ``gold_documents`` (a prediction carrying a "pmid" must carry its document's). NER is scored on the
-    end-to-end mentions, or, without end-to-end predictions, on the NER head's ``ner_mentions`` that
-    gold-mode predictions carry (``"ner"`` is None when neither exists: gold-mode ``mentions`` are the gold
-    ones). ``re_<mode>`` is present for each mode given. When the end-to-end predictions are linked (their
-    mentions carry ``ids``), ``concept_ids`` (unique (type, id) per document, the BioCreative way) and
-    ``re_end2end_ids`` (relations on (PMID, label, head id, tail id)) are added; ``re_end2end`` stays the
-    span-matched measure.
+    ``gold_documents`` (a prediction carrying a "pmid" must carry its document's). NER is scored on
+    ``ner_predictions`` (end-to-end results, whose mentions are the NER head's), by default the end-to-end
+    predictions; ``"ner"`` is None without either (gold-mode ``mentions`` are the gold ones). ``re_<mode>`` is
+    present for each mode given. When the end-to-end predictions are linked (``linked``: the model has a linker;
+    by default, when a mention has ids), ``concept_ids``
+    (unique (type, id) per document, the BioCreative way) and ``re_end2end_ids`` (relations on (PMID, label,
+    head id, tail id)) are added; ``re_end2end`` stays the span-matched measure.
     """
     unknown = set(predictions_by_mode) - set(MODES)
     if unknown:
@@ -55,17 +56,20 @@ def score_documents(gold_documents: Sequence[Mapping], predictions_by_mode: Mapp
     documents = list(gold_documents)
     for mode, predictions in predictions_by_mode.items():
         check_alignment(documents, predictions, mode)
+    if ner_predictions is None:
+        ner_predictions = predictions_by_mode.get("end2end")
+    else:
+        check_alignment(documents, ner_predictions, "ner")
     result: dict = {"ner": None}
-    if "end2end" in predictions_by_mode:
-        result["ner"] = score_ner(documents, predictions_by_mode["end2end"], entity_types)
-    elif "gold" in predictions_by_mode and all("ner_mentions" in p for p in predictions_by_mode["gold"]):
-        ner_view = [{"mentions": p["ner_mentions"]} for p in predictions_by_mode["gold"]]
-        result["ner"] = score_ner(documents, ner_view, entity_types)
+    if ner_predictions is not None:
+        result["ner"] = score_ner(documents, ner_predictions, entity_types)
     for mode in MODES:
         if mode in predictions_by_mode:
             result[f"re_{mode}"] = relation_scores(documents, predictions_by_mode[mode], mode, relation_labels)
     end2end = predictions_by_mode.get("end2end")
-    if end2end is not None and any("ids" in m for p in end2end for m in p["mentions"]):
+    if linked is None:
+        linked = end2end is not None and any(m.get("ids") for p in end2end for m in p["mentions"])
+    if end2end is not None and linked:
         result["concept_ids"] = concept_id_scores(documents, end2end)
         result["re_end2end_ids"] = relation_id_scores(documents, end2end)
     return result

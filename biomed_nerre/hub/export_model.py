@@ -9,11 +9,12 @@ card. Refuses pickle weights and a folder without `metrics.json` unless told oth
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import shutil
 from pathlib import Path
 from typing import Sequence
+
+import modeling
 
 from .export_dataset import ensure_empty_dir
 from .model_card import METRICS_FILE, TRAINING_ARGS_FILE, write_model_card
@@ -32,8 +33,7 @@ TOKENIZER_FILES = (
     "chat_template.jinja",
 )
 EXTRA_FILES = (METRICS_FILE, TRAINING_ARGS_FILE, "generation_config.json")
-# the `modeling` package's folder, wherever it is installed (found without importing it, and torch with it)
-PROJECT_MODELING_DIR = Path(importlib.util.find_spec("modeling").origin).parent
+PROJECT_MODELING_DIR = Path(modeling.__file__).resolve().parent  # this package's model code (a checkout or installed)
 
 
 class ExportError(ValueError):

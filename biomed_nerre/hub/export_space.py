@@ -1,5 +1,7 @@
 """The Gradio demo (`demo/`) as a Hugging Face Space: its files copied as they are, with the README header's
-`models:` naming the model the Space shows (the app loads the first `models:` entry)."""
+`models:` naming the model the Space shows (the app loads the first `models:` entry), and the few standard-library
+modules of this project that the page's result view imports (the result contract and the one PubTator writer),
+copied under their package paths so that the Space needs nothing but its requirements."""
 
 from __future__ import annotations
 
@@ -11,8 +13,15 @@ from typing import Any
 from .export_dataset import ensure_empty_dir
 from .export_model import ExportError
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"  # the checkout's demo/ (biomed_nerre/hub/ -> the root)
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = ROOT / "demo"
 SPACE_FILES = ("README.md", "app.py", "result_view.py", "examples.json", "requirements.txt", "demo.png")
+# what demo/result_view.py imports from the project (each imports only the others and the standard library)
+VENDORED_MODULES = (
+    "modeling/outputs_joint_ner_re.py",
+    "loaders/pubtator.py",
+    "biomed_nerre/prediction/corpus_ids.py",
+)
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 _MODELS_BLOCK = re.compile(r"^models:\s*\n(?:\s*-\s*\S+\s*\n)+", flags=re.MULTILINE)
 
@@ -46,6 +55,16 @@ def export_space(out_dir: str | Path, model_id: str, demo_dir: str | Path = DEMO
         else:
             shutil.copy2(demo_dir / name, out_dir / name)
         written.append(out_dir / name)
+    for module in VENDORED_MODULES:
+        target = out_dir / module
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / module, target)
+        written.append(target)
+        for package in target.relative_to(out_dir).parents:
+            init = out_dir / package / "__init__.py"
+            if package != Path(".") and not init.exists():
+                init.write_text('"""Copied from biomed-nerre for the Space: only the modules its page imports."""\n')
+                written.append(init)
     return written
 
 

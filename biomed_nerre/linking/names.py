@@ -19,7 +19,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from modeling.linking_joint_ner_re import NameRow, to_curie
+from modeling.linking_joint_ner_re import NameRow
+from modeling.outputs_joint_ner_re import to_curie
 
 from .vocabularies import VocabularyFormatError, VocabularyReport, _lines
 

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--id-style", choices=ID_STYLES, help="id form in PubTator output (default: chem_dis_gene for "
                         "models with a Gene type, else bc5cdr)")
     parser.add_argument("--batch-size", type=int, default=8, help="documents per encoder batch (default: 8)")
-    parser.add_argument("--threshold", type=float, help="relation margin (default: the model's calibrated one)")
+    parser.add_argument("--threshold", type=float, help="relation score threshold, a probability between 0 and 1: "
+                        "relations scoring above it are written (default: the model's calibrated threshold)")
     parser.add_argument("--chunk-size", type=int, default=256, help="documents per resumable unit of work (default: 256)")
     parser.add_argument("--skip-errors", action="store_true", help="skip malformed inputs, list them in OUTPUT.skipped.jsonl")
     parser.add_argument("--overwrite", action="store_true", help="start again: delete the output and any work in progress")
@@ -55,6 +56,8 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         output_format = args.format or output_format_for(args.output)
     except ValueError as err:
         raise UsageError(str(err)) from None
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise UsageError(f"--threshold {args.threshold}: a relation score threshold is a probability between 0 and 1")
     return RunSettings(
         inputs=list(args.input),
         output=args.output,

@@ -16,17 +16,23 @@ counts them in the summary; nothing else is dropped.
 
 from __future__ import annotations
 
-import gzip
-import io
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import Iterable
 
 from biomed_nerre.linking.vocabularies import VocabularyFormatError, VocabularyReport
 from loaders.cli_errors import UsageError
-from loaders.pubtator import ErrorPolicy, ParseReport, PubTatorFormatError, RawDocument, iter_pubtator
+from loaders.pubtator import (
+    ErrorPolicy,
+    ParseReport,
+    PubTatorFormatError,
+    RawDocument,
+    RawMention,
+    iter_pubtator,
+    write_pubtator,
+)
 from modeling.linking_joint_ner_re import CONFIG_FILE, LINKER_FOLDER, NAMES_FILE, ConceptLinker, LinkResult
 
 from .corpus_ids import ID_STYLES, default_id_style, mention_ids_field
@@ -144,58 +150,40 @@ def link_pubtator(
     summary = LinkSummary(output=str(output_path), id_style=style)
     report = ParseReport()
     policy = ErrorPolicy(strict=strict, report=report)
-    partial = output_path.with_name(output_path.name + ".partial")
-    try:
-        with _open_output(partial, output_path.name.endswith(".gz")) as out:
-            for number, document in enumerate(iter_pubtator(input_path, None, None, policy)):
-                if number:
-                    out.write("\n")
-                out.write(_linked_document(document, linker, linkable, style, summary))
-        partial.replace(output_path)
-    finally:
-        partial.unlink(missing_ok=True)
+    documents = iter_pubtator(input_path, None, None, policy)
+    write_pubtator(output_path, (_linked_document(d, linker, linkable, style, summary) for d in documents))
     summary.input_skipped = list(report.problems)
     summary.input_duplicates = report.duplicates
     return summary
 
 
-def _open_output(path: Path, gz: bool) -> TextIO:
-    raw = gzip.GzipFile(path, "wb", mtime=0) if gz else open(path, "wb")
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
-
-
 def _linked_document(
     document: RawDocument, linker: ConceptLinker, linkable: frozenset[str], style: str, summary: LinkSummary
-) -> str:
+) -> RawDocument:
+    """`document` with the linker's ids on the mentions of the types it links (see the module docstring)."""
     summary.documents += 1
-    text = document.text
     to_link = [m for m in document.mentions if m.type in linkable]
     links: dict[int, LinkResult] = {}
     if to_link:
-        results = linker.link_mentions(text, [{"start": m.start, "end": m.end, "type": m.type} for m in to_link])
+        results = linker.link_mentions(document.text, [{"start": m.start, "end": m.end, "type": m.type} for m in to_link])
         links = {id(m): r for m, r in zip(to_link, results)}
-    lines = [f"{document.pmid}|t|{document.title}\n", f"{document.pmid}|a|{document.abstract}\n"]
+    mentions = []
     for m in document.mentions:
-        old_ids = "|".join(m.ids)
         link = links.get(id(m))
         if link is None:
             summary.kept[m.type] += 1
-            ids_field = old_ids
+            mentions.append(m)
+            continue
+        summary.mentions += 1
+        if link.is_nil:
+            summary.nil += 1
         else:
-            summary.mentions += 1
-            if link.is_nil:
-                summary.nil += 1
-            else:
-                summary.linked += 1
-                summary.methods[link.method] += 1
-            ids_field = mention_ids_field(list(link.ids), style)
-        fields = [document.pmid, str(m.start), str(m.end), m.text, m.type, ids_field]
-        if m.composite_parts and ids_field == old_ids:
-            fields.append("|".join(m.composite_parts))
-        lines.append("\t".join(fields) + "\n")
-    for r in document.relations:
-        lines.append(f"{document.pmid}\t{r.label}\t{r.head}\t{r.tail}\n")
-    return "".join(lines)
+            summary.linked += 1
+            summary.methods[link.method] += 1
+        ids = mention_ids_field(list(link.ids), style)
+        parts = m.composite_parts if ids == m.ids else []  # the parts name the old ids one by one
+        mentions.append(RawMention(m.start, m.end, m.text, m.type, ids, parts, m.line))
+    return RawDocument(document.pmid, document.title, document.abstract, mentions, document.relations)
 
 
 def run(

@@ -1,15 +1,18 @@
-"""What flows through prediction: input documents, input problems, and normalised results."""
+"""What flows through prediction: input documents and input problems. Results are the model's result contract
+(`modeling.outputs_joint_ner_re.DocumentResult`, coerced with `to_document_result`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import Any
+
+from modeling.outputs_joint_ner_re import document_text
 
 
 @dataclass(slots=True)
 class Document:
     """One input document. `text` is what offsets index; `title`/`abstract` are kept when the input had them
-    (then `text == title + " " + abstract`), so PubTator and BioC output can write them back as such."""
+    (then `text == document_text(title, abstract)`), so PubTator and BioC output can write them back as such."""
 
     pmid: str
     text: str
@@ -22,8 +25,8 @@ class Document:
         """A document from a text and/or a title and abstract (title/abstract kept only if they make the text)."""
         if text is None:
             title, abstract = title or "", abstract or ""
-            return cls(pmid, title + " " + abstract, source, title, abstract)
-        if title is not None and abstract is not None and title + " " + abstract == text:
+            return cls(pmid, document_text(title, abstract), source, title, abstract)
+        if title is not None and abstract is not None and document_text(title, abstract) == text:
             return cls(pmid, text, source, title, abstract)
         return cls(pmid, text, source)
 
@@ -45,28 +48,3 @@ class Problem:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def normalise_result(result: Mapping[str, Any]) -> dict[str, Any]:
-    """`extract`'s result in the output contract: every mention has `ids` (empty = not linked) and
-    `link_score` (None without a linker), whatever the model version; extra keys are dropped."""
-    mentions = [
-        {
-            "start": int(m["start"]),
-            "end": int(m["end"]),
-            "text": m["text"],
-            "type": m["type"],
-            "ids": [str(i) for i in (m.get("ids") or [])],
-            "link_score": None if m.get("link_score") is None else float(m["link_score"]),
-        }
-        for m in result["mentions"]
-    ]
-    entities = [
-        {"id": str(e["id"]), "type": e["type"], "mention_indices": [int(i) for i in e["mention_indices"]]}
-        for e in result["entities"]
-    ]
-    relations = [
-        {"label": r["label"], "head": str(r["head"]), "tail": str(r["tail"]), "score": float(r["score"])}
-        for r in result["relations"]
-    ]
-    return {"pmid": str(result["pmid"]), "mentions": mentions, "entities": entities, "relations": relations}

@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from loaders.cli_errors import UsageError
+from modeling.outputs_joint_ner_re import to_document_result
 
 from .readers import Columns, InputError, Item, read_inputs
-from .records import Document, Problem, normalise_result
+from .records import Document, Problem
 from .writers import open_writer
 
 MANIFEST = "manifest.json"
@@ -172,7 +173,7 @@ def _extract(model: Any, tokenizer: Any, documents: Sequence[Document], settings
         return []
     inputs = [{"pmid": d.pmid, "text": d.text} for d in documents]
     raw = model.extract(inputs, tokenizer, mode="end2end", batch_size=settings.batch_size, threshold=settings.threshold)
-    return [normalise_result(r) for r in raw]
+    return [to_document_result(r) for r in raw]
 
 
 def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
@@ -180,6 +181,10 @@ def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
     process and registered with `AutoModel`, so its classes load the model, not the code saved in the folder
     (`trust_remote_code` is what a process without this package relies on)."""
     from transformers import AutoModel, AutoTokenizer
+
+    from modeling import register
+
+    register()  # this package's classes load the model, not a copy of the code saved in its folder
 
     model = AutoModel.from_pretrained(model_name_or_path, trust_remote_code=True)
     tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=True)

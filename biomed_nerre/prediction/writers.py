@@ -1,15 +1,16 @@
 """Streaming writers of prediction results: JSONL, PubTator, BioC XML, BioC JSON, Parquet.
 
 Each writer takes `(document, result)` pairs one at a time (`document`: a `Document.to_json()` dict,
-`result`: `records.normalise_result`) and holds at most one Parquet row group in memory. A name ending in
+`result`: a `DocumentResult`, the result contract) and holds at most one Parquet row group in memory. A name ending in
 `.gz` is gzip-compressed (not for Parquet, which compresses its columns itself).
 
 - `jsonl`: one result per line: `pmid`, `mentions` (`start`, `end`, `text`, `type`, `ids`, `link_score`),
   `entities` (`id`, `type`, `mention_indices`), `relations` (`label`, `head`, `tail`, `score`).
-- `pubtator`: title and abstract lines, one line per mention (ids in the corpus form, see `corpus_ids`) and
-  one per relation (`PMID<TAB>label<TAB>head<TAB>tail`, no score: the strict reader takes 4 fields). A text
-  without a title/abstract split is written as the title with an empty abstract. Tabs and line breaks, which
-  PubTator lines cannot hold, are written as spaces (same length: offsets are unchanged).
+- `pubtator`: the project's one PubTator writer (`loaders.pubtator`) over `corpus_ids.pubtator_document`: title
+  and abstract lines, one line per mention (ids in the corpus form) and one per relation between concept ids
+  (`PMID<TAB>label<TAB>head<TAB>tail`, no score: the strict reader takes 4 fields). A text without a
+  title/abstract split is written as the title with an empty abstract. Tabs and line breaks, which PubTator lines
+  cannot hold, are written as spaces (same length: offsets are unchanged).
 - `bioc-xml`, `bioc-json`: a collection; per document a title and an abstract passage (or one passage),
   annotations with document offsets and infons `type`, `identifier` (ids joined with ";", absent when
   unlinked), `entity` (the entity ids), `link_score`; relations with infons `type` (label), `head`, `tail`
@@ -25,7 +26,9 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
-from .corpus_ids import mention_ids_field, relation_argument
+from loaders.pubtator import PubTatorWriter as RawPubTatorWriter
+
+from .corpus_ids import pubtator_document
 
 OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc-xml", "bioc-json", "parquet")
 _SUFFIXES = {".jsonl": "jsonl", ".parquet": "parquet", ".xml": "bioc-xml", ".json": "bioc-json",
@@ -59,31 +62,19 @@ class JsonlWriter:
         self.handle.close()
 
 
-def _one_line(text: str) -> str:
-    return text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-
-
 class PubTatorWriter:
     def __init__(self, path: Path, gz: bool = False, id_style: str = "bc5cdr", **_: Any) -> None:
-        self.handle = _open_text(path, gz)
+        self.writer = RawPubTatorWriter(path, gz=gz)
         self.id_style = id_style
 
     def write(self, document: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-        pmid = result["pmid"]
         title, abstract = document.get("title"), document.get("abstract")
         if title is None or abstract is None:
             title, abstract = document["text"], ""
-        lines = [f"{pmid}|t|{_one_line(title)}", f"{pmid}|a|{_one_line(abstract)}"]
-        for m in result["mentions"]:
-            lines.append("\t".join([pmid, str(m["start"]), str(m["end"]), _one_line(m["text"]), m["type"],
-                                    mention_ids_field(m["ids"], self.id_style)]))
-        for r in result["relations"]:
-            lines.append("\t".join([pmid, r["label"], relation_argument(r["head"], self.id_style),
-                                    relation_argument(r["tail"], self.id_style)]))
-        self.handle.write("\n".join(lines) + "\n\n")
+        self.writer.write(pubtator_document(result["pmid"], title, abstract, result, self.id_style))
 
     def close(self) -> None:
-        self.handle.close()
+        self.writer.close()
 
 
 def bioc_document(document: Mapping[str, Any], result: Mapping[str, Any]) -> Any:

@@ -15,8 +15,8 @@ from biomed_nerre.evaluation.re_metrics import relation_scores
 
 # margins tried (logit(label) - logit(TH)); 0 is ATLOP's default
 THRESHOLD_GRID: tuple[float, ...] = tuple(x / 4 for x in range(-12, 13))
-# the margin floor of the one extraction pass: every allowed label with a margin above it is kept
-SCORE_FLOOR = -50.0
+# the threshold (a probability) of the one extraction pass: every allowed label is kept, with its score
+SCORE_FLOOR = 0.0
 
 
 def keep_relations_above(prediction: Mapping[str, Any], threshold: float) -> dict[str, Any]:
