@@ -181,7 +181,7 @@ def document_from_row(row: Any, source: str, default_id: str, columns: Columns) 
 
 
 # ---- BioC ------------------------------------------------------------------------------------------------
-def bioc_passage_records(doc: Any, source: str, skip_tables: bool = False) -> list[dict[str, Any]] | Problem:
+def _passage_records(doc: Any, source: str, skip_tables: bool = False) -> list[dict[str, Any]] | Problem:
     """A BioC document's passages as `{"offset", "text", "infons", "skip"}` (a Problem for a passage that holds
     sentences instead of text, which this reader does not join): references are skipped, tables when
     `skip_tables`."""
@@ -199,7 +199,7 @@ def bioc_passage_records(doc: Any, source: str, skip_tables: bool = False) -> li
 def _bioc_document(doc: Any, source: str, columns: Columns) -> Item:
     """A BioC document (either annotation layout; its annotations are not read) as a `Document` that keeps its
     passages: the text is `passages_text` of them, so predicted offsets are BioC document offsets."""
-    passages = bioc_passage_records(doc, source, columns.skip_tables)
+    passages = _passage_records(doc, source, columns.skip_tables)
     if isinstance(passages, Problem):
         return passages
     infons = {str(key): str(value) for key, value in doc.infons.items()}
@@ -209,11 +209,12 @@ def _bioc_document(doc: Any, source: str, columns: Columns) -> Item:
         return Problem(source, str(err).removeprefix(source + ", "), doc.id or None)
 
 
-def iter_bioc_documents(spec: str) -> Iterator[tuple[str, Any] | Problem]:
-    """(source, `bioc.BioCDocument`) of each document of a BioC XML or JSON file (a collection, or JSON lines:
-    one document per line, streamed; XML is streamed too); a Problem for a JSON line that is no BioC document.
-    `InputError` with file and line for broken XML or JSON."""
-    if input_format_for(spec) == "bioc-xml":
+def iter_bioc_documents(spec: str, fmt: str | None = None) -> Iterator[tuple[str, Any] | Problem]:
+    """(source, `bioc.BioCDocument`) of each document of a BioC XML or JSON file (`fmt` "bioc-xml" or "bioc-json",
+    by default from the name; JSON: a collection, or JSON lines, one document per line, streamed; XML is streamed
+    too); a Problem for a JSON line that is no BioC document. `InputError` with file and line for broken XML or
+    JSON."""
+    if (fmt or input_format_for(spec)) == "bioc-xml":
         yield from _iter_bioc_xml(spec)
     else:
         yield from _iter_bioc_json(spec)
@@ -265,9 +266,17 @@ def _iter_bioc_json(spec: str) -> Iterator[tuple[str, Any] | Problem]:
         yield f"{spec}, document {number}", doc
 
 
-def read_bioc(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
-    for item in iter_bioc_documents(spec):
+def _read_bioc(spec: str, columns: Columns, fmt: str) -> Iterator[Item]:
+    for item in iter_bioc_documents(spec, fmt):
         yield item if isinstance(item, Problem) else _bioc_document(item[1], item[0], columns)
+
+
+def read_bioc_xml(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+    return _read_bioc(spec, columns, "bioc-xml")
+
+
+def read_bioc_json(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+    return _read_bioc(spec, columns, "bioc-json")
 
 
 def _is_json_lines(spec: str) -> bool:
@@ -327,8 +336,8 @@ def read_hub(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
 
 READERS = {
     "pubtator": read_pubtator,
-    "bioc-xml": read_bioc,
-    "bioc-json": read_bioc,
+    "bioc-xml": read_bioc_xml,
+    "bioc-json": read_bioc_json,
     "jsonl": read_jsonl,
     "text": read_text,
     "parquet": read_parquet,
