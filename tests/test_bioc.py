@@ -135,7 +135,7 @@ RESULT = {
     "pmid": "1",
     "mentions": [
         {"start": 0, "end": 8, "text": "Naloxone", "type": "Chemical", "ids": ["MESH:D009270"], "link_score": 1.0},
-        {"start": 30, "end": 52, "text": "ocular and auditory toxicity", "type": "Disease",
+        {"start": 30, "end": 58, "text": "ocular and auditory toxicity", "type": "Disease",
          "ids": ["MESH:D014786", "MESH:D006311"], "link_score": 0.8},
         {"start": 60, "end": 68, "text": "nalozone", "type": "Chemical", "ids": [], "link_score": None},
     ],
@@ -396,3 +396,11 @@ def test_columns_carry_skip_tables_into_the_manifest():
     settings = RunSettings(inputs=[], output=Path("o.xml"), output_format="bioc-xml", model="m",
                            columns=Columns(skip_tables=True))
     assert settings.manifest()["columns"]["skip_tables"] is True
+
+
+def test_help_names_the_bioc_options():
+    from biomed_nerre.evaluation.run import build_parser as evaluate_parser
+    from biomed_nerre.prediction.cli import build_parser as predict_parser
+
+    assert all(flag in predict_parser().format_help() for flag in ("--bioc-layout", "--skip-tables"))
+    assert "--bioc" in evaluate_parser().format_help()

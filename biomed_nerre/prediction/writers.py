@@ -20,6 +20,7 @@ Each writer takes `(document, result)` pairs one at a time (`document`: a `Docum
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
 import json
@@ -91,15 +92,16 @@ def bioc_passages(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"offset": 0, "text": document["text"], "infons": {"type": "text"}}]
 
 
-def holding_passage(passages: list[dict[str, Any]], start: int, end: int) -> int | None:
-    """The index of the tagged passage whose text holds [start, end) (BioC document offsets), or None when the
-    span crosses a passage boundary (possible only where two passages touch with no character between them)."""
-    for k in range(len(passages) - 1, -1, -1):
-        passage = passages[k]
-        if passage["offset"] <= start:
-            inside = end <= passage["offset"] + len(passage["text"]) and not passage_is_skipped(passage)
-            return k if inside else None
-    return None
+def holding_passage(passages: list[dict[str, Any]], starts: list[int], start: int, end: int) -> int | None:
+    """The index of the tagged passage whose text holds [start, end) (BioC document offsets; `starts`: the passages'
+    offsets, in order), or None when the span crosses a passage boundary (possible only where two passages touch
+    with no character between them) or lies outside every tagged passage."""
+    k = bisect.bisect_right(starts, start) - 1  # the last passage starting at or before the mention
+    if k < 0:
+        return None
+    passage = passages[k]
+    inside = end <= passage["offset"] + len(passage["text"]) and not passage_is_skipped(passage)
+    return k if inside else None
 
 
 def bioc_document(document: Mapping[str, Any], result: Mapping[str, Any], layout: str = "pubtator3",
@@ -114,6 +116,7 @@ def bioc_document(document: Mapping[str, Any], result: Mapping[str, Any], layout
     doc.id = result["pmid"]
     doc.infons.update(document.get("infons") or {})
     passages = bioc_passages(document)
+    starts = [p["offset"] for p in passages]
     written = []
     for p in passages:
         passage = BioCPassage()
@@ -128,7 +131,7 @@ def bioc_document(document: Mapping[str, Any], result: Mapping[str, Any], layout
             entities_of.setdefault(i, []).append(entity["id"])
     placed: set[int] = set()
     for i, m in enumerate(result["mentions"]):
-        k = holding_passage(passages, m["start"], m["end"])
+        k = holding_passage(passages, starts, m["start"], m["end"])
         if k is None:
             if left_out is not None:
                 left_out.append((str(result["pmid"]), int(m["start"]), int(m["end"])))
