@@ -193,8 +193,6 @@ class BiomedNerRe:
         """Save a copy of the model (`save_pretrained`: weights, code, linker, gazetteer; and the tokenizer) in
         `path/model`, written next to it first and then moved in, so a pipeline saved over the folder it was
         loaded from keeps a whole copy."""
-        if MODEL_FOLDER in exclude:
-            return
         model, tokenizer = self.model_and_tokenizer
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -209,7 +207,7 @@ class BiomedNerRe:
         """Load the copy `to_disk` saved; without one (saved with the component excluded), the model named by the
         config loads on first use."""
         folder = Path(path) / MODEL_FOLDER
-        if MODEL_FOLDER not in exclude and folder.is_dir():
+        if folder.is_dir():
             self._loaded = self._load(str(folder))
         return self
 
