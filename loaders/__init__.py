@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modeling.outputs_joint_ner_re import InputError
+
 from .pubtator import ParseReport, PubTatorFormatError
 
 if TYPE_CHECKING:
@@ -46,7 +48,8 @@ def prepare_corpus(
     """Instantiate a corpus builder and build its Arrow cache (a no-op when the cache is warm).
 
     `config_kwargs` go to the config, e.g. `strict=False`. After a fresh build, `builder.reports[split]`
-    holds what strict=False skipped. Input errors surface as `PubTatorFormatError`, not wrapped.
+    holds what strict=False skipped. Input errors surface as `PubTatorFormatError` (or, for an id that the
+    `bigbio_kb` view cannot split into db_name and db_id, `InputError`), not wrapped.
     """
     import datasets
 
@@ -64,7 +67,7 @@ def prepare_corpus(
         builder.download_and_prepare()
     except datasets.exceptions.DatasetGenerationError as error:
         cause = error.__cause__
-        if isinstance(cause, PubTatorFormatError):
+        if isinstance(cause, (PubTatorFormatError, InputError)):
             raise cause from None
         raise
     return builder
@@ -79,9 +82,9 @@ def load_corpus(
 ) -> "datasets.DatasetDict":
     """Build (or reuse from cache) one config of a corpus and return its splits.
 
-    corpus: "bc5cdr" | "chem_dis_gene"; config_name: BC5CDR "documents" (default) | "ner" | "re",
-    ChemDisGene "ctd_derived_documents" (default) | "ctd_derived_ner" | "ctd_derived_re" |
-    "curated_documents" | "curated_ner" | "curated_re"; data_dir: a local copy with the release's file
+    corpus: "bc5cdr" | "chem_dis_gene"; config_name: BC5CDR "documents" (default) | "ner" | "re" | "bigbio_kb",
+    ChemDisGene "<family>_<view>" with family "ctd_derived" (default "ctd_derived_documents") or "curated" and
+    the same four views; data_dir: a local copy with the release's file
     names (else download); cache_dir: the `datasets` cache (default: the HF cache).
     """
     return prepare_corpus(corpus, config_name, data_dir, cache_dir, **config_kwargs).as_dataset()

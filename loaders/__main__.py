@@ -4,8 +4,8 @@
     python -m loaders build chem_dis_gene --data-dir ../shared/data/chem_dis_gene/sample --out data/chem_dis_gene
 
 Every config is built (or only those named with --config, repeatable, or --configs a b) and saved with `save_to_disk` to
-`<out>/<config name>/` (BC5CDR: documents, ner, re; ChemDisGene: ctd_derived_documents, ...,
-curated_re); then a count table is printed. Without --data-dir the corpus is downloaded.
+`<out>/<config name>/` (BC5CDR: documents, ner, re, bigbio_kb; ChemDisGene: ctd_derived_documents, ...,
+curated_bigbio_kb); then a count table is printed. Without --data-dir the corpus is downloaded.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import datasets
 import pyarrow.compute as pc
 
-from modeling.outputs_joint_ner_re import NIL_PREFIX
+from modeling.outputs_joint_ner_re import NIL_PREFIX, InputError
 
 from . import CORPORA, PubTatorFormatError, prepare_corpus
 from .cli_errors import OneLineErrorParser, UsageError, unknown_name
@@ -68,6 +68,10 @@ def build(corpus: str, data_dir: str | None, out: Path, configs: list[str] | Non
                 table = dataset.data.table
                 row["ner_tokens"] = _list_sum(table.column("tokens"))
                 row["ner_dropped"] = _list_sum(table.column("dropped_mentions"))
+            elif builder.config.view == "bigbio_kb":
+                table = dataset.data.table
+                row["bigbio_entities"] = _list_sum(table.column("entities"))
+                row["bigbio_relations"] = _list_sum(table.column("relations"))
             else:
                 row["re_rows"] = dataset.num_rows
             report = builder.reports.get(split)
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return build(args.corpus, args.data_dir, args.out, args.configs, args.cache_dir, args.strict)
-    except (PubTatorFormatError, FileNotFoundError, UsageError) as error:
+    except (PubTatorFormatError, InputError, FileNotFoundError, UsageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

@@ -1,7 +1,7 @@
 """What both corpus builders share: the config class, features per view, and example generation.
 
-Each view (`documents`, `ner`, `re`) is produced from the same parse: a subclass yields `documents`
-rows from `_iter_documents`, and the views are derived row by row (`loaders.views`), so a build
+Each view (`documents`, `ner`, `re`, `bigbio_kb`) is produced from the same parse: a subclass yields `documents`
+rows from `_iter_documents`, and the views are derived row by row (`loaders.views`, `loaders.bigbio`), so a build
 streams the source document by document whatever the view.
 """
 
@@ -15,13 +15,14 @@ from typing import Any, ClassVar, Iterator
 
 import datasets
 
+from .bigbio import bigbio_kb_features, bigbio_kb_row
 from .pubtator import ErrorPolicy, ParseReport
 from .schema import RELATION_TYPES, bio_label_names, documents_features, ner_features, re_features
 from .views import ner_row, re_rows
 
 logger = logging.getLogger(__name__)
 
-VIEWS = ("documents", "ner", "re")
+VIEWS = ("documents", "ner", "re", "bigbio_kb")
 
 
 @dataclass
@@ -71,6 +72,8 @@ class CorpusBuilder(datasets.GeneratorBasedBuilder):
             features = ner_features(self.CORPUS)
         elif view == "re":
             features = re_features(self.HAS_DRUGPROT_FLAG)
+        elif view == "bigbio_kb":
+            features = bigbio_kb_features()
         else:
             raise ValueError(f"unknown view {view!r}, expected one of {VIEWS}")
         return datasets.DatasetInfo(description=self.__doc__, features=features)
@@ -90,6 +93,8 @@ class CorpusBuilder(datasets.GeneratorBasedBuilder):
                 yield pmid, document
             elif view == "ner":
                 yield pmid, ner_row(document, tag_ids)
+            elif view == "bigbio_kb":
+                yield pmid, bigbio_kb_row(document, self.CORPUS)
             else:
                 for k, row in enumerate(re_rows(document, relation_types)):
                     yield f"{pmid}-{k}", row

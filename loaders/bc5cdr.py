@@ -1,6 +1,6 @@
 """BioCreative V CDR (chemical-induced disease) as a `datasets` builder.
 
-Configs: `documents` (default), `ner`, `re`; splits train / validation / test
+Configs: `documents` (default), `ner`, `re`, `bigbio_kb` (the BigBio kb schema, `loaders/bigbio.py`); splits train / validation / test
 (`CDR_TrainingSet`, `CDR_DevelopmentSet`, `CDR_TestSet`). Entity types Chemical and Disease;
 one relation label, CID (Chemical -> Disease), given in the PubTator file itself.
 """

@@ -3,7 +3,8 @@
 Configs `<family>_<view>`: families `ctd_derived` (train / validation / test, relations distantly
 supervised from CTD) and `curated` (test only: 523 expert-labelled abstracts, gold relations =
 approved_relns_ctd_v1 ∪ approved_relns_new_v1, `is_drugprot` marks the abstracts listed in
-drugprot_pmids; always False in ctd_derived); views `documents` (default `ctd_derived_documents`), `ner`, `re`.
+drugprot_pmids; always False in ctd_derived); views `documents` (default `ctd_derived_documents`), `ner`, `re`,
+`bigbio_kb`.
 
 Relations live in TSV files apart from the abstracts. They are indexed per PMID before the abstracts are
 streamed (the relation files are small next to the abstracts: 167k lines for 77k train abstracts), so

@@ -25,3 +25,13 @@ def write_tiny_model(encoder: Path, folder: Path, entity_types=("Chemical", "Dis
     model.save_pretrained(folder)
     load_tokenizer(encoder).save_pretrained(folder)
     return folder
+
+
+def write_linked_tiny_model(encoder: Path, folder: Path) -> Path:
+    """`write_tiny_model` with the linker of `tests.test_pipeline.save_linker_of_gold_names`, so that its mentions
+    carry MeSH ids and its relations join linked entities."""
+    from tests.test_pipeline import save_linker_of_gold_names
+
+    write_tiny_model(encoder, folder)
+    save_linker_of_gold_names(folder)
+    return folder

@@ -17,7 +17,7 @@ from biomed_nerre.hub.export_dataset import export_dataset, export_dataset_dicts
 from loaders import load_corpus
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-BC5CDR_CONFIGS = ["documents", "ner", "re"]
+BC5CDR_CONFIGS = ["documents", "ner", "re", "bigbio_kb"]
 
 LOAD_SCRIPT = r"""
 import json, sys
@@ -110,6 +110,8 @@ def test_card_metadata_lists_files_features_and_counts(exported) -> None:
     text = (folder / "README.md").read_text()
     assert 'load_dataset("someone/bc5cdr", "documents")' in text
     assert "| train | 500 | 9,385 |" in text  # 5203 Chemical + 4182 Disease mentions (data README)
+    assert "Annotations in `bigbio_kb`:\n\n| split | documents | entities | relations |" in text
+    assert "| train | 500 | 9,385 | 1,038 |" in text and "BigBio" in text  # an entity per mention, 1,038 CID
     assert "doi     = {10.1093/database/baw068}" in text
     # the license as BigBio records it, who says so, and the corpus's own terms
     assert meta["license"] == "other" and meta["license_name"] == "public-domain-mark-1.0"
@@ -135,3 +137,16 @@ def test_export_refuses_a_non_empty_folder(tmp_path, exported) -> None:
     with pytest.raises(FileExistsError, match="not an empty folder"):
         export_dataset_dicts({"re": built}, tmp_path, corpus="bc5cdr")
     assert shard_count(10, 2, 1) == 2  # never more shards than rows
+
+
+def test_push_to_hub_dataset_publishes_bigbio_kb_loadable_by_name(tmp_path, exported) -> None:
+    from biomed_nerre.hub.cli import main as push_to_hub
+
+    out = tmp_path / "bigbio"
+    assert push_to_hub(["dataset", "bc5cdr", "--data-dir", str(DATA / "bc5cdr"), "--cache-dir", str(exported["cache"]),
+                        "--config", "bigbio_kb", "--local-dir", str(out)]) == 0
+    assert [c["config_name"] for c in card_yaml(out)["configs"]] == ["bigbio_kb"]
+    loaded = load_in_fresh_process(out, ["bigbio_kb"], tmp_path)["bigbio_kb"]
+    assert {split: len(d["rows"]) for split, d in loaded.items()} == {"train": 500, "validation": 500, "test": 500}
+    relations = {split: sum(len(row["relations"]) for row in d["rows"]) for split, d in loaded.items()}
+    assert relations == {"train": 1038, "validation": 1012, "test": 1066}  # the published CID counts

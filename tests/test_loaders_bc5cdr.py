@@ -155,4 +155,4 @@ def test_download_tries_mirrors_in_order_and_checks_checksums(tmp_path):
 def test_public_api():
     assert set(CORPORA) == {"bc5cdr", "chem_dis_gene"}
     assert CORPORA["bc5cdr"].DEFAULT_CONFIG_NAME == "documents"
-    assert {c.name for c in CORPORA["bc5cdr"].BUILDER_CONFIGS} == {"documents", "ner", "re"}
+    assert {c.name for c in CORPORA["bc5cdr"].BUILDER_CONFIGS} == {"documents", "ner", "re", "bigbio_kb"}

@@ -75,6 +75,14 @@ CORPUS_CARDS: dict[str, CorpusCardInfo] = {
 
 SHARD_PATTERN = "{split}-*.parquet"
 
+BIGBIO_NOTE = """
+The `bigbio_kb` configs hold the same documents in the [BigBio](https://github.com/bigscience-workshop/biomedical)
+knowledge-base schema (version 1.0.0), so that BigBio tooling reads them: `passages` (title, abstract), one
+entity per mention with its concept ids as `normalized` (`db_name` MESH or NCBIGene, `db_id`), and one relation
+per document-level relation, whose arguments are the first mention of each concept (BigBio's own loaders
+relate every pair of mentions instead).
+"""
+
 
 def size_category(num_rows: int) -> str:
     """The Hub's size_categories bucket for `num_rows`."""
@@ -133,16 +141,18 @@ def card_metadata(
     return meta
 
 
-def _documents_counts(dd: DatasetDict) -> list[str]:
-    rows = []
-    for split, ds in dd.items():
-        if not {"mentions", "entities", "relations"} <= set(ds.column_names):
-            return []
-        mentions = sum(len(m) for m in ds["mentions"])
-        entities = sum(len(e) for e in ds["entities"])
-        relations = sum(len(r) for r in ds["relations"])
-        rows.append(f"| {split} | {ds.num_rows:,} | {mentions:,} | {entities:,} | {relations:,} |")
-    return rows
+def _annotation_counts(dd: DatasetDict) -> tuple[list[str], list[str]]:
+    """The list columns of a config counted per split (`documents`: mentions, entities, relations; `bigbio_kb`:
+    entities (one per mention) and relations), and one table row per split; ([], []) for the other views."""
+    columns = next(iter(dd.values())).column_names
+    counted = [c for c in ("mentions", "entities", "relations") if c in columns]
+    if "relations" not in counted or "entities" not in counted:
+        return [], []
+    rows = [
+        f"| {split} | {ds.num_rows:,} | " + " | ".join(f"{sum(len(v) for v in ds[c]):,}" for c in counted) + " |"
+        for split, ds in dd.items()
+    ]
+    return counted, rows
 
 
 def _feature_lines(dd: DatasetDict) -> str:
@@ -169,11 +179,11 @@ def build_dataset_card(
     ]
     doc_sections = []
     for name, dd in configs.items():
-        rows = _documents_counts(dd)
+        counted, rows = _annotation_counts(dd)
         if rows:
             doc_sections.append(
-                f"Annotations in `{name}`:\n\n| split | documents | mentions | entities | relations |\n"
-                "|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+                f"Annotations in `{name}`:\n\n| split | documents | {' | '.join(counted)} |\n"
+                f"|---|---|{'---|' * len(counted)}\n" + "\n".join(rows) + "\n"
             )
     feature_sections = "\n".join(f"- `{name}`:\n{_feature_lines(dd)}" for name, dd in configs.items())
     notes = "\n".join(f"- {note}" for note in info.notes)
@@ -196,10 +206,10 @@ from datasets import load_dataset
 dataset = load_dataset("{load_id}", "{first}")
 ```
 
-Configs: {", ".join(f"`{name}`" for name in configs)}. All views share the `documents` schema of the
+Configs: {", ".join(f"`{name}`" for name in configs)}. Except `bigbio_kb`, they share the `documents` schema of the
 project: one row per abstract, `text` = title + " " + abstract, character offsets index `text` (end
 exclusive); `ner` is a word-level BIO view of the same documents and `re` has one row per gold relation.
-
+{BIGBIO_NOTE if any(name.endswith("bigbio_kb") for name in configs) else ""}
 ## Counts
 
 | config | split | rows |
