@@ -357,3 +357,41 @@ def test_a_document_too_large_to_train_on_is_named_in_one_clear_error(encoder):
     message = done.stdout.strip()
     assert message.startswith("a training batch of ") and "does not fit in the memory of cpu" in message
     assert "PMID 424242 (" in message and "tokens" in message and "--gradient-checkpointing true" in message
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(encoder, cache, tmp_path):
+    """`--gradient-checkpointing true` (the encoder recomputes its activations in the backward pass): the same
+    loss and gradients as without, on a document of several windows; and train.py runs with it."""
+    from biomed_nerre.training.main import main as train_main
+    from tests.test_training_e2e import _common_flags
+
+    tokenizer = load_tokenizer(encoder)
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe.from_encoder(str(encoder), max_length=24, stride=4, re_block_size=8,
+                                              classifier_dropout=0.0, encoder_overrides={"hidden_dropout_prob": 0.0,
+                                                                                         "attention_probs_dropout_prob": 0.0})
+    text = "naloxone reverses the effect of clonidine in rats with hypertension ."
+    document = {"pmid": "1", "text": text * 4, "relations": [],
+                "mentions": [{"start": k * len(text) + 32, "end": k * len(text) + 41, "type": "Chemical"} for k in range(4)]
+                + [{"start": 50, "end": 62, "type": "Disease"}],
+                "entities": [{"id": "C", "type": "Chemical", "mention_indices": [0, 1, 2, 3]},
+                             {"id": "D", "type": "Disease", "mention_indices": [4]}]}
+    batch = collate_features([prepare_features(document, tokenizer, model.config)], tokenizer.pad_token_id, 1)
+    assert batch["input_ids"].size(0) > 3
+    results = []
+    for checkpointing in (False, True):
+        if checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train().zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        results.append((loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    assert all(layer.gradient_checkpointing for layer in model.encoder.encoder.layer)
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-6) and results[0][1].keys() == results[1][1].keys()
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+    metrics = train_main(_common_flags(encoder, cache) + [
+        "--num-epochs", "1", "--gradient-checkpointing", "true", "--output-dir", str(tmp_path / "model"),
+        "--evaluate-test", "false", "--linker", "false", "--calibrate-re-threshold", "false"])
+    assert metrics["training"]["global_step"] == 4
