@@ -180,7 +180,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     relation_types = json.loads((Path(args.model) / "config.json").read_text())["relation_types"]
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model, trust_remote_code=True)
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="long-documents-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work}", flush=True)

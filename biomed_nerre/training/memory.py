@@ -8,6 +8,7 @@ CPU allocator becomes `BatchDoesNotFitError`, which `train.py` prints as one `er
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Iterator, Mapping, Sequence
 
@@ -43,6 +44,14 @@ def describe_batch(batch: Mapping[str, torch.Tensor], pmids: Sequence[str] | Non
                      for b in order)
 
 
+def _cause(error: BaseException) -> str:
+    """The first two sentences of an out-of-memory message, without the CPU allocator's `[enforce fail at ...]`
+    prefix: "CUDA out of memory. Tried to allocate 2.00 GiB", "DefaultCPUAllocator: can't allocate memory: you
+    tried to allocate 4194304 bytes. Error code 12 (Cannot allocate memory)"."""
+    text = re.sub(r"^\[enforce fail at [^\]]*\][^.]*\.\s*", "", " ".join(str(error).split()))
+    return ". ".join(text.split(". ")[:2]).rstrip(".") or type(error).__name__
+
+
 @contextmanager
 def explain_out_of_memory(batch: Mapping[str, torch.Tensor], pmids: Sequence[str] | None, device: object) -> Iterator[None]:
     """Turn an out-of-memory error raised inside into `BatchDoesNotFitError` naming the batch's documents."""
@@ -52,7 +61,7 @@ def explain_out_of_memory(batch: Mapping[str, torch.Tensor], pmids: Sequence[str
         if not is_out_of_memory(error):
             raise
         windows = int(batch["input_ids"].size(0))
-        cause = " ".join(str(error).split())[:160]
+        cause = _cause(error)
         raise BatchDoesNotFitError(
             f"a training batch of {windows:,} encoder windows does not fit in the memory of {device} ({cause}): "
             f"{describe_batch(batch, pmids)}; {REMEDIES}"
