@@ -53,6 +53,8 @@ def main() -> None:
     features = featurize(load_documents("bc5cdr", "", args.data_dir)["train"], tokenizer, joint.config)
     loader, _ = make_train_dataloader(features.with_format(None), args.batch_size, 42, tokenizer.pad_token_id, True)
     batches = [batch for _, batch in zip(range(args.batches), loader)]
+    for batch in batches:
+        batch.pop("pmid")  # the loader's document ids, not a model input
     labels = [torch.randint(0, len(joint.config.ner_labels), b["input_ids"].shape).masked_fill(b["attention_mask"] == 0, -100)
               for b in batches]
 

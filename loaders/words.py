@@ -45,16 +45,33 @@ def tokenize_words(text: str, split_at: Iterable[int] = ()) -> list[Span]:
 
 
 def select_non_overlapping(mentions: Sequence[Mapping]) -> tuple[list[int], list[int]]:
-    """Indices of kept and of dropped mentions under the overlap rule (both in ascending order)."""
+    """Indices of kept and of dropped mentions under the overlap rule (both in ascending order).
+
+    Near-linear: the kept mentions are disjoint, so the character cells they cover can be marked once, and a
+    candidate overlaps a kept mention exactly when one of its cells is marked. Cells are the spans between
+    consecutive mention boundaries (not characters), and a candidate's cells are searched with
+    `bytearray.find`; the marking costs one pass over the cells in all, the searches at most the candidates'
+    lengths in cells, at C speed. (Comparing each mention with every kept one took 12 s for 16,000 mentions
+    of one document.)
+    """
     order = sorted(range(len(mentions)), key=lambda i: (mentions[i]["start"] - mentions[i]["end"], mentions[i]["start"], i))
+    bounds = sorted({m["start"] for m in mentions} | {m["end"] for m in mentions})
+    cell = {offset: k for k, offset in enumerate(bounds)}
+    taken = bytearray(len(bounds))  # cell k (from bounds[k] to bounds[k + 1]) lies in a kept mention
+    kept_bounds: set[int] = set()
     kept: list[int] = []
     dropped: list[int] = []
     for i in order:
-        start, end = mentions[i]["start"], mentions[i]["end"]
-        if any(start < mentions[k]["end"] and mentions[k]["start"] < end for k in kept):
-            dropped.append(i)
-        else:
+        first, last = cell[mentions[i]["start"]], cell[mentions[i]["end"]]
+        if first == last:  # an empty span overlaps a kept mention when it lies strictly inside one
+            inside = 0 < first and taken[first - 1] and taken[first] and first not in kept_bounds
+            (dropped if inside else kept).append(i)
+        elif taken.find(1, first, last) == -1:
+            taken[first:last] = b"\x01" * (last - first)
+            kept_bounds.update((first, last))
             kept.append(i)
+        else:
+            dropped.append(i)
     return sorted(kept), sorted(dropped)
 
 

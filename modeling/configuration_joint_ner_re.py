@@ -62,6 +62,12 @@ class JointNerReConfig(PretrainedConfig):
         re_embedding_size: size of the head/tail projections (default: the encoder's hidden size).
         re_block_size: block size of the group bilinear classifier (must divide `re_embedding_size`).
         re_use_context: add an attention-pooled, pair-specific context vector to the head/tail inputs.
+        windows_per_pass: most windows the encoder takes in one call; a document (or batch) with more is encoded
+            in several calls, so the encoder's working memory stays that of this many windows.
+        re_pairs_per_block, re_tokens_per_block: the relation head scores a document's candidate pairs in
+            blocks of at most this many pairs, and forms their context vectors over blocks of at most this many
+            tokens, so its memory depends on these sizes rather than on the document's length or pair count
+            (docs/model.md, "Long documents and memory"). They change no prediction beyond float rounding.
         token_shape_features: add a learned embedding of each token's written shape (lowercase, Capitalised,
             UPPER, mIxed, digits, ... of its characters in the original text; `token_shape`) to the encoder's
             input embeddings. It gives back the case that an uncased tokenizer throws away ("NO" the chemical
@@ -93,6 +99,9 @@ class JointNerReConfig(PretrainedConfig):
         re_embedding_size: int | None = None,
         re_block_size: int = 64,
         re_use_context: bool = True,
+        windows_per_pass: int = 32,
+        re_pairs_per_block: int = 1024,
+        re_tokens_per_block: int = 4096,
         token_shape_features: bool = False,
         gazetteer_features: bool = False,
         encoder_name_or_path: str | None = None,
@@ -137,6 +146,9 @@ class JointNerReConfig(PretrainedConfig):
         self.re_embedding_size = re_embedding_size
         self.re_block_size = int(re_block_size)
         self.re_use_context = bool(re_use_context)
+        self.windows_per_pass = int(windows_per_pass)
+        self.re_pairs_per_block = int(re_pairs_per_block)
+        self.re_tokens_per_block = int(re_tokens_per_block)
         self.token_shape_features = bool(token_shape_features)
         self.gazetteer_features = bool(gazetteer_features)
         self.encoder_name_or_path = encoder_name_or_path
@@ -171,6 +183,9 @@ class JointNerReConfig(PretrainedConfig):
                 f"stride (window overlap) must be in [0, max_length - 2 = {self.max_length - 2}), "
                 f"got {self.stride}"
             )
+        for name in ("windows_per_pass", "re_pairs_per_block", "re_tokens_per_block"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         size = self.embedding_size
         if size % self.re_block_size:
             raise ValueError(f"re_block_size {self.re_block_size} does not divide re_embedding_size {size}")

@@ -47,6 +47,7 @@ from .preprocessing_joint_ner_re import (
     token_feature_sizes,
     tokenizer_lowercases,
 )
+from .relation_blocks_joint_ner_re import pair_context, plan_pair_blocks
 
 # Logit given to labels a pair's type signature does not allow (finite so bf16/fp16 stay NaN-free).
 MASKED_LOGIT = -1e4
@@ -438,7 +439,33 @@ class SciBertForJointNerRe(PreTrainedModel):
         token_index: torch.Tensor,
         feature_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Encode all windows and gather one state per document token: `[batch, max_tokens, hidden]`."""
+        """Encode all windows and gather one state per document token: `[batch, max_tokens, hidden]`.
+
+        Windows go through the encoder `config.windows_per_pass` at a time (each window is encoded on its own, so
+        the split changes nothing but float rounding); only the states the tokens keep are gathered from each
+        call, so a long document never holds the encoder's working memory for all its windows at once.
+        """
+        per_pass = self.config.windows_per_pass
+        if input_ids.size(0) <= per_pass:
+            return self._encode_windows(input_ids, attention_mask, feature_ids)[token_index]
+        width = input_ids.size(1)
+        sequence: torch.Tensor | None = None
+        for start in range(0, input_ids.size(0), per_pass):
+            part = slice(start, start + per_pass)
+            hidden = self._encode_windows(
+                input_ids[part], attention_mask[part], None if feature_ids is None else feature_ids[part]
+            )
+            if sequence is None:
+                sequence = hidden.new_empty(*token_index.shape, hidden.size(-1))
+            low = start * width
+            inside = (token_index >= low) & (token_index < low + hidden.size(0))
+            sequence[inside] = hidden[token_index[inside] - low]
+        return sequence
+
+    def _encode_windows(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, feature_ids: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The encoder's last hidden states of some windows, flattened: `[windows * window_length, hidden]`."""
         runtime = getattr(self, "_encoder_runtime", None)  # set by use_backend("onnx")
         if runtime is not None:
             hidden = runtime(input_ids, attention_mask, feature_ids)
@@ -447,8 +474,7 @@ class SciBertForJointNerRe(PreTrainedModel):
             with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
                 hidden = self.encoder(input_ids=input_ids if embeds is None else None, inputs_embeds=embeds,
                                       attention_mask=attention_mask).last_hidden_state
-        flat = hidden.reshape(-1, hidden.size(-1))
-        return flat[token_index]
+        return hidden.reshape(-1, hidden.size(-1))
 
     def _allowed_labels(self, entity_types: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """`[batch, pairs, R]` bool: labels whose (head type, tail type) matches the pair's entity types."""
@@ -466,6 +492,31 @@ class SciBertForJointNerRe(PreTrainedModel):
         tail_type = torch.gather(entity_types, 1, pairs[..., 1]).clamp(min=0)
         return table[head_type, tail_type]
 
+    def entity_states(
+        self, sequence: torch.Tensor, mention_index: torch.Tensor, mention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """`[batch, entities, hidden]`: each entity the log-sum-exp of the states at its mentions' first tokens;
+        zeros for an entity with no mention (padding).
+
+        Summed over the flat list of real mentions rather than over `[entities, max mentions]`: in a full text
+        one concept can have thousands of mentions, and padding every entity to that count would cost memory
+        in proportion to entities x mentions.
+        """
+        batch, num_entities = mention_index.shape[:2]
+        hidden = sequence.size(-1)
+        doc, entity, slot = mention_mask.nonzero(as_tuple=True)
+        states = sequence[doc, mention_index[doc, entity, slot]]  # [mentions, H]
+        owner = (doc * num_entities + entity).unsqueeze(-1).expand(-1, hidden)
+        # the largest state per entity and dimension keeps exp() in range; as a constant it leaves the gradient
+        # (the softmax over the entity's mentions) unchanged
+        peak = sequence.new_zeros(batch * num_entities, hidden).scatter_reduce(
+            0, owner, states.detach(), reduce="amax", include_self=False
+        )
+        shifted = torch.exp(states - peak.gather(0, owner))
+        total = sequence.new_zeros(batch * num_entities, hidden).scatter_add(0, owner, shifted)
+        # a real entity's total is >= 1 (its largest mention adds exp(0)); a padding one has 0 and gets 0 + log(1)
+        return (peak + torch.log(total.clamp(min=1.0))).view(batch, num_entities, hidden)
+
     def relation_logits(
         self,
         sequence: torch.Tensor,
@@ -474,48 +525,64 @@ class SciBertForJointNerRe(PreTrainedModel):
         mention_mask: torch.Tensor,
         entity_types: torch.Tensor,
         pairs: torch.Tensor,
+        pair_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Raw logits `[batch, pairs, 1 + R]` (TH first) and the allowed-label mask `[batch, pairs, R]`."""
-        batch, num_tokens, hidden = sequence.shape
-        num_entities, num_mentions = mention_index.shape[1:]
-        gathered = torch.gather(
-            sequence, 1, mention_index.reshape(batch, -1, 1).expand(-1, -1, hidden)
-        ).view(batch, num_entities, num_mentions, hidden)
-        entity_mask = mention_mask.any(-1)
-        # padded mentions are -inf, which logsumexp skips (exp of a large finite negative is several times
-        # slower on CPU); an entity with no mention at all gets zeros instead, so its gradient stays finite
-        pad_value = torch.zeros_like(entity_mask, dtype=gathered.dtype).masked_fill(entity_mask, float("-inf"))
-        gathered = torch.where(mention_mask.unsqueeze(-1), gathered, pad_value[..., None, None])
-        entities = torch.logsumexp(gathered, dim=2).masked_fill(~entity_mask.unsqueeze(-1), 0.0)
-        entities = self.dropout(entities)
+        """Raw logits `[batch, pairs, 1 + R]` (TH first) and the allowed-label mask `[batch, pairs, R]`.
 
-        index = pairs.unsqueeze(-1).expand(-1, -1, -1, hidden)  # [B, P, 2, H]
-        head = torch.gather(entities, 1, index[:, :, 0])
-        tail = torch.gather(entities, 1, index[:, :, 1])
+        Pairs are scored in blocks (`relation_blocks_joint_ner_re`): the short documents of a batch share one,
+        a long document's pairs fill blocks of at most `config.re_pairs_per_block`, and each block's context
+        vectors are formed over blocks of `config.re_tokens_per_block` tokens, so no tensor holds all pairs, or
+        pairs times all tokens. Rows where `pair_mask` is False (padding) are not scored and hold zeros; without
+        `pair_mask` every row is scored. A batch without any real pair has its first row scored anyway, so that
+        every parameter of the head takes part in the graph (DDP needs that).
+        """
+        batch, num_pairs = pairs.shape[:2]
+        entities = self.dropout(self.entity_states(sequence, mention_index, mention_mask))  # [B, E, H]
+        if pair_mask is None:
+            pair_mask = torch.ones(batch, num_pairs, dtype=torch.bool, device=pairs.device)
+        if not pair_mask.any():
+            pair_mask = torch.zeros_like(pair_mask)
+            pair_mask[0, 0] = True
+        doc, row = pair_mask.nonzero(as_tuple=True)  # real pairs, document by document
+        local = pairs[doc, row]  # [P, 2] entity indices within each document
+        query = None
         if self.context_query is not None:
-            scores = torch.einsum("beh,bth->bet", self.context_query(entities), sequence) / math.sqrt(hidden)
-            scores = scores.masked_fill(~token_mask.unsqueeze(1), MASKED_LOGIT)
-            attention = torch.softmax(scores.float(), dim=-1)  # [B, E, T]
-            att_index = pairs.unsqueeze(-1).expand(-1, -1, -1, num_tokens)
-            pair_attention = torch.gather(attention, 1, att_index[:, :, 0]) * torch.gather(
-                attention, 1, att_index[:, :, 1]
-            )
-            pair_attention = pair_attention / (pair_attention.sum(-1, keepdim=True) + 1e-5)
-            context = torch.bmm(pair_attention.to(sequence.dtype), sequence)  # [B, P, H]
+            query = self.context_query(entities) / math.sqrt(sequence.size(-1))
+        # each document's tokens end where its last real one does (collate_features puts them first)
+        ends = (token_mask * torch.arange(1, token_mask.size(1) + 1, device=token_mask.device)).amax(-1).tolist()
+        scored = []
+        for block in plan_pair_blocks(doc, local, ends, self.config.re_pairs_per_block,
+                                      self.config.re_tokens_per_block):
+            docs = slice(block.first, block.last + 1)
+            block_doc, head, tail = doc[block.pairs], local[block.pairs, 0], local[block.pairs, 1]
+            context = None
+            if query is not None:
+                width = max(ends[docs])
+                context = pair_context(query[docs], sequence[docs, :width], token_mask[docs, :width],
+                                       block_doc - block.first, head, tail, self.config.re_tokens_per_block)
+            scored.append((block.pairs, self._score_pairs(entities[block_doc, head], entities[block_doc, tail],
+                                                          context)))
+        order = torch.cat([index for index, _ in scored])
+        values = torch.cat([scores for _, scores in scored])
+        logits = values.new_zeros(batch, num_pairs, values.size(-1))
+        logits[doc[order], row[order]] = values
+        return logits, self._allowed_labels(entity_types, pairs)
+
+    def _score_pairs(self, head: torch.Tensor, tail: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """`[pairs, 1 + R]` logits from the head and tail entity states (and the pairs' context vectors)."""
+        if context is not None:
             head = torch.cat([head, context], dim=-1)
             tail = torch.cat([tail, context], dim=-1)
         head = torch.tanh(self.head_extractor(head))
         tail = torch.tanh(self.tail_extractor(tail))
-
         block = self.config.re_block_size
         groups = head.size(-1) // block
         weight = self.bilinear.weight.view(-1, groups, block, block)  # [1 + R, K, b, b]
-        head = head.view(batch, -1, groups, block)
-        tail = tail.view(batch, -1, groups, block)
+        head = head.view(-1, groups, block)
+        tail = tail.view(-1, groups, block)
         # sum_k head_k^T W_rk tail_k, contracted so the [pairs, K, b, b] outer product is never built
-        projected = torch.einsum("bpki,rkij->bprkj", head, weight.to(head.dtype))
-        logits = torch.einsum("bprkj,bpkj->bpr", projected, tail) + self.bilinear.bias.to(head.dtype)
-        return logits, self._allowed_labels(entity_types, pairs)
+        projected = torch.einsum("pki,rkij->prkj", head, weight.to(head.dtype))
+        return torch.einsum("prkj,pkj->pr", projected, tail) + self.bilinear.bias.to(head.dtype)
 
     # ---- forward ---------------------------------------------------------------------------------------
     def forward(
@@ -555,7 +622,8 @@ class SciBertForJointNerRe(PreTrainedModel):
         if mention_index is not None:
             if pair_mask is None:
                 raise ValueError("pairs need a pair_mask")
-            raw, allowed = self.relation_logits(sequence, token_mask, mention_index, mention_mask, entity_types, pairs)
+            raw, allowed = self.relation_logits(sequence, token_mask, mention_index, mention_mask, entity_types, pairs,
+                                                pair_mask)
             raw = raw.float()
             re_logits = (raw[..., 1:] - raw[..., :1]).masked_fill(~allowed, MASKED_LOGIT)
             out_pairs = pairs.masked_fill(~pair_mask.unsqueeze(-1), -1)
@@ -753,6 +821,7 @@ class SciBertForJointNerRe(PreTrainedModel):
             entity_batch["mention_mask"],
             entity_batch["entity_types"],
             entity_batch["pairs"],
+            entity_batch["pair_mask"],
         )
         raw = raw.float()
         re_logits = (raw[..., 1:] - raw[..., :1]).masked_fill(~allowed, MASKED_LOGIT).cpu()

@@ -319,7 +319,7 @@ def test_entity_pooling_skips_padded_mentions_and_keeps_gradients_finite(tokeniz
     raw.sum().backward()
     assert torch.isfinite(sequence.grad).all()
     hidden = model.config.build_encoder_config().hidden_size
-    entities = pooled[0][0, :, :hidden]  # head vectors of pairs (0, 1) and (2, 1): entity 0, then the padding one
+    entities = pooled[0][:, :hidden]  # head vectors of pairs (0, 1) and (2, 1): entity 0, then the padding one
     assert torch.allclose(entities[0], torch.logsumexp(sequence[0, [0, 2]], dim=0))
     assert torch.equal(entities[1], torch.zeros(hidden))
 
@@ -638,7 +638,8 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_pa
     files = sorted(os.listdir(tmp_path))
     assert files == ["config.json", "configuration_joint_ner_re.py", "gazetteer_joint_ner_re.py",
                      "linking_joint_ner_re.py", "model.safetensors", "modeling_joint_ner_re.py", "name_table_joint_ner_re.py",
-                     "onnx_joint_ner_re.py", "outputs_joint_ner_re.py", "pipeline_joint_ner_re.py", "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py"]
+                     "onnx_joint_ner_re.py", "outputs_joint_ner_re.py", "pipeline_joint_ner_re.py", "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py",
+                     "relation_blocks_joint_ner_re.py"]
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_joint_ner_re.JointNerReConfig",
                                   "AutoModel": "modeling_joint_ner_re.SciBertForJointNerRe"}

@@ -80,6 +80,11 @@ class TrainingArguments:
     num_epochs: float = field(default=10.0, metadata={"help": "Training epochs (may be fractional)."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: by epochs)."})
     per_device_batch_size: int = field(default=4, metadata={"help": "Documents per batch on each process."})
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "Recompute the encoder's activations in the backward pass instead of keeping them: "
+                          "much less memory for long documents (full texts), at the cost of a second encoder forward pass."},
+    )
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
     encoder_lr: float = field(default=3e-5, metadata={"help": "Learning rate of the encoder."})
     head_lr: float = field(default=1e-4, metadata={"help": "Learning rate of the NER and RE heads."})

@@ -74,13 +74,14 @@ def featurize(documents: datasets.Dataset, tokenizer, model_config, desc: str = 
 
 
 class FeatureCollator:
-    """Turns a list of feature rows into the model's padded batch."""
+    """Turns a list of feature rows into the model's padded batch, plus `pmid`: the documents' ids (for the
+    loop's messages; it pops them before the model call)."""
 
     def __init__(self, pad_token_id: int) -> None:
         self.pad_token_id = pad_token_id
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return collate_features(rows, self.pad_token_id)
+        return {**collate_features(rows, self.pad_token_id), "pmid": [row["pmid"] for row in rows]}
 
 
 def make_train_dataloader(

@@ -29,6 +29,7 @@ from biomed_nerre.training.arguments import TrainingArguments
 from biomed_nerre.training.checkpointing import TrainerState, resolve_resume_path, save_checkpoint, truncate_log
 from biomed_nerre.training.data import corpus_labels, featurize, load_documents, make_train_dataloader
 from biomed_nerre.training.determinism import full_determinism
+from biomed_nerre.training.memory import explain_out_of_memory
 from biomed_nerre.training.optimization import accumulation_scale, build_optimizer, build_scheduler
 from biomed_nerre.training.validation import selection_value, validate
 
@@ -187,6 +188,8 @@ def build_model(args: TrainingArguments) -> tuple[SciBertForJointNerRe, Any]:
         token_shape_features=args.token_shape_features,
         gazetteer_features=args.gazetteer_features,
     )
+    if args.gradient_checkpointing:  # long documents: the encoder keeps fewer activations, recomputes the rest
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if args.gazetteer_features:
         from biomed_nerre.training.gazetteer import build_gazetteer
 
@@ -273,10 +276,13 @@ def train_epoch(run: TrainingRun, epoch: int) -> bool:
 def train_batch(run: TrainingRun, batch: dict[str, Any]) -> Any:
     """Forward and backward on one batch; the optimizer steps when Accelerate's accumulation says so."""
     args, accelerator = run.args, run.accelerator
+    pmids = batch.pop("pmid", None)  # for the error that names a batch too large for the device
     with accelerator.accumulate(run.model):
-        outputs = run.model(**batch)
-        scale = accumulation_scale(run.state.batches_done_in_epoch, len(run.loader), args.gradient_accumulation_steps)
-        accelerator.backward(outputs.loss * scale if scale != 1.0 else outputs.loss)
+        with explain_out_of_memory(batch, pmids, accelerator.device):
+            outputs = run.model(**batch)
+            scale = accumulation_scale(run.state.batches_done_in_epoch, len(run.loader),
+                                       args.gradient_accumulation_steps)
+            accelerator.backward(outputs.loss * scale if scale != 1.0 else outputs.loss)
         if accelerator.sync_gradients and args.max_grad_norm > 0:
             accelerator.clip_grad_norm_(run.model.parameters(), args.max_grad_norm)
         run.optimizer.step()

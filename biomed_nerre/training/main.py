@@ -86,6 +86,7 @@ def cli(argv: Sequence[str] | None = None) -> int:
     from loaders import PubTatorFormatError
     from loaders.cli_errors import exit_with_error
     from biomed_nerre.training.launch_check import check_processes_joined
+    from biomed_nerre.training.memory import BatchDoesNotFitError
 
     try:
         args = parse_args(argv)
@@ -95,6 +96,8 @@ def cli(argv: Sequence[str] | None = None) -> int:
     try:
         run(args)
     except (FileNotFoundError, PubTatorFormatError) as err:  # the release files the loaders could not read
+        exit_with_error(str(err))
+    except BatchDoesNotFitError as err:  # a document too long for the device's memory, named with what to change
         exit_with_error(str(err))
     return 0
 
