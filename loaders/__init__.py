@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from modeling.outputs_joint_ner_re import InputError
+
 from .pubtator import ParseReport, PubTatorFormatError
 
 if TYPE_CHECKING:
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 
     from .base import CorpusBuilder
 
-__all__ = ["CORPORA", "PubTatorFormatError", "ParseReport", "load_corpus", "prepare_corpus"]
+__all__ = ["CORPORA", "InputError", "PubTatorFormatError", "ParseReport", "load_corpus", "prepare_corpus"]
 
 
 def _corpora() -> dict[str, type[CorpusBuilder]]:
@@ -46,14 +48,22 @@ def prepare_corpus(
     """Instantiate a corpus builder and build its Arrow cache (a no-op when the cache is warm).
 
     `config_kwargs` go to the config, e.g. `strict=False`. After a fresh build, `builder.reports[split]`
-    holds what strict=False skipped. Input errors surface as `PubTatorFormatError`, not wrapped.
+    holds what strict=False skipped; `builder.split_overlaps` the warnings about PMIDs in more than one split
+    (`loaders.splits`, checked on every call). Bad input raises `InputError` (an unknown corpus or config, a
+    missing release file, or the reader's `PubTatorFormatError` naming file and line), not wrapped.
     """
     import datasets
 
+    from .cli_errors import unknown_name
+    from .splits import warn_about_overlaps
+
     corpora = _corpora()
     if corpus not in corpora:
-        raise KeyError(f"unknown corpus {corpus!r}; expected one of {sorted(corpora)}")
+        raise unknown_name("corpus", corpus, sorted(corpora))
     builder_class = corpora[corpus]
+    known = [config.name for config in builder_class.BUILDER_CONFIGS]
+    if config_name is not None and config_name not in known:
+        raise unknown_name(f"config of {corpus}", config_name, known)
     builder = builder_class(
         config_name=config_name or builder_class.DEFAULT_CONFIG_NAME,
         data_dir=data_dir,
@@ -64,9 +74,10 @@ def prepare_corpus(
         builder.download_and_prepare()
     except datasets.exceptions.DatasetGenerationError as error:
         cause = error.__cause__
-        if isinstance(cause, PubTatorFormatError):
+        if isinstance(cause, InputError):
             raise cause from None
         raise
+    builder.split_overlaps = warn_about_overlaps(f"{corpus}/{builder.config.name}", builder.as_dataset())
     return builder
 
 

@@ -11,6 +11,7 @@ curated_re); then a count table is printed. Without --data-dir the corpus is dow
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -19,8 +20,8 @@ import pyarrow.compute as pc
 
 from modeling.outputs_joint_ner_re import NIL_PREFIX
 
-from . import CORPORA, PubTatorFormatError, prepare_corpus
-from .cli_errors import OneLineErrorParser, UsageError, unknown_name
+from . import CORPORA, prepare_corpus
+from .cli_errors import OneLineErrorParser, one_line_errors, unknown_name
 from .schema import ENTITY_TYPES
 
 
@@ -106,11 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--no-strict", dest="strict", action="store_false",
                               help="report and skip bad input lines instead of stopping at the first")
     args = parser.parse_args(argv)
-    try:
+    # warnings (a PMID in two splits, what --no-strict skipped) as "WARNING: ..." lines on stderr
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    with one_line_errors():
         return build(args.corpus, args.data_dir, args.out, args.configs, args.cache_dir, args.strict)
-    except (PubTatorFormatError, FileNotFoundError, UsageError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":
