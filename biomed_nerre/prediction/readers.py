@@ -25,16 +25,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from loaders.pubtator import ErrorPolicy, PubTatorFormatError, decode_line, iter_pubtator, open_binary
+from loaders.pubtator import (
+    GZIP_ERRORS,
+    ErrorPolicy,
+    PubTatorFormatError,
+    decode_line,
+    gzip_problem,
+    iter_pubtator,
+    open_binary,
+    raw_lines,
+)
+from modeling.outputs_joint_ner_re import InputError
 
 from .records import Document, Problem
 
 INPUT_FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text", "parquet", "dataset", "hub")
 Item = Document | Problem
-
-
-class InputError(ValueError):
-    """An input that cannot be read on: names the file (and line where known)."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +92,21 @@ def input_format_for(spec: str) -> str:
 
 
 def read_inputs(specs: Sequence[str], input_format: str | None = None, columns: Columns = Columns()) -> Iterator[Item]:
-    """All documents of the inputs, in order (inputs one after the other)."""
+    """All documents of the inputs, in order (inputs one after the other). An input that holds nothing (an empty
+    file) or that breaks off (a damaged gzip stream) raises `InputError` naming it: it cannot be read on."""
     for spec in specs:
         fmt = input_format or input_format_for(spec)
         if fmt not in INPUT_FORMATS:
             raise InputError(f"{spec}: unknown input format {fmt!r} (expected one of {', '.join(INPUT_FORMATS)})")
-        yield from READERS[fmt](spec, columns)
+        items = 0
+        try:
+            for item in READERS[fmt](spec, columns):
+                items += 1
+                yield item
+        except GZIP_ERRORS as err:  # the readers that do not read line by line (BioC)
+            raise InputError(f"{spec}: {gzip_problem(err)}") from None
+        if items == 0:
+            raise InputError(f"{spec}: no documents in it (an empty {fmt} input)")
 
 
 # ---- PubTator --------------------------------------------------------------------------------------------
@@ -126,12 +141,11 @@ def _pending(policy: _CollectingPolicy, pmid: str | None) -> Iterator[Problem]:
 # ---- line formats ----------------------------------------------------------------------------------------
 def _decoded_lines(spec: str) -> Iterator[tuple[int, str | Problem]]:
     """Numbered lines; an undecodable line comes as a Problem (line formats can skip a line)."""
-    with open_binary(spec) as handle:
-        for number, raw in enumerate(handle, 1):
-            try:
-                yield number, decode_line(spec, number, raw)
-            except PubTatorFormatError as err:
-                yield number, Problem(f"{spec}, line {number}", err.message)
+    for number, raw in raw_lines(spec):  # a damaged gzip stream raises here: there is no next line to read
+        try:
+            yield number, decode_line(spec, number, raw)
+        except PubTatorFormatError as err:
+            yield number, Problem(f"{spec}, line {number}", err.message)
 
 
 def read_text(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
