@@ -43,19 +43,20 @@ def prepare_corpus(
     config_name: str | None = None,
     data_dir: str | None = None,
     cache_dir: str | None = None,
+    warn: bool = True,
     **config_kwargs,
 ) -> CorpusBuilder:
     """Instantiate a corpus builder and build its Arrow cache (a no-op when the cache is warm).
 
     `config_kwargs` go to the config, e.g. `strict=False`. After a fresh build, `builder.reports[split]`
-    holds what strict=False skipped; `builder.split_overlaps` the warnings about PMIDs in more than one split
-    (`loaders.splits`, checked on every call). Bad input raises `InputError` (an unknown corpus or config, a
+    holds what strict=False skipped; `builder.split_overlaps` the PMIDs found in more than one split, by pair of
+    splits (`loaders.splits`: checked on every call, logged as warnings unless `warn=False`). Bad input raises `InputError` (an unknown corpus or config, a
     missing release file, or the reader's `PubTatorFormatError` naming file and line), not wrapped.
     """
     import datasets
 
     from .cli_errors import unknown_name
-    from .splits import warn_about_overlaps
+    from .splits import log_overlaps, split_overlaps
 
     corpora = _corpora()
     if corpus not in corpora:
@@ -77,7 +78,9 @@ def prepare_corpus(
         if isinstance(cause, InputError):
             raise cause from None
         raise
-    builder.split_overlaps = warn_about_overlaps(f"{corpus}/{builder.config.name}", builder.as_dataset())
+    builder.split_overlaps = split_overlaps(builder.as_dataset())
+    if warn:
+        log_overlaps(f"{corpus}/{builder.config.name}", builder.split_overlaps)
     return builder
 
 

@@ -11,7 +11,6 @@ curated_re); then a count table is printed. Without --data-dir the corpus is dow
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from modeling.outputs_joint_ner_re import NIL_PREFIX
 from . import CORPORA, prepare_corpus
 from .cli_errors import OneLineErrorParser, one_line_errors, unknown_name
 from .schema import ENTITY_TYPES
+from .splits import overlap_warnings
 
 
 def _list_sum(column) -> int:
@@ -54,9 +54,12 @@ def build(corpus: str, data_dir: str | None, out: Path, configs: list[str] | Non
             raise unknown_name(f"config of {corpus}", name, known)
     names = list(dict.fromkeys(configs)) if configs else known
     rows: dict[tuple[str, str], dict[str, int]] = {}
+    warnings: dict[str, None] = {}  # the same PMIDs are in two splits of every view: said once per family
     for name in names:
         print(f"== {corpus} / {name}", flush=True)
-        builder = prepare_corpus(corpus, name, data_dir, cache_dir, strict=strict)
+        builder = prepare_corpus(corpus, name, data_dir, cache_dir, warn=False, strict=strict)
+        label = corpus if builder.config.family is None else f"{corpus}/{builder.config.family}"
+        warnings.update(dict.fromkeys(overlap_warnings(label, builder.split_overlaps)))
         dataset_dict = builder.as_dataset()
         target = out / name
         dataset_dict.save_to_disk(str(target))
@@ -76,6 +79,8 @@ def build(corpus: str, data_dir: str | None, out: Path, configs: list[str] | Non
                 row["skipped"] = max(row.get("skipped", 0), report.count)
         print(f"   saved {target}", flush=True)
     _print_table(rows)
+    for line in warnings:
+        sys.stderr.write(f"warning: {line}\n")
     return 0
 
 
@@ -107,8 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--no-strict", dest="strict", action="store_false",
                               help="report and skip bad input lines instead of stopping at the first")
     args = parser.parse_args(argv)
-    # warnings (a PMID in two splits, what --no-strict skipped) as "WARNING: ..." lines on stderr
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     with one_line_errors():
         return build(args.corpus, args.data_dir, args.out, args.configs, args.cache_dir, args.strict)
 

@@ -66,6 +66,11 @@ class PubTatorFormatError(InputError):
         super().__init__(f"{self.path}, line {line}: {message}")
 
 
+class DamagedFileError(PubTatorFormatError):
+    """A file that cannot be read on from `line` (a gzip stream cut short, UTF-16 text, a line too long): no
+    reader skips past it, whatever its strictness."""
+
+
 @dataclass
 class ParseReport:
     """Problems met in `strict=False` mode (the first 1000 kept verbatim, all counted)."""
@@ -186,11 +191,11 @@ def raw_lines(path: str | PathLike) -> Iterator[tuple[int, bytes]]:
                     return
                 number += 1
                 if len(raw) > MAX_LINE_BYTES:
-                    raise PubTatorFormatError(path, number, f"line longer than {MAX_LINE_BYTES >> 20} MiB: not a text "
+                    raise DamagedFileError(path, number, f"line longer than {MAX_LINE_BYTES:,} bytes: not a text "
                                                             "file of this format (a binary file?)")
                 yield number, raw
     except GZIP_ERRORS as error:
-        raise PubTatorFormatError(path, number + 1, gzip_problem(error)) from None
+        raise DamagedFileError(path, number + 1, gzip_problem(error)) from None
     except IsADirectoryError:
         raise InputError(f"{path}: a folder, not a file") from None
 
@@ -212,7 +217,7 @@ def decode_line(path: str | PathLike, number: int, raw: bytes) -> str:
     if number == 1 and raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
     if number == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise PubTatorFormatError(path, number, "UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8")
+        raise DamagedFileError(path, number, "UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8")
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -3,8 +3,8 @@ evaluation.
 
 Reported as a warning with a count, not refused: the splits are the release's, and ChemDisGene's format sample
 (and small corpora built in its layout) repeat one abstract in every split on purpose. The warning is logged on
-every load (the check reads the Arrow `pmid` columns, milliseconds for 80,000 abstracts), and
-`python -m loaders build` prints it with the count table.
+every load (the check reads the Arrow `pmid` columns), and `python -m loaders build` prints it as a
+`warning:` line after the count table.
 """
 
 from __future__ import annotations
@@ -39,9 +39,7 @@ def overlap_warnings(name: str, overlaps: Mapping[tuple[str, str], list[str]]) -
     return lines
 
 
-def warn_about_overlaps(name: str, splits: Mapping[str, datasets.Dataset]) -> list[str]:
-    """Log (as warnings) and return the overlap lines of `splits`."""
-    lines = overlap_warnings(name, split_overlaps(splits))
-    for line in lines:
+def log_overlaps(name: str, overlaps: Mapping[tuple[str, str], list[str]]) -> None:
+    """Log `overlap_warnings` as warnings."""
+    for line in overlap_warnings(name, overlaps):
         logger.warning("%s", line)
-    return lines

@@ -359,7 +359,7 @@ class SciBertForJointNerRe(PreTrainedModel):
         file raises `InputError` naming it."""
         name = str(pretrained_model_name_or_path)
         if os.path.isdir(name):
-            check_model_folder(os.path.join(name, kwargs.get("subfolder") or ""))
+            check_model_folder(os.path.join(name, kwargs["subfolder"]) if kwargs.get("subfolder") else name)
         try:
             loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except Exception as error:
