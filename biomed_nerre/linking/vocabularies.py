@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from loaders.pubtator import PubTatorFormatError, decode_line, raw_lines
+from loaders.pubtator import DamagedFileError, PubTatorFormatError, decode_line, raw_lines
 from modeling.linking_joint_ner_re import NameRow
 from modeling.outputs_joint_ner_re import InputError
 
@@ -64,7 +64,7 @@ def _lines(path: str | Path, report: VocabularyReport | None = None, strict: boo
         try:
             yield number, decode_line(path, number, raw)
         except PubTatorFormatError as error:
-            if strict or report is None:
+            if strict or report is None or isinstance(error, DamagedFileError):  # UTF-16: no line can be read
                 raise VocabularyFormatError(path, number, error.message) from None
             report.fail(False, path, number, error.message)
 

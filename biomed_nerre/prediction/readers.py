@@ -27,6 +27,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from loaders.pubtator import (
     GZIP_ERRORS,
+    DamagedFileError,
     ErrorPolicy,
     PubTatorFormatError,
     decode_line,
@@ -144,6 +145,8 @@ def _decoded_lines(spec: str) -> Iterator[tuple[int, str | Problem]]:
     for number, raw in raw_lines(spec):  # a damaged gzip stream raises here: there is no next line to read
         try:
             yield number, decode_line(spec, number, raw)
+        except DamagedFileError:  # UTF-16: no line of the file can be read
+            raise
         except PubTatorFormatError as err:
             yield number, Problem(f"{spec}, line {number}", err.message)
 

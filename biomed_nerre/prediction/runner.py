@@ -286,6 +286,10 @@ def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tu
     gc.freeze()
     try:
         return _predict_and_merge(settings, state, model, tokenizer, started, run_key(manifest))
+    except InputError:
+        if state.is_main_process and not any(settings.work.glob("chunk-*.jsonl")):
+            shutil.rmtree(settings.work, ignore_errors=True)  # a manifest alone keeps nothing worth resuming
+        raise
     finally:
         gc.unfreeze()
 
