@@ -182,13 +182,11 @@ def raw_lines(path: str | PathLike) -> Iterator[tuple[int, bytes]]:
     """(1-based number, raw bytes with their line break) for each line of a file (gzip detected by its magic
     bytes). A damaged gzip stream or a line over `MAX_LINE_BYTES` raises `PubTatorFormatError` naming the file
     and the line reached; nothing is skipped."""
-    number = 0
+    number, limit = 0, MAX_LINE_BYTES + 1
     try:
         with open_binary(path) as handle:
-            while True:
-                raw = handle.readline(MAX_LINE_BYTES + 1)
-                if not raw:
-                    return
+            readline = handle.readline  # bound once: the loop runs once per line
+            while raw := readline(limit):
                 number += 1
                 if len(raw) > MAX_LINE_BYTES:
                     raise DamagedFileError(path, number, f"line longer than {MAX_LINE_BYTES:,} bytes: not a text "

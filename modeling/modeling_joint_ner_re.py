@@ -283,6 +283,8 @@ class SciBertForJointNerRe(PreTrainedModel):
         load, e.g. `{"attention_probs_dropout_prob": 0.0}` (attention dropout is a third of a CPU step).
         """
         name = str(encoder_name_or_path)
+        if os.path.isdir(name):
+            check_model_folder(name)  # a damaged checkpoint: InputError naming the file
         encoder_config = AutoConfig.from_pretrained(name, **dict(encoder_overrides or {}))
         if do_lower_case is None:
             do_lower_case = tokenizer_lowercases(load_tokenizer(name))

@@ -318,6 +318,18 @@ def test_evaluate_script_with_cut_weights_is_one_line(model_dir, tmp_path) -> No
                                                         f"bytes, the file has {size // 2:,}")
 
 
+def test_train_with_a_damaged_encoder_checkpoint_is_one_line(encoder, tmp_path, capsys) -> None:
+    from biomed_nerre.training.main import cli as train_cli
+
+    damaged = tmp_path / "encoder"
+    shutil.copytree(encoder, damaged)
+    cut(damaged / "model.safetensors")
+    line = error_line(*run_entry(train_cli, ["--encoder", str(damaged), "--data-dir", str(BC5CDR), "--output-dir",
+                                             str(tmp_path / "m"), "--num-epochs", "1"], capsys)[::2])
+    assert line.startswith(f"error: {damaged / 'model.safetensors'}: cut short: its header describes")
+    assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
 def test_a_file_or_a_folder_without_config_given_as_the_model(model_dir, abstracts, tmp_path, capsys) -> None:
     from biomed_nerre.prediction.cli import main as predict_main
 
@@ -369,6 +381,23 @@ def test_gzip_inputs_cut_short_name_the_file_and_line(model_dir, tmp_path, capsy
                                                                          "stream ends early)"), line
         reached = int(line.split(", line ")[1].split(":")[0])
         assert 1 < reached < content.count("\n")
+
+
+def test_a_parquet_file_or_saved_dataset_cut_short(model_dir, tmp_path, capsys) -> None:
+    import datasets
+
+    rows = datasets.Dataset.from_dict({"pmid": [str(i) for i in range(300)],
+                                       "text": [f"Naloxone and clonidine, abstract {i}." for i in range(300)]})
+    parquet = tmp_path / "rows.parquet"
+    rows.to_parquet(str(parquet))
+    cut(parquet)
+    assert predict_error(model_dir, parquet, tmp_path, capsys).startswith(
+        f"error: {parquet}: not a readable Parquet file (Parquet magic bytes not found in footer")
+    saved = tmp_path / "saved"
+    rows.save_to_disk(str(saved))
+    cut(next(saved.glob("*.arrow")))
+    assert predict_error(model_dir, saved, tmp_path, capsys).startswith(
+        f"error: {saved}: cannot load the saved dataset (OSError: ")
 
 
 def test_utf16_empty_a_folder_and_a_line_too_long(model_dir, tmp_path, capsys, monkeypatch) -> None:

@@ -272,20 +272,30 @@ def _rows(rows: Iterator[Mapping[str, Any]], spec: str, columns: Columns) -> Ite
 def read_parquet(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
     import pyarrow.parquet as pq
 
+    import pyarrow as pa
+
     path = Path(spec)
     files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
     for file in files:
-        parquet = pq.ParquetFile(file)
-        def rows() -> Iterator[Mapping[str, Any]]:
-            for batch in parquet.iter_batches(batch_size=1024):
-                yield from batch.to_pylist()
-        yield from _rows(rows(), str(file), columns)
+        try:
+            parquet = pq.ParquetFile(file)
+            def rows() -> Iterator[Mapping[str, Any]]:
+                for batch in parquet.iter_batches(batch_size=1024):
+                    yield from batch.to_pylist()
+            yield from _rows(rows(), str(file), columns)
+        except pa.ArrowException as err:  # a file cut short or overwritten: pyarrow's message names no file
+            raise InputError(f"{file}: not a readable Parquet file ({str(err).strip().splitlines()[0]})") from None
 
 
 def read_dataset(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+    import pyarrow as pa
     from datasets import DatasetDict, load_from_disk
 
-    dataset = load_from_disk(spec)
+    try:
+        dataset = load_from_disk(spec)
+    except (OSError, ValueError, pa.ArrowException) as err:  # a damaged or partly deleted save_to_disk folder
+        raise InputError(f"{spec}: cannot load the saved dataset ({type(err).__name__}: "
+                         f"{(str(err).strip().splitlines() or [''])[0]})") from None
     if isinstance(dataset, DatasetDict):
         if columns.split not in dataset:
             raise InputError(f"{spec}: no split {columns.split!r} (splits: {', '.join(dataset)}); pass --split")
