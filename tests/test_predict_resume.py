@@ -82,6 +82,7 @@ def start_and_kill(argv: list[str], parts: Path, chunks_before_kill: int, delay:
     return alive
 
 
+@pytest.mark.slow  # real processes, killed and started again
 def test_killed_at_five_random_moments_and_resumed_gives_the_uninterrupted_output(model_dir, abstracts, tmp_path,
                                                                                    capsys):
     reference = tmp_path / "reference.jsonl"
@@ -127,6 +128,7 @@ def retrain_in_place(model: Path, seed: int = 1) -> None:
     trained.save_pretrained(model)
 
 
+@pytest.mark.slow  # real processes, killed and started again
 def test_a_model_retrained_under_a_killed_run_is_refused_then_overwrite_starts_again(model_dir, abstracts, tmp_path,
                                                                                      capsys):
     model = tmp_path / "model"
