@@ -9,7 +9,9 @@ the PubTator / BioC writers all give or take one `DocumentResult` per document, 
      "relations": [{"label": str, "head": str, "tail": str, "score": float}]}
 
 - Offsets are character offsets (end exclusive) into the document's text: `text` as given, or
-  `document_text(title, abstract)` = title + " " + abstract, as the corpora define it (also when one is empty).
+  `document_text(title, abstract)` = title + " " + abstract, as the corpora define it (also when one is empty),
+  or, for a document of BioC-like `passages` (a full-text article), `passages_text(passages)`: each passage's
+  text at its own offset, so offsets are BioC document offsets.
 - `ids` are concept CURIEs (`MESH:D002945`, `NCBIGene:154`), `[]` for a mention that is not linked (NIL, or a
   model without a linker), whose `link_score` is then None.
 - Entity ids are CURIEs, or `nil_entity_id(type, text)` = `NIL:<type>:<normalised mention text>` for
@@ -31,7 +33,12 @@ from typing import Any, Mapping, TypedDict
 NIL_PREFIX = "NIL:"
 # Raw ids that mean "the type is known but no concept": BC5CDR writes -1, ChemDisGene -.
 UNLINKED_RAW_IDS = frozenset({"-1", "-", ""})
-ACCEPTED_INPUTS = "a str, a dict with 'text' (or 'title' and 'abstract') and optionally 'pmid', or a list of them"
+ACCEPTED_INPUTS = ("a str, a dict with 'text' (or 'title' and 'abstract', or 'passages') and optionally 'pmid', "
+                   "or a list of them")
+# Passages that are never tagged: a reference list names chemicals and diseases in titles of other papers.
+REFERENCE_SECTION_TYPES = frozenset({"REF"})  # PMC BioC `section_type`
+REFERENCE_PASSAGE_TYPES = frozenset({"ref"})  # PMC BioC `type`
+TABLE_PASSAGE_TYPES = frozenset({"table"})  # a table's body (its caption and footnotes are prose: `table_caption`, ...)
 
 
 _CURIE_FORMS = {
@@ -113,6 +120,51 @@ def document_text(title: str, abstract: str) -> str:
     return title + " " + abstract
 
 
+def is_reference_passage(infons: Mapping[str, Any]) -> bool:
+    """Whether a BioC passage's infons mark it as part of the reference list (PMC: `section_type` REF, `type` ref)."""
+    return (str(infons.get("section_type", "")).upper() in REFERENCE_SECTION_TYPES
+            or str(infons.get("type", "")).lower() in REFERENCE_PASSAGE_TYPES)
+
+
+def is_table_passage(infons: Mapping[str, Any]) -> bool:
+    """Whether a BioC passage is a table's body (PMC `type` table; not its caption or footnotes)."""
+    return str(infons.get("type", "")).lower() in TABLE_PASSAGE_TYPES
+
+
+def passage_is_skipped(passage: Mapping[str, Any]) -> bool:
+    """Whether a passage is left untagged: its `skip` when given (predict.py sets it, e.g. for --skip-tables), else
+    whether it belongs to the reference list."""
+    if passage.get("skip") is not None:
+        return bool(passage["skip"])
+    return is_reference_passage(passage.get("infons") or {})
+
+
+def passages_text(passages: Any, where: str = "passages") -> str:
+    """The text a passages document's offsets index: each passage's `text` at its `offset` (BioC document
+    offsets), the characters between passages as spaces, and a skipped passage (`passage_is_skipped`) as spaces
+    of its length, so nothing is tagged there and every offset still points into the passage's own text.
+    Passages must come in order without overlapping; `InputError` (naming `where` and the passage) otherwise."""
+    if not isinstance(passages, (list, tuple)):
+        raise InputError(f"{where}: 'passages' must be a list of dicts with 'offset' and 'text'")
+    parts: list[str] = []
+    end = 0
+    for k, passage in enumerate(passages):
+        if not isinstance(passage, Mapping):
+            raise InputError(f"{where}, passage {k}: expected a dict with 'offset' and 'text', got {type(passage).__name__}")
+        offset, text = passage.get("offset"), passage.get("text")
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InputError(f"{where}, passage {k}: 'offset' must be an int >= 0, got {offset!r}")
+        if not isinstance(text, str):
+            raise InputError(f"{where}, passage {k}: 'text' must be a str, got {type(text).__name__}")
+        if offset < end:
+            raise InputError(f"{where}, passage {k}: offset {offset} is inside the passage before it (which ends at "
+                             f"{end}); passage offsets must increase and passages must not overlap")
+        parts.append(" " * (offset - end))
+        parts.append(" " * len(text) if passage_is_skipped(passage) else text)
+        end = offset + len(text)
+    return "".join(parts)
+
+
 def normalise_mention_text(text: str) -> str:
     """Casefold and collapse whitespace: the key that groups a document's unlinked mentions into entities."""
     return " ".join(text.casefold().split())
@@ -154,7 +206,7 @@ def margin_to_probability(margin: float) -> float:
 def input_document(item: Any, index: int, with_gold: bool = False) -> dict[str, Any]:
     """One input of `extract` or the pipeline as the document they read: a dict with a str `pmid` (default
     `input-<index>`) and the str `text` its offsets index (`document_text(title, abstract)` when only those
-    are given); gold `mentions` / `entities` are kept when `with_gold`. `InputError` names the input and what
+    are given, `passages_text(passages)` for a document of `passages`); gold `mentions` / `entities` are kept when `with_gold`. `InputError` names the input and what
     is accepted when it is anything else."""
     if isinstance(item, str):
         if with_gold:
@@ -170,9 +222,12 @@ def input_document(item: Any, index: int, with_gold: bool = False) -> dict[str, 
         raise InputError(f"input {index}: 'pmid' must be a str or an int, got {type(pmid).__name__}")
     pmid = str(pmid)
     text = item.get("text")
+    if text is None and "passages" in item and "title" not in item and "abstract" not in item:
+        text = passages_text(item["passages"], f"input {index} ({pmid!r})")
     if text is None:
         if "title" not in item and "abstract" not in item:
-            raise InputError(f"input {index} ({pmid!r}): a document needs 'text', or 'title' and 'abstract'")
+            raise InputError(f"input {index} ({pmid!r}): a document needs 'text', or 'title' and 'abstract', or "
+                             "'passages'")
         title, abstract = item.get("title"), item.get("abstract")
         for name, value in (("title", title), ("abstract", abstract)):
             if value is not None and not isinstance(value, str):

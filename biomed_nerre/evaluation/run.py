@@ -10,6 +10,9 @@
   column cannot score against MeSH ids; ``metrics.json`` holds the end-to-end relation scores).
 * ChemDisGene: ``relationships_<mode>.tsv`` (``PMID<TAB>label<TAB>head<TAB>tail``, no header) and
   ``predictions_end2end.PubTator.txt`` with mention lines only (gold-mode mentions are the gold ones).
+* With ``--bioc``, each ``predictions_<mode>.PubTator.txt`` also as ``predictions_<mode>.BioC.xml``: the same
+  mentions and relations, in the corpus's BioC layout for BC5CDR (what the kit reads in BioC mode), in
+  PubTator3's for ChemDisGene (which has no BioC release), there with the relations too.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from loaders.schema import CORPUS_NAMES
 from .re_metrics import MODES
 from .linking_metrics import score_linking
 from .scoring import score_documents
-from .writers import write_metrics_json, write_pubtator, write_relationships_tsv
+from .writers import write_bioc, write_metrics_json, write_pubtator, write_relationships_tsv
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DOCUMENTS_CONFIG = {"bc5cdr": "documents", "chem_dis_gene": "ctd_derived_documents"}
 PUBTATOR_RELATIONS = {"bc5cdr"}  # corpora whose relations go into the PubTator file (CID lines)
 ID_STYLES = {"bc5cdr": "bc5cdr", "chem_dis_gene": "chem_dis_gene"}  # how each corpus writes concept ids
+BIOC_LAYOUTS = {"bc5cdr": "bc5cdr", "chem_dis_gene": "pubtator3"}  # a corpus's own BioC layout where it has one
 # --config values (document families) and their splits, per corpus; None: the corpus's default config
 SPLITS = {
     "bc5cdr": {None: ("train", "validation", "test")},
@@ -208,12 +212,17 @@ def linked_gold_predictions(documents: Sequence[Mapping], links: Sequence[Sequen
 
 
 def write_results(folder: Path, dataset: str, documents: Sequence[Mapping],
-                  predictions_by_mode: Mapping[str, Sequence[Mapping]], metrics: dict) -> dict[str, str]:
-    """Prediction files and plots into ``folder``; returns {kind: file name} (metrics.json is written by the caller)."""
+                  predictions_by_mode: Mapping[str, Sequence[Mapping]], metrics: dict,
+                  bioc: bool = False) -> dict[str, str]:
+    """Prediction files and plots into ``folder``; returns {kind: file name} (metrics.json is written by the caller).
+    ``bioc``: each PubTator prediction file also as BioC XML (``write_bioc``)."""
     from .plots import plot_confusion, plot_f1_bars
 
     files: dict[str, str] = {}
     for mode, predictions in predictions_by_mode.items():
+        if bioc and (dataset in PUBTATOR_RELATIONS or mode == "end2end"):
+            files[f"bioc_{mode}"] = write_bioc(folder / f"predictions_{mode}.BioC.xml", documents, predictions,
+                                               BIOC_LAYOUTS[dataset]).name
         if dataset in PUBTATOR_RELATIONS:
             files[f"pubtator_{mode}"] = write_pubtator(folder / f"predictions_{mode}.PubTator.txt", documents,
                                                        predictions, with_relations=True,
@@ -289,14 +298,15 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
                    limit: int | None = None, model: Any = None, tokenizer: Any = None,
                    documents: Sequence[Mapping] | None = None, device: str | None = None,
                    int8: bool = False, dtype: str = "float32", parallel_batches: int = 1,
-                   print_summary: bool = True, backend: str = "torch") -> dict:
+                   print_summary: bool = True, backend: str = "torch", bioc: bool = False) -> dict:
     """Predict, score and write ``results/<run>/<dataset>[-<config>]-<split>/``; returns the metrics dict.
 
     Give ``model_path`` (a saved model folder or Hub id), or an already loaded ``model`` and ``tokenizer``.
     ``documents`` (``documents`` schema rows) replace loading the split from ``loaders``. ``int8`` scores
     the CPU int8 copy of the loaded model (``quantize_for_cpu``); ``dtype`` the model in that floating-point
     type (see ``load_model``). ``parallel_batches``: CPU batches at once (see ``predict``). ``backend``: "torch"
-    or "onnx" (the encoder on ONNX Runtime, see ``use_backend``; with ``int8``, its int8 model).
+    or "onnx" (the encoder on ONNX Runtime, see ``use_backend``; with ``int8``, its int8 model). ``bioc``: the
+    prediction files also as BioC XML (see ``write_results``).
     """
     from loaders.schema import ENTITY_TYPES, RELATION_TYPES
 
@@ -349,7 +359,7 @@ def evaluate_model(model_path: str | None = None, *, dataset: str, split: str = 
         "timing": {"predict_s": round(predict_s, 3),
                    "documents_per_s": round(len(documents) / predict_s, 3) if predict_s > 0 else None},
     }
-    metrics["files"] = write_results(folder, dataset, documents, predictions, metrics)
+    metrics["files"] = write_results(folder, dataset, documents, predictions, metrics, bioc)
     if gold_links is not None:
         metrics["files"]["pubtator_linking"] = write_pubtator(
             folder / "predictions_linking.PubTator.txt", documents, linked_gold_predictions(documents, gold_links),
@@ -392,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", default="torch", choices=BACKENDS,
                         help="where the encoder runs: torch, or onnx (ONNX Runtime, needs onnxruntime; exported "
                              "into <model>/onnx/ the first time; with --int8, ONNX Runtime's int8; default torch)")
+    parser.add_argument("--bioc", action="store_true",
+                        help="also write each PubTator prediction file as BioC XML, predictions_<mode>.BioC.xml "
+                             "(BC5CDR: the corpus's BioC layout, which the official evaluation reads in BioC mode)")
     return parser
 
 
@@ -411,7 +424,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate_model(args.model, dataset=args.dataset, split=args.split, config=args.config, data_dir=args.data_dir,
                    cache_dir=args.cache_dir, output_dir=args.output_dir, run_name=args.run_name, modes=args.modes,
                    batch_size=args.batch_size, limit=args.limit, device=args.device, int8=args.int8,
-                   dtype=args.dtype, parallel_batches=args.parallel_batches, backend=args.backend)
+                   dtype=args.dtype, parallel_batches=args.parallel_batches, backend=args.backend, bioc=args.bioc)
     return 0
 
 

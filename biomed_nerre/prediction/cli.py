@@ -8,6 +8,7 @@ from typing import Sequence
 
 from loaders.cli_errors import OneLineErrorParser, one_line_errors
 
+from .bioc_layout import BIOC_LAYOUTS
 from .corpus_ids import ID_STYLES
 from .readers import INPUT_FORMATS, Columns
 from .runner import RunSettings, Summary, UsageError, run, skipped_list_path
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--split", default="train", help="split of a saved dataset folder or Hub dataset (default: train)")
     parser.add_argument("--id-style", choices=ID_STYLES, help="id form in PubTator output (default: chem_dis_gene for "
                         "models with a Gene type, else bc5cdr)")
+    parser.add_argument("--bioc-layout", choices=BIOC_LAYOUTS, help="infons of BioC output: bc5cdr (the BC5CDR "
+                        "corpus's own: MESH ids, relation/Chemical/Disease; what its official evaluation reads) or "
+                        "pubtator3 (CURIE identifier, relations with head/tail roles); default: bc5cdr for models "
+                        "with BC5CDR's types (Chemical, Disease), else pubtator3")
+    parser.add_argument("--skip-tables", action="store_true", help="BioC input: leave table passages (PMC type "
+                        "'table') untagged; reference passages are never tagged")
     parser.add_argument("--batch-size", type=int, default=8, help="documents per encoder batch (default: 8)")
     parser.add_argument("--threshold", type=float, help="relation score threshold, a probability between 0 and 1: "
                         "relations scoring above it are written (default: the model's calibrated threshold)")
@@ -65,8 +72,9 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         output_format=output_format,
         model=args.model,
         input_format=args.input_format,
-        columns=Columns(text=args.text_column, id=args.id_column, split=args.split),
+        columns=Columns(text=args.text_column, id=args.id_column, split=args.split, skip_tables=args.skip_tables),
         id_style=args.id_style,
+        bioc_layout=args.bioc_layout,
         batch_size=args.batch_size,
         threshold=args.threshold,
         chunk_size=args.chunk_size,
@@ -87,12 +95,20 @@ def report(summary: Summary, settings: RunSettings) -> str:
         f"{summary.processes} process(es)" + (f"; {summary.resumed_chunks} chunk(s) of an earlier run reused by process 0"
                                               if summary.resumed_chunks else "")
     ]
+    if summary.left_out:
+        lines.append(f"left {len(summary.left_out)} mention(s) out of the BioC output: each crosses the boundary of "
+                     "two passages that touch (the other formats keep them):")
+        lines += _listed([f"document {pmid}: {start}-{end}" for pmid, start, end in summary.left_out])
     if summary.problems:
         lines.append(f"skipped {len(summary.problems)} input(s), listed in {skipped_list_path(settings.output)}:")
-        lines += [f"  {p}" for p in summary.problems[:20]]
-        if len(summary.problems) > 20:
-            lines.append(f"  ... and {len(summary.problems) - 20} more")
+        lines += _listed([str(p) for p in summary.problems])
     return "\n".join(lines)
+
+
+def _listed(items: list[str], shown: int = 20) -> list[str]:
+    """The first `shown` items, indented, and how many more there are."""
+    more = [f"  ... and {len(items) - shown} more"] if len(items) > shown else []
+    return [f"  {item}" for item in items[:shown]] + more
 
 
 def main(argv: Sequence[str] | None = None) -> int:

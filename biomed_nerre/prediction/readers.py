@@ -5,7 +5,10 @@ detected by its magic bytes):
 - `pubtator`: PubTator abstracts, with or without annotation lines (read by the project's strict reader,
   `loaders.pubtator`; annotations are checked but not used);
 - `bioc-xml` (streamed document by document) and `bioc-json` (a BioC JSON collection, which is loaded whole,
-  or BioC JSON lines, one document per line, streamed), read with the `bioc` package;
+  or BioC JSON lines, one document per line, streamed), read with the `bioc` package: abstracts and PMC
+  full-text articles alike, each document's passages kept with their offsets and infons (its text is
+  `passages_text`: each passage at its own offset, reference passages, and tables with `skip_tables`, blanked);
+  existing annotations, in either layout of `bioc_layout`, are not read;
 - `jsonl`: one object per line with `text`, or `title`/`abstract`, and an id (`--id-column`, else `pmid`
   or `id`, else the line number); whitespace-only lines are not documents;
 - `text`: one document per line, its line number as id (an empty line is an empty document);
@@ -36,7 +39,7 @@ from loaders.pubtator import (
     open_binary,
     raw_lines,
 )
-from modeling.outputs_joint_ner_re import InputError
+from modeling.outputs_joint_ner_re import InputError, is_reference_passage, is_table_passage
 
 from .records import Document, Problem
 
@@ -46,11 +49,13 @@ Item = Document | Problem
 
 @dataclass(frozen=True)
 class Columns:
-    """Which columns of a row (JSONL object, Parquet/dataset row) hold the id and the text."""
+    """Reader options: which columns of a row (JSONL object, Parquet/dataset row) hold the id and the text, and
+    which BioC passages are tagged."""
 
     text: str = "text"
     id: str | None = None  # None: "pmid", then "id", then the row number
     split: str = "train"  # the split of a `dataset` folder or `hub` dataset
+    skip_tables: bool = False  # leave BioC table passages (PMC `type` table) untagged; references always are
 
 
 def _strip_gz(name: str) -> str:
@@ -96,15 +101,15 @@ def read_inputs(specs: Sequence[str], input_format: str | None = None, columns: 
     """All documents of the inputs, in order (inputs one after the other). An input that holds nothing (an empty
     file) or that breaks off (a damaged gzip stream) raises `InputError` naming it: it cannot be read on."""
     for spec in specs:
-        fmt = input_format or input_format_for(spec)
-        if fmt not in INPUT_FORMATS:
-            raise InputError(f"{spec}: unknown input format {fmt!r} (expected one of {', '.join(INPUT_FORMATS)})")
         items = 0
         try:
+            fmt = input_format or input_format_for(spec)
+            if fmt not in INPUT_FORMATS:
+                raise InputError(f"{spec}: unknown input format {fmt!r} (expected one of {', '.join(INPUT_FORMATS)})")
             for item in READERS[fmt](spec, columns):
                 items += 1
                 yield item
-        except GZIP_ERRORS as err:  # the readers that do not read line by line (BioC)
+        except GZIP_ERRORS as err:  # a stream cut within the first lines, read whole to guess the format
             raise InputError(f"{spec}: {gzip_problem(err)}") from None
         if items == 0:
             raise InputError(f"{spec}: no documents in it (an empty {fmt} input)")
@@ -191,34 +196,61 @@ def document_from_row(row: Any, source: str, default_id: str, columns: Columns) 
 
 
 # ---- BioC ------------------------------------------------------------------------------------------------
-def _bioc_document(doc: Any, source: str) -> Item:
-    """A BioC document's passages as one text: the first passage is the title when its type says so, the
-    others are joined with one space (the title/abstract layout PubTator's BioC files use)."""
-    passages = list(doc.passages)
-    texts = [p.text or "" for p in passages]
-    if not passages:
-        return Document(doc.id or "", "", source)
-    kind = str(passages[0].infons.get("type", "")).lower()
-    if kind in ("title", "front") and len(passages) > 1:
-        return Document.from_parts(doc.id or "", source, texts[0], " ".join(texts[1:]))
-    if kind in ("title", "front"):
-        return Document.from_parts(doc.id or "", source, texts[0], "")
-    return Document(doc.id or "", " ".join(texts), source)
+def _passage_records(doc: Any, source: str, skip_tables: bool = False) -> list[dict[str, Any]] | Problem:
+    """A BioC document's passages as `{"offset", "text", "infons", "skip"}` (a Problem for a passage that holds
+    sentences instead of text, which this reader does not join): references are skipped, tables when
+    `skip_tables`."""
+    records = []
+    for k, passage in enumerate(doc.passages):
+        if passage.text is None and passage.sentences:
+            return Problem(source, f"passage {k} (offset {passage.offset}) holds sentences, not text; "
+                                   "give the passage's text", doc.id or None)
+        infons = {str(key): str(value) for key, value in passage.infons.items()}
+        skip = is_reference_passage(infons) or (skip_tables and is_table_passage(infons))
+        records.append({"offset": int(passage.offset), "text": passage.text or "", "infons": infons, "skip": skip})
+    return records
 
 
-def read_bioc_xml(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+def _bioc_document(doc: Any, source: str, columns: Columns) -> Item:
+    """A BioC document (either annotation layout; its annotations are not read) as a `Document` that keeps its
+    passages: the text is `passages_text` of them, so predicted offsets are BioC document offsets."""
+    passages = _passage_records(doc, source, columns.skip_tables)
+    if isinstance(passages, Problem):
+        return passages
+    infons = {str(key): str(value) for key, value in doc.infons.items()}
+    try:
+        return Document.from_passages(doc.id or "", source, passages, infons)
+    except InputError as err:  # a passage layout of no valid form
+        return Problem(source, str(err).removeprefix(source + ", "), doc.id or None)
+
+
+def iter_bioc_documents(spec: str, fmt: str | None = None) -> Iterator[tuple[str, Any] | Problem]:
+    """(source, `bioc.BioCDocument`) of each document of a BioC XML or JSON file (`fmt` "bioc-xml" or "bioc-json",
+    by default from the name; JSON: a collection, or JSON lines, one document per line, streamed; XML is streamed
+    too); a Problem for a JSON line that is no BioC document. `InputError` with file and line for broken XML or
+    JSON, or a gzip stream cut short or corrupted."""
+    try:
+        if (fmt or input_format_for(spec)) == "bioc-xml":
+            yield from _iter_bioc_xml(spec)
+        else:
+            yield from _iter_bioc_json(spec)
+    except GZIP_ERRORS as err:  # lxml and json read bytes, not lines: the file is named, the line is not known
+        raise InputError(f"{spec}: {gzip_problem(err)}") from None
+
+
+def _iter_bioc_xml(spec: str) -> Iterator[tuple[str, Any]]:
     from bioc.biocxml import BioCXMLDocumentReader
     from lxml import etree
 
     with open_binary(spec) as handle:
         try:
             for number, doc in enumerate(BioCXMLDocumentReader(handle), 1):
-                yield _bioc_document(doc, f"{spec}, document {number}")
+                yield f"{spec}, document {number}", doc
         except etree.XMLSyntaxError as err:
             raise InputError(f"{spec}, line {err.lineno}: invalid BioC XML ({err.msg})") from None
 
 
-def read_bioc_json(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+def _iter_bioc_json(spec: str) -> Iterator[tuple[str, Any] | Problem]:
     from bioc.biocjson.decoder import parse_collection, parse_doc
 
     if _is_json_lines(spec):  # BioC JSON lines: one document object per line, streamed
@@ -233,7 +265,7 @@ def read_bioc_json(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
             except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as err:
                 yield Problem(source, f"not a BioC JSON document ({type(err).__name__}: {err})")
                 continue
-            yield _bioc_document(doc, source)
+            yield source, doc
         return
     with open_binary(spec) as raw:  # one collection: JSON has no streaming parser in the standard library
         try:
@@ -244,8 +276,25 @@ def read_bioc_json(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
             raise InputError(f"{spec}: not UTF-8 ({err.reason})") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("documents"), list):
         raise InputError(f"{spec}: not a BioC JSON collection (an object with 'documents')")
-    for number, doc in enumerate(parse_collection(obj).documents, 1):
-        yield _bioc_document(doc, f"{spec}, document {number}")
+    try:
+        documents = parse_collection(obj).documents
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise InputError(f"{spec}: not a BioC JSON collection ({type(err).__name__}: {err})") from None
+    for number, doc in enumerate(documents, 1):
+        yield f"{spec}, document {number}", doc
+
+
+def _read_bioc(spec: str, columns: Columns, fmt: str) -> Iterator[Item]:
+    for item in iter_bioc_documents(spec, fmt):
+        yield item if isinstance(item, Problem) else _bioc_document(item[1], item[0], columns)
+
+
+def read_bioc_xml(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+    return _read_bioc(spec, columns, "bioc-xml")
+
+
+def read_bioc_json(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+    return _read_bioc(spec, columns, "bioc-json")
 
 
 def _is_json_lines(spec: str) -> bool:

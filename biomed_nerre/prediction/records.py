@@ -6,19 +6,23 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from modeling.outputs_joint_ner_re import document_text
+from modeling.outputs_joint_ner_re import document_text, passages_text
 
 
 @dataclass(slots=True)
 class Document:
     """One input document. `text` is what offsets index; `title`/`abstract` are kept when the input had them
-    (then `text == document_text(title, abstract)`), so PubTator and BioC output can write them back as such."""
+    (then `text == document_text(title, abstract)`), so PubTator and BioC output can write them back as such.
+    A BioC document keeps its `passages` (`offset`, `text`, `infons`, `skip`) and document `infons`, so BioC output
+    gives back its passages, offsets and infons; its `text` is `passages_text(passages)`."""
 
     pmid: str
     text: str
     source: str  # "file, line N" / "file, row N": where the document came from (for error messages)
     title: str | None = None
     abstract: str | None = None
+    passages: list[dict[str, Any]] | None = None
+    infons: dict[str, str] | None = None
 
     @classmethod
     def from_parts(cls, pmid: str, source: str, title: str | None, abstract: str | None, text: str | None = None) -> "Document":
@@ -29,6 +33,21 @@ class Document:
         if title is not None and abstract is not None and document_text(title, abstract) == text:
             return cls(pmid, text, source, title, abstract)
         return cls(pmid, text, source)
+
+    @classmethod
+    def from_passages(cls, pmid: str, source: str, passages: list[dict[str, Any]],
+                      infons: dict[str, str] | None = None) -> "Document":
+        """A document of BioC passages (`InputError` from `passages_text` when they overlap). When its first
+        passage starts at 0 and a space follows it, that passage is the title and the rest of the text the abstract
+        (BC5CDR's and PubMed's title/abstract layout; a full-text article's title and body), so PubTator output keeps
+        every offset."""
+        text = passages_text(passages, source)
+        title = abstract = None
+        if passages and passages[0]["offset"] == 0 and len(text) > len(passages[0]["text"]) \
+                and text[len(passages[0]["text"])] == " ":
+            title = text[:len(passages[0]["text"])]
+            abstract = text[len(title) + 1:]
+        return cls(pmid, text, source, title, abstract, passages, infons)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -48,6 +48,7 @@ class RunSettings:
     input_format: str | None = None
     columns: Columns = field(default_factory=Columns)
     id_style: str | None = None  # None: from the model's entity types
+    bioc_layout: str | None = None  # None: from the model's entity types (bioc_layout.default_bioc_layout)
     batch_size: int = 8
     threshold: float | None = None
     chunk_size: int = 256
@@ -96,6 +97,7 @@ class Summary:
     relations: int = 0
     problems: list[Problem] = field(default_factory=list)
     predicted_here: int = 0  # documents this process predicted in this run (not resumed)
+    left_out: list[tuple[str, int, int]] = field(default_factory=list)  # mentions BioC output had no passage for
     resumed_chunks: int = 0
     seconds: float = 0.0
     processes: int = 1
@@ -266,6 +268,17 @@ def backend_error_class(model: Any) -> type[Exception]:
     return importlib.import_module(f"{package}.onnx_joint_ner_re").OnnxBackendError
 
 
+def check_output_layout(settings: RunSettings, config: Any) -> None:
+    """`UsageError` before any prediction when the chosen BioC layout cannot hold this model's types."""
+    from .bioc_layout import check_bioc_layout
+
+    if settings.bioc_layout and settings.output_format.startswith("bioc"):
+        try:
+            check_bioc_layout(settings.bioc_layout, list(config.entity_types), getattr(config, "relation_types", None))
+        except ValueError as err:
+            raise UsageError(f"--bioc-layout {settings.bioc_layout}: {err}") from None
+
+
 def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tuple[Any, Any] | None = None) -> Summary | None:
     """Predict every input document into `settings.output`. Returns the summary on the main process
     (None elsewhere). `state`: accelerate's `PartialState` (made here by default)."""
@@ -277,6 +290,7 @@ def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tu
     started = time.perf_counter()
     check_finished(settings)
     model, tokenizer = model_and_tokenizer or load_model(settings.model, state.device)
+    check_output_layout(settings, model.config)
     model = use_backend(model, settings.backend)
     manifest = settings.manifest(model_fingerprint(settings.model, model), state.device.type)
     check_and_prepare(settings, state, manifest)
@@ -359,14 +373,18 @@ def _wait_for_chunks(work: Path, total: int, key: str) -> None:
 
 
 def _merge(settings: RunSettings, model: Any, total_chunks: int, summary: Summary, key: str) -> None:
+    from .bioc_layout import default_bioc_layout
     from .corpus_ids import default_id_style
 
-    id_style = settings.id_style or default_id_style(list(model.config.entity_types))
+    entity_types = list(model.config.entity_types)
+    id_style = settings.id_style or default_id_style(entity_types)
+    layout = settings.bioc_layout or default_bioc_layout(entity_types, getattr(model.config, "relation_types", None))
     output = settings.output
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".tmp")
     gz = output.name.lower().endswith(".gz")
-    writer = open_writer(tmp, settings.output_format, gz=gz, id_style=id_style, source=str(settings.model))
+    writer = open_writer(tmp, settings.output_format, gz=gz, id_style=id_style, source=str(settings.model),
+                         bioc_layout=layout)
     try:
         for index in range(total_chunks):
             with open(chunk_path(settings.work, index, key), encoding="utf-8") as handle:
@@ -382,6 +400,7 @@ def _merge(settings: RunSettings, model: Any, total_chunks: int, summary: Summar
                     summary.relations += len(result["relations"])
     finally:
         writer.close()
+    summary.left_out = list(getattr(writer, "left_out", []))
     os.replace(tmp, output)
     skipped = skipped_list_path(output)
     if summary.problems:

@@ -11,15 +11,16 @@ Each writer takes `(document, result)` pairs one at a time (`document`: a `Docum
   (`PMID<TAB>label<TAB>head<TAB>tail`, no score: the strict reader takes 4 fields). A text without a
   title/abstract split is written as the title with an empty abstract. Tabs and line breaks, which PubTator lines
   cannot hold, are written as spaces (same length: offsets are unchanged).
-- `bioc-xml`, `bioc-json`: a collection; per document a title and an abstract passage (or one passage),
-  annotations with document offsets and infons `type`, `identifier` (ids joined with ";", absent when
-  unlinked), `entity` (the entity ids), `link_score`; relations with infons `type` (label), `head`, `tail`
-  (entity ids), `score`, and nodes pointing at the mentions of both entities (roles `head`, `tail`).
+- `bioc-xml`, `bioc-json`: a collection; per document the passages it was read with (BioC input), else a title
+  and an abstract passage (or one `text` passage); each mention an annotation of the passage that holds it, with
+  document offsets; relations at document level; ids and relations in infons of one of two layouts
+  (`bioc_layout`: BC5CDR's own, or PubTator3's).
 - `parquet`: the JSONL columns, loadable with `datasets.load_dataset("parquet", data_files=...)`.
 """
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
 import json
@@ -27,7 +28,9 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from loaders.pubtator import PubTatorWriter as RawPubTatorWriter
+from modeling.outputs_joint_ner_re import passage_is_skipped
 
+from .bioc_layout import BIOC_LAYOUTS, annotation_infons, relation_infons
 from .corpus_ids import pubtator_document
 
 OUTPUT_FORMATS = ("jsonl", "pubtator", "bioc-xml", "bioc-json", "parquet")
@@ -77,58 +80,98 @@ class PubTatorWriter:
         self.writer.close()
 
 
-def bioc_document(document: Mapping[str, Any], result: Mapping[str, Any]) -> Any:
-    """A `bioc.BioCDocument` holding the document's text and its predictions."""
+def bioc_passages(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The passages a document is written back with: its own (BioC input: offsets, text and infons as read), else a
+    title and an abstract passage, else one `text` passage."""
+    if document.get("passages"):
+        return [dict(p) for p in document["passages"]]
+    title, abstract = document.get("title"), document.get("abstract")
+    if title is not None and abstract is not None:
+        return [{"offset": 0, "text": title, "infons": {"type": "title"}},
+                {"offset": len(title) + 1, "text": abstract, "infons": {"type": "abstract"}}]
+    return [{"offset": 0, "text": document["text"], "infons": {"type": "text"}}]
+
+
+def holding_passage(passages: list[dict[str, Any]], starts: list[int], start: int, end: int) -> int | None:
+    """The index of the tagged passage whose text holds [start, end) (BioC document offsets; `starts`: the passages'
+    offsets, in order), or None when the span crosses a passage boundary (possible only where two passages touch
+    with no character between them) or lies outside every tagged passage."""
+    k = bisect.bisect_right(starts, start) - 1  # the last passage starting at or before the mention
+    if k < 0:
+        return None
+    passage = passages[k]
+    inside = end <= passage["offset"] + len(passage["text"]) and not passage_is_skipped(passage)
+    return k if inside else None
+
+
+def bioc_document(document: Mapping[str, Any], result: Mapping[str, Any], layout: str = "pubtator3",
+                  left_out: list[tuple[str, int, int]] | None = None) -> Any:
+    """A `bioc.BioCDocument` holding the document's passages and its predictions in `layout` (`bioc_layout`):
+    each mention as an annotation of the passage that holds it (locations in document offsets), relations at
+    document level. A mention that crosses a passage boundary has no passage to go in: it is left out and
+    appended to `left_out` as (document id, start, end)."""
     from bioc import BioCAnnotation, BioCDocument, BioCLocation, BioCNode, BioCPassage, BioCRelation
 
     doc = BioCDocument()
     doc.id = result["pmid"]
-    title, abstract = document.get("title"), document.get("abstract")
-    parts = [("title", 0, title), ("abstract", len(title) + 1, abstract)] if title is not None and abstract is not None \
-        else [("text", 0, document["text"])]
-    passages = []
-    for kind, offset, text in parts:
+    doc.infons.update(document.get("infons") or {})
+    passages = bioc_passages(document)
+    starts = [p["offset"] for p in passages]
+    written = []
+    for p in passages:
         passage = BioCPassage()
-        passage.infons["type"] = kind
-        passage.offset = offset
-        passage.text = text
-        passages.append(passage)
+        passage.infons.update(p.get("infons") or {})
+        passage.offset = p["offset"]
+        passage.text = p["text"]
+        written.append(passage)
         doc.add_passage(passage)
     entities_of: dict[int, list[str]] = {}
     for entity in result["entities"]:
         for i in entity["mention_indices"]:
             entities_of.setdefault(i, []).append(entity["id"])
+    placed: set[int] = set()
     for i, m in enumerate(result["mentions"]):
+        k = holding_passage(passages, starts, m["start"], m["end"])
+        if k is None:
+            if left_out is not None:
+                left_out.append((str(result["pmid"]), int(m["start"]), int(m["end"])))
+            continue
         annotation = BioCAnnotation()
         annotation.id = str(i)
         annotation.text = m["text"]
-        annotation.infons["type"] = m["type"]
-        if m["ids"]:
-            annotation.infons["identifier"] = ";".join(m["ids"])
-        annotation.infons["entity"] = ";".join(entities_of.get(i, []))
-        if m["link_score"] is not None:
-            annotation.infons["link_score"] = repr(m["link_score"])
+        annotation.infons.update(annotation_infons(m, entities_of.get(i, []), layout))
         annotation.add_location(BioCLocation(m["start"], m["end"] - m["start"]))
-        # the passage holding the mention's start (the last one starting at or before it)
-        holder = next(p for p in reversed(passages) if p.offset <= m["start"])
-        holder.add_annotation(annotation)
-    mentions_of = {e["id"]: e["mention_indices"] for e in result["entities"]}
-    for k, r in enumerate(result["relations"]):
+        written[k].add_annotation(annotation)
+        placed.add(i)
+    mentions_of: dict[str, list[int]] = {}  # an id with entities of two types (rare) names the mentions of both
+    for entity in result["entities"]:
+        mentions_of.setdefault(entity["id"], []).extend(entity["mention_indices"])
+    seen: set[tuple[str, ...]] = set()
+    for r in result["relations"]:
+        infons = relation_infons(r, layout)
+        key = tuple(v for k, v in sorted(infons.items()) if k != "score") if infons else ()
+        if infons is None or key in seen:  # bc5cdr: one row per pair of concept ids, as in the corpus
+            continue
+        seen.add(key)
         relation = BioCRelation()
-        relation.id = f"R{k}"
-        relation.infons.update({"type": r["label"], "head": r["head"], "tail": r["tail"], "score": repr(r["score"])})
-        for role in ("head", "tail"):
-            for i in mentions_of.get(r[role], []):
-                relation.add_node(BioCNode(str(i), role))
+        relation.id = f"R{len(seen) - 1}"
+        relation.infons.update(infons)
+        if layout == "pubtator3":
+            for role in ("head", "tail"):
+                for i in mentions_of.get(r[role], []):
+                    if i in placed:
+                        relation.add_node(BioCNode(str(i), role))
         doc.add_relation(relation)
     return doc
 
 
 class BiocXmlWriter:
-    def __init__(self, path: Path, gz: bool = False, source: str = "", **_: Any) -> None:
+    def __init__(self, path: Path, gz: bool = False, source: str = "", bioc_layout: str = "pubtator3", **_: Any) -> None:
         from bioc import BioCCollection
         from bioc.biocxml import BioCXMLDocumentWriter
 
+        self.layout = bioc_layout
+        self.left_out: list[tuple[str, int, int]] = []
         self.raw = gzip.open(path, "wb") if gz else open(path, "wb")
         self.writer = BioCXMLDocumentWriter(self.raw)
         collection = BioCCollection()
@@ -136,7 +179,7 @@ class BiocXmlWriter:
         self.writer.write_collection_info(collection)
 
     def write(self, document: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-        self.writer.write_document(bioc_document(document, result))
+        self.writer.write_document(bioc_document(document, result, self.layout, self.left_out))
 
     def close(self) -> None:
         self.writer.close()
@@ -146,7 +189,9 @@ class BiocXmlWriter:
 class BiocJsonWriter:
     """A BioC JSON collection written document by document (the `documents` list is streamed)."""
 
-    def __init__(self, path: Path, gz: bool = False, source: str = "", **_: Any) -> None:
+    def __init__(self, path: Path, gz: bool = False, source: str = "", bioc_layout: str = "pubtator3", **_: Any) -> None:
+        self.layout = bioc_layout
+        self.left_out: list[tuple[str, int, int]] = []
         self.handle = _open_text(path, gz)
         head = json.dumps({"source": source, "date": "", "key": "predictions.key", "infons": {}})
         self.handle.write(head[:-1] + ', "documents": [\n')
@@ -155,7 +200,8 @@ class BiocJsonWriter:
     def write(self, document: Mapping[str, Any], result: Mapping[str, Any]) -> None:
         from bioc import biocjson
 
-        self.handle.write(("" if self.first else ",\n") + biocjson.dumps(bioc_document(document, result)))
+        doc = bioc_document(document, result, self.layout, self.left_out)
+        self.handle.write(("" if self.first else ",\n") + biocjson.dumps(doc))
         self.first = False
 
     def close(self) -> None:
@@ -205,10 +251,14 @@ WRITERS = {"jsonl": JsonlWriter, "pubtator": PubTatorWriter, "bioc-xml": BiocXml
            "parquet": ParquetWriter}
 
 
-def open_writer(path: str | Path, fmt: str, *, gz: bool | None = None, id_style: str = "bc5cdr", source: str = "") -> Any:
-    """A writer of `fmt` to `path` (gzip when `gz`, by default when the name ends in .gz)."""
+def open_writer(path: str | Path, fmt: str, *, gz: bool | None = None, id_style: str = "bc5cdr", source: str = "",
+                bioc_layout: str = "pubtator3") -> Any:
+    """A writer of `fmt` to `path` (gzip when `gz`, by default when the name ends in .gz). BioC writers collect the
+    mentions they could not place in a passage in `left_out` (see `bioc_document`)."""
     if fmt not in WRITERS:
         raise ValueError(f"unknown output format {fmt!r} (expected one of {', '.join(OUTPUT_FORMATS)})")
+    if bioc_layout not in BIOC_LAYOUTS:
+        raise ValueError(f"unknown BioC layout {bioc_layout!r}; expected one of: {', '.join(BIOC_LAYOUTS)}")
     path = Path(path)
     gz = path.name.lower().endswith(".gz") if gz is None else gz
-    return WRITERS[fmt](path, gz=gz, id_style=id_style, source=source)
+    return WRITERS[fmt](path, gz=gz, id_style=id_style, source=source, bioc_layout=bioc_layout)
