@@ -73,8 +73,8 @@ class RunSettings:
                                      ("backend", self.backend, BACKENDS)):
             if value not in allowed:
                 raise UsageError(f"unknown {name} {value!r}; expected one of: {', '.join(a for a in allowed if a)}")
-        if not self.inputs or not all(isinstance(i, str) for i in self.inputs):
-            raise UsageError(f"inputs must be a non-empty list of paths or Hub dataset names, got {self.inputs!r}")
+        if isinstance(self.inputs, str) or not all(isinstance(i, str) for i in self.inputs):
+            raise UsageError(f"inputs is a list of paths or Hub dataset names, got {self.inputs!r}")
         self.output = Path(self.output)
 
     @property
