@@ -11,9 +11,9 @@ model to those of the old. The manifest therefore records the model by content, 
 - the code that computes the predictions: this package's `modeling/` sources (a `git pull` halfway through a
   run changes them).
 
-Hashing reads every byte: 0.3 s for the quick-start model's 107 MB (weights, tokenizer, linker, gazetteer), about
-1 % of loading that model and 0.3 % of predicting 100 abstracts with it (`bench/reliability.py`,
-results/benchmarks.md section 11), so nothing is cached.
+Hashing reads every byte: 0.28 to 0.35 s for the quick-start model's 107 MB (weights, tokenizer, linker,
+gazetteer), about 1 % of loading that model and 0.3 % of predicting 100 abstracts with it
+(`bench/reliability.py`, results/benchmarks.md section 11), so nothing is cached.
 """
 
 from __future__ import annotations
