@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error
+from loaders.cli_errors import OneLineErrorParser, one_line_errors
 from biomed_nerre.prediction.corpus_ids import ID_STYLES
 
 EPILOG = """\
@@ -48,11 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from biomed_nerre.prediction.link_pubtator import run
 
-    try:
+    with one_line_errors():
         summary = run(args.input, args.output, model=args.model, linker_dir=args.linker, names=args.names,
                       replace=args.replace, id_style=args.id_style, strict=not args.no_strict)
-    except UsageError as error:
-        exit_with_error(str(error))
     print("\n".join(summary.lines()))
     return 0
 

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from biomed_nerre.prediction.corpus_ids import pubtator_document
 from loaders.pubtator import format_document
-from modeling.outputs_joint_ner_re import DocumentResult, to_document_result
+from modeling.outputs_joint_ner_re import DocumentResult, InputError, to_document_result
 
 MAX_CHARS = 20_000
 ALLOWED_CONTROLS = "\n\r\t"
@@ -25,10 +25,6 @@ TYPE_COLOURS = {"Chemical": "#cde8ff", "Disease": "#ffd9c2", "Gene": "#d5f5d0"}
 OTHER_COLOURS = ("#efd9ff", "#fff3b0", "#d9f0f0")
 RELATION_COLUMNS = ["head", "tail", "label", "score"]
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(\s[^<>]*)?/?>")
-
-
-class InputError(ValueError):
-    """Text the demo cannot analyse; the message is shown to the visitor as it is."""
 
 
 def check_text(text: Any, max_chars: int = MAX_CHARS) -> tuple[str, list[str]]:

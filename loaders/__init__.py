@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from .base import CorpusBuilder
 
-__all__ = ["CORPORA", "PubTatorFormatError", "ParseReport", "load_corpus", "prepare_corpus"]
+__all__ = ["CORPORA", "InputError", "PubTatorFormatError", "ParseReport", "load_corpus", "prepare_corpus"]
 
 
 def _corpora() -> dict[str, type[CorpusBuilder]]:
@@ -43,20 +43,29 @@ def prepare_corpus(
     config_name: str | None = None,
     data_dir: str | None = None,
     cache_dir: str | None = None,
+    warn: bool = True,
     **config_kwargs,
 ) -> CorpusBuilder:
     """Instantiate a corpus builder and build its Arrow cache (a no-op when the cache is warm).
 
     `config_kwargs` go to the config, e.g. `strict=False`. After a fresh build, `builder.reports[split]`
-    holds what strict=False skipped. Input errors surface as `PubTatorFormatError` (or, for an id that the
-    `bigbio_kb` view cannot split into db_name and db_id, `InputError`), not wrapped.
+    holds what strict=False skipped; `builder.split_overlaps` the PMIDs found in more than one split, by pair of
+    splits (`loaders.splits`: checked on every call, logged as warnings unless `warn=False`). Bad input raises `InputError` (an unknown corpus or config, a
+    missing release file, or the reader's `PubTatorFormatError` naming file and line), not wrapped; so is the `bigbio_kb` view's `InputError`
+    for an id it cannot split into db_name and db_id.
     """
     import datasets
 
+    from .cli_errors import unknown_name
+    from .splits import log_overlaps, split_overlaps
+
     corpora = _corpora()
     if corpus not in corpora:
-        raise KeyError(f"unknown corpus {corpus!r}; expected one of {sorted(corpora)}")
+        raise unknown_name("corpus", corpus, sorted(corpora))
     builder_class = corpora[corpus]
+    known = [config.name for config in builder_class.BUILDER_CONFIGS]
+    if config_name is not None and config_name not in known:
+        raise unknown_name(f"config of {corpus}", config_name, known)
     builder = builder_class(
         config_name=config_name or builder_class.DEFAULT_CONFIG_NAME,
         data_dir=data_dir,
@@ -67,9 +76,12 @@ def prepare_corpus(
         builder.download_and_prepare()
     except datasets.exceptions.DatasetGenerationError as error:
         cause = error.__cause__
-        if isinstance(cause, (PubTatorFormatError, InputError)):
+        if isinstance(cause, InputError):
             raise cause from None
         raise
+    builder.split_overlaps = split_overlaps(builder.as_dataset())
+    if warn:
+        log_overlaps(f"{corpus}/{builder.config.name}", builder.split_overlaps)
     return builder
 
 

@@ -19,9 +19,10 @@ import pyarrow.compute as pc
 
 from modeling.outputs_joint_ner_re import NIL_PREFIX, InputError
 
-from . import CORPORA, PubTatorFormatError, prepare_corpus
-from .cli_errors import OneLineErrorParser, UsageError, unknown_name
+from . import CORPORA, prepare_corpus
+from .cli_errors import OneLineErrorParser, one_line_errors, unknown_name
 from .schema import ENTITY_TYPES
+from .splits import overlap_warnings
 
 
 def _list_sum(column) -> int:
@@ -53,9 +54,12 @@ def build(corpus: str, data_dir: str | None, out: Path, configs: list[str] | Non
             raise unknown_name(f"config of {corpus}", name, known)
     names = list(dict.fromkeys(configs)) if configs else known
     rows: dict[tuple[str, str], dict[str, int]] = {}
+    warnings: dict[str, None] = {}  # the same PMIDs are in two splits of every view: said once per family
     for name in names:
         print(f"== {corpus} / {name}", flush=True)
-        builder = prepare_corpus(corpus, name, data_dir, cache_dir, strict=strict)
+        builder = prepare_corpus(corpus, name, data_dir, cache_dir, warn=False, strict=strict)
+        label = corpus if builder.config.family is None else f"{corpus}/{builder.config.family}"
+        warnings.update(dict.fromkeys(overlap_warnings(label, builder.split_overlaps)))
         dataset_dict = builder.as_dataset()
         target = out / name
         dataset_dict.save_to_disk(str(target))
@@ -79,6 +83,8 @@ def build(corpus: str, data_dir: str | None, out: Path, configs: list[str] | Non
                 row["skipped"] = max(row.get("skipped", 0), report.count)
         print(f"   saved {target}", flush=True)
     _print_table(rows)
+    for line in warnings:
+        sys.stderr.write(f"warning: {line}\n")
     return 0
 
 
@@ -110,11 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--no-strict", dest="strict", action="store_false",
                               help="report and skip bad input lines instead of stopping at the first")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors():
         return build(args.corpus, args.data_dir, args.out, args.configs, args.cache_dir, args.strict)
-    except (PubTatorFormatError, InputError, FileNotFoundError, UsageError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
 
 
 if __name__ == "__main__":

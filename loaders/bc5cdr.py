@@ -13,6 +13,7 @@ import datasets
 
 from .base import VIEWS, CorpusBuilder, CorpusConfig
 from .documents import build_document
+from .ids import id_check
 from .pubtator import ErrorPolicy, iter_pubtator
 from .schema import ENTITY_TYPES, RELATION_TYPES
 from .sources import bc5cdr_paths
@@ -40,5 +41,5 @@ class Bc5cdr(CorpusBuilder):
 
     def _iter_documents(self, policy: ErrorPolicy, path: str) -> Iterator[dict[str, Any]]:
         labels = RELATION_TYPES[self.CORPUS]
-        for raw in iter_pubtator(path, ENTITY_TYPES[self.CORPUS], labels, policy):
+        for raw in iter_pubtator(path, ENTITY_TYPES[self.CORPUS], labels, policy, id_check(self.CORPUS), complete=True):
             yield build_document(raw, self.CORPUS, policy=policy)

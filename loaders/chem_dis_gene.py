@@ -21,6 +21,7 @@ import datasets
 
 from .base import VIEWS, CorpusBuilder, CorpusConfig
 from .documents import build_document
+from .ids import id_check
 from .pubtator import ErrorPolicy, RawRelation, iter_pubtator, iter_relation_tsv, read_pmid_list
 from .schema import ENTITY_TYPES, RELATION_TYPES
 from .sources import CHEM_DIS_GENE_FILES, chem_dis_gene_paths
@@ -49,13 +50,13 @@ class ChemDisGene(CorpusBuilder):
     def _iter_documents(
         self, policy: ErrorPolicy, abstracts: str, relations: list[str], drugprot: str | None
     ) -> Iterator[dict[str, Any]]:
-        labels = RELATION_TYPES[self.CORPUS]
+        labels, check = RELATION_TYPES[self.CORPUS], id_check(self.CORPUS)
         by_pmid: dict[str, list[RawRelation]] = {}
         for path in relations:
-            for pmid, relation in iter_relation_tsv(path, labels, policy):
+            for pmid, relation in iter_relation_tsv(path, labels, policy, check, complete=True):
                 by_pmid.setdefault(pmid, []).append(relation)
         drugprot_pmids = read_pmid_list(drugprot) if drugprot else set()
-        for raw in iter_pubtator(abstracts, ENTITY_TYPES[self.CORPUS], (), policy):
+        for raw in iter_pubtator(abstracts, ENTITY_TYPES[self.CORPUS], (), policy, check, complete=True):
             document = build_document(raw, self.CORPUS, by_pmid.pop(raw.pmid, ()), policy)
             document["is_drugprot"] = raw.pmid in drugprot_pmids
             yield document

@@ -8,16 +8,19 @@ errors (unknown flag, bad choice, missing argument) become the one line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import sys
-from typing import Iterable, NoReturn
+from typing import Iterable, Iterator, NoReturn
+
+from modeling.outputs_joint_ner_re import InputError
 
 EXIT_USAGE = 2  # argparse's status for a bad command line
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """Bad input from the user (a wrong name, a missing path, incompatible flags): the message says what is
-    wrong and what is allowed. A `ValueError`, so library callers can keep catching that."""
+    wrong and what is allowed. An `InputError` (the package's one type for bad input, a `ValueError`)."""
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -35,6 +38,29 @@ def exit_with_error(message: str) -> NoReturn:
     sys.stderr.write(f"error: {first_line}\n")
     sys.stderr.flush()
     sys.exit(EXIT_USAGE)
+
+
+def os_error_message(error: OSError) -> str:
+    """An `OSError` as `<file>: <what>` ("models/x/config.json: permission denied"), the form of every other
+    one-line error."""
+    what = (error.strerror or str(error)).strip()
+    if error.filename is None:
+        return what or type(error).__name__
+    what = what[:1].lower() + what[1:]
+    return f"{error.filename}: {what}" + (f" ({error.filename2})" if error.filename2 else "")
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """The body of an entry point: bad input (`InputError`, which `UsageError` and every reader's error are) and
+    what the file system refuses (`OSError`: no such file, permission denied, a full disk) end the command with
+    one line `error: ...` and exit status 2; any other exception is a bug and keeps its traceback."""
+    try:
+        yield
+    except InputError as error:
+        exit_with_error(str(error))
+    except OSError as error:
+        exit_with_error(os_error_message(error))
 
 
 def unknown_name(kind: str, name: str, allowed: Iterable[str]) -> UsageError:

@@ -17,10 +17,17 @@ problems are recorded in a `ParseReport` and the offending unit is skipped: a ba
 line skips that line, a missing title/abstract line or a duplicated PMID skips the whole document.
 An empty file is an error in both modes (there is nothing to skip to).
 
-Handled without an error, in both modes: a UTF-8 byte-order mark at the start of a file is dropped; an exact
-duplicate of a mention line (every field equal, within one document) is kept once and noted: a warning naming
-the file, both lines, and a count in `ParseReport.duplicates` (the copy adds nothing, so it is not an error,
-but it is never dropped without a word). Bytes that are not UTF-8 are an error with file and line.
+Handled without an error, in both modes: a UTF-8 byte-order mark at the start of a file is dropped; Windows
+line endings ("\r\n") are read as line ends; an exact duplicate of a mention line (every field equal, within one
+document) is kept once and noted: a warning naming the file, both lines, and a count in
+`ParseReport.duplicates` (the copy adds nothing, so it is not an error, but it is never dropped without a word).
+
+Damage stops the read with the file and the line reached, in both modes (there is no line to skip to): bytes
+that are not UTF-8 (UTF-16 is named as such), a gzip file cut short or corrupted, a line longer than
+`MAX_LINE_BYTES` (a binary file?). Control characters other than tab and line breaks in a title or abstract
+(a NUL byte from a crashed write) are a problem of that document. The corpus builders also pass the id forms of
+their corpus (`loaders.ids`: a cut inside an id field leaves an id of no valid form) and `complete=True`: a
+release file ends every line with a line break, so a last line without one means the file was cut short.
 """
 
 from __future__ import annotations
@@ -30,27 +37,38 @@ import gzip
 import io
 import logging
 import re
+import zlib
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Iterator, TextIO
 
-from modeling.outputs_joint_ner_re import document_text
+from modeling.outputs_joint_ner_re import InputError, control_character_problem, document_text
 
 logger = logging.getLogger(__name__)
 
 _TITLE_OR_ABSTRACT = re.compile(r"^([^|\t]*)\|([ta])\|(.*)$", re.DOTALL)
 _MAX_STORED_PROBLEMS = 1000
+# A line longer than this is not text of these formats (a binary file, a file of NUL bytes): refused before it is
+# read whole into memory. A full-text article on one line is a few hundred kilobytes.
+MAX_LINE_BYTES = 64 << 20
+GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)  # what reading a damaged gzip stream raises
+IdCheck = Callable[[str], "str | None"]  # a raw id -> what is wrong with its form, or None
 
 
-class PubTatorFormatError(ValueError):
-    """A problem in an input file, located by file and 1-based line number."""
+class PubTatorFormatError(InputError):
+    """A problem in an input file, located by file and 1-based line number (an `InputError`)."""
 
     def __init__(self, path: str | PathLike, line: int, message: str):
         self.path = str(path)
         self.line = line
         self.message = message
         super().__init__(f"{self.path}, line {line}: {message}")
+
+
+class DamagedFileError(PubTatorFormatError):
+    """A file that cannot be read on from `line` (a gzip stream cut short, UTF-16 text, a line too long): no
+    reader skips past it, whatever its strictness."""
 
 
 @dataclass
@@ -153,16 +171,42 @@ def open_binary(path: str | PathLike) -> BinaryIO:
     return gzip.open(path, "rb") if gzipped else open(path, "rb")
 
 
+def gzip_problem(error: BaseException) -> str:
+    """What a damaged gzip stream's exception means, in words."""
+    if isinstance(error, EOFError):
+        return "the gzip file is cut short (its compressed stream ends early)"
+    return f"the gzip file is damaged ({error})"
+
+
+def raw_lines(path: str | PathLike) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, raw bytes with their line break) for each line of a file (gzip detected by its magic
+    bytes). A damaged gzip stream or a line over `MAX_LINE_BYTES` raises `PubTatorFormatError` naming the file
+    and the line reached; nothing is skipped."""
+    number, limit = 0, MAX_LINE_BYTES + 1
+    try:
+        with open_binary(path) as handle:
+            readline = handle.readline  # bound once: the loop runs once per line
+            while raw := readline(limit):
+                number += 1
+                if len(raw) > MAX_LINE_BYTES:
+                    raise DamagedFileError(path, number, f"line longer than {MAX_LINE_BYTES:,} bytes: not a text "
+                                                            "file of this format (a binary file?)")
+                yield number, raw
+    except GZIP_ERRORS as error:
+        raise DamagedFileError(path, number + 1, gzip_problem(error)) from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: a folder, not a file") from None
+
+
 def numbered_lines(path: str | PathLike) -> Iterator[tuple[int, str]]:
     """(1-based number, line without its "\\n" / "\\r\\n") for each line of a UTF-8 file (gzip accepted).
 
     A UTF-8 byte-order mark at the start is dropped (editors on Windows write one). Bytes that are not UTF-8
     raise `PubTatorFormatError` naming the file, the line and the byte (decoding line by line is what
-    makes the line known; a text-mode read fails with neither).
+    makes the line known; a text-mode read fails with neither); so does a damaged file (`raw_lines`).
     """
-    with open_binary(path) as handle:
-        for number, raw in enumerate(handle, 1):
-            yield number, decode_line(path, number, raw)
+    for number, raw in raw_lines(path):
+        yield number, decode_line(path, number, raw)
 
 
 def decode_line(path: str | PathLike, number: int, raw: bytes) -> str:
@@ -170,6 +214,8 @@ def decode_line(path: str | PathLike, number: int, raw: bytes) -> str:
     `PubTatorFormatError` naming the file, the line and the byte when it is not UTF-8."""
     if number == 1 and raw.startswith(codecs.BOM_UTF8):
         raw = raw[len(codecs.BOM_UTF8) :]
+    if number == 1 and raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DamagedFileError(path, number, "UTF-16 text (it starts with a UTF-16 byte-order mark); save it as UTF-8")
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -178,6 +224,18 @@ def decode_line(path: str | PathLike, number: int, raw: bytes) -> str:
             path, number, f"not UTF-8: byte 0x{bad.hex()} at byte {err.start + 1} of the line ({err.reason})"
         ) from None
     return line.removesuffix("\n").removesuffix("\r")
+
+
+class _LastLine:
+    """Numbered lines (`track`) that remember the last line's number and whether it lacked its line break."""
+
+    def __init__(self) -> None:
+        self.number, self.cut = 0, False
+
+    def track(self, path: str) -> Iterator[tuple[int, str]]:
+        for number, raw in raw_lines(path):
+            self.number, self.cut = number, not raw.endswith(b"\n")
+            yield number, decode_line(path, number, raw)
 
 
 def _blocks(lines: Iterable[tuple[int, str]]) -> Iterator[list[tuple[int, str]]]:
@@ -198,15 +256,19 @@ def iter_pubtator(
     entity_types: Iterable[str] | None,
     relation_labels: Iterable[str] | None = (),
     policy: ErrorPolicy | None = None,
+    check_id: IdCheck | None = None,
+    complete: bool = False,
 ) -> Iterator[RawDocument]:
     """Yield the documents of a PubTator file one at a time, validated line by line.
 
     `entity_types` are the allowed mention types; `relation_labels` the allowed labels of in-file
     relation lines (`PMID<TAB>label<TAB>id1<TAB>id2`, BC5CDR); pass none where the file has no relations.
     `None` for either accepts any type / label (files read for prediction, whose annotations are not used).
-    Checks: title then abstract line with the same numeric PMID, 6 or 7 fields per mention line,
-    integer offsets with 0 <= start < end <= len(text), mention text == text[start:end], known type,
-    composite parts matching the ids, known relation label, unique PMIDs, a non-empty file.
+    Checks: title then abstract line with the same numeric PMID, no control characters in them, 6 or 7 fields
+    per mention line, integer offsets with 0 <= start < end <= len(text), mention text == text[start:end], known
+    type, composite parts matching the ids, known relation label, unique PMIDs, a non-empty file; with
+    `check_id`, the form of every mention and relation id (`loaders.ids`); with `complete`, a line break at the
+    end of the last line (a file that ends inside a line was cut short: its last document is the problem).
     Entity-level checks (relation arguments exist) happen in `loaders.documents`.
     """
     policy = policy or ErrorPolicy()
@@ -215,9 +277,13 @@ def iter_pubtator(
     seen: dict[str, int] = {}  # pmid -> line of its title (small: one entry per document)
     path = str(path)
     empty = True
-    for block in _blocks(numbered_lines(path)):
+    last = _LastLine()
+    for block in _blocks(last.track(path)):
         empty = False
-        document = _parse_block(path, block, entity_types, relation_labels, policy)
+        if complete and last.cut and block[-1][0] == last.number:
+            policy.fail(path, last.number, "the file ends inside this line (no line break after it): it was cut short")
+            continue
+        document = _parse_block(path, block, entity_types, relation_labels, policy, check_id)
         if document is None:
             continue
         if document.pmid in seen:
@@ -235,6 +301,7 @@ def _parse_block(
     entity_types: frozenset[str] | None,
     relation_labels: frozenset[str] | None,
     policy: ErrorPolicy,
+    check_id: IdCheck | None = None,
 ) -> RawDocument | None:
     header = _title_or_abstract(block[0][1])
     first_line = block[0][0]
@@ -252,13 +319,18 @@ def _parse_block(
         policy.fail(path, first_line, f"missing abstract line 'PMID|a|abstract' for PMID {pmid}: found {found}")
         return None
     abstract = second[2]
+    for (number, _), part, where in ((block[0], title, "the title"), (block[1], abstract, "the abstract")):
+        problem = control_character_problem(part, where)
+        if problem is not None:
+            policy.fail(path, number, f"{problem}; PMID {pmid}")
+            return None
     document = RawDocument(pmid, title, abstract, [], [], path, first_line)
     text = document.text
     mention_lines: dict[str, int] = {}  # mention line -> its first line number (exact duplicates)
     for number, line in block[2:]:
         fields = line.split("\t")
         if len(fields) in (6, 7):
-            mention = _parse_mention(path, number, fields, pmid, text, entity_types, policy)
+            mention = _parse_mention(path, number, fields, pmid, text, entity_types, policy, check_id)
             if mention is None:
                 continue
             if line in mention_lines:
@@ -267,7 +339,7 @@ def _parse_block(
             mention_lines[line] = number
             document.mentions.append(mention)
         elif len(fields) == 4 and not _is_decimal(fields[1]):
-            relation = _parse_relation(path, number, fields, pmid, relation_labels, policy)
+            relation = _parse_relation(path, number, fields, pmid, relation_labels, policy, check_id)
             if relation is not None:
                 document.relations.append(relation)
         elif _title_or_abstract(line) is not None:
@@ -299,6 +371,7 @@ def _parse_mention(
     text: str,
     entity_types: frozenset[str] | None,
     policy: ErrorPolicy,
+    check_id: IdCheck | None = None,
 ) -> RawMention | None:
     line_pmid, start_s, end_s, mention_text, entity_type, ids_field = fields[:6]
     if line_pmid != pmid:
@@ -324,6 +397,10 @@ def _parse_mention(
         policy.fail(path, number, "empty concept id field (unlinked mentions are written -1 or -)")
         return None
     ids = ids_field.split("|")
+    problem = _id_problem(ids, check_id)
+    if problem is not None:
+        policy.fail(path, number, problem)
+        return None
     # A 7th column may be present but empty (a trailing tab in 18 BC5CDR training lines): no parts.
     parts = fields[6].split("|") if len(fields) == 7 and fields[6] else []
     if parts and len(parts) != len(ids):
@@ -332,8 +409,16 @@ def _parse_mention(
     return RawMention(start, end, mention_text, entity_type, ids, parts, number)
 
 
+def _id_problem(ids: Iterable[str], check_id: IdCheck | None) -> str | None:
+    """The first id of a form `check_id` refuses, in words, or None."""
+    if check_id is None:
+        return None
+    return next((problem for problem in map(check_id, ids) if problem is not None), None)
+
+
 def _parse_relation(
-    path: str, number: int, fields: list[str], pmid: str, labels: frozenset[str] | None, policy: ErrorPolicy
+    path: str, number: int, fields: list[str], pmid: str, labels: frozenset[str] | None, policy: ErrorPolicy,
+    check_id: IdCheck | None = None,
 ) -> RawRelation | None:
     line_pmid, label, head, tail = fields
     if line_pmid != pmid:
@@ -348,21 +433,31 @@ def _parse_relation(
     if not head or not tail:
         policy.fail(path, number, "relation with an empty entity id")
         return None
+    problem = _id_problem((head, tail), check_id)
+    if problem is not None:
+        policy.fail(path, number, problem)
+        return None
     return RawRelation(label, head, tail, path, number)
 
 
 def iter_relation_tsv(
-    path: str | PathLike, labels: Iterable[str], policy: ErrorPolicy | None = None
+    path: str | PathLike, labels: Iterable[str], policy: ErrorPolicy | None = None, check_id: IdCheck | None = None,
+    complete: bool = False,
 ) -> Iterator[tuple[str, RawRelation]]:
-    """Yield (pmid, relation) from a ChemDisGene relationship file `PMID<TAB>label<TAB>subject<TAB>object`."""
+    """Yield (pmid, relation) from a ChemDisGene relationship file `PMID<TAB>label<TAB>subject<TAB>object`
+    (`check_id` and `complete` as in `iter_pubtator`)."""
     policy = policy or ErrorPolicy()
     labels = frozenset(labels)
     path = str(path)
     rows = 0
-    for number, line in numbered_lines(path):
+    last = _LastLine()
+    for number, line in last.track(path):
         if not line.strip():
             continue
         rows += 1
+        if complete and last.cut:
+            policy.fail(path, number, "the file ends inside this line (no line break after it): it was cut short")
+            continue
         fields = line.split("\t")
         if len(fields) != 4:
             policy.fail(path, number, f"truncated or malformed line: {len(fields)} tab-separated fields, expected 4 (PMID, label, subject, object)")
@@ -370,7 +465,7 @@ def iter_relation_tsv(
         if not _is_decimal(fields[0]):
             policy.fail(path, number, f"PMID {fields[0]!r} is not a number")
             continue
-        relation = _parse_relation(path, number, fields, fields[0], labels, policy)
+        relation = _parse_relation(path, number, fields, fields[0], labels, policy, check_id)
         if relation is not None:
             yield fields[0], relation
     if rows == 0:
@@ -378,12 +473,16 @@ def iter_relation_tsv(
 
 
 def read_pmid_list(path: str | PathLike) -> set[str]:
-    """Read a one-PMID-per-line file (ChemDisGene `drugprot_pmids.txt.gz`); an empty list is allowed."""
+    """Read a one-PMID-per-line file (ChemDisGene `drugprot_pmids.txt.gz`); an empty list is allowed, a last
+    line without its line break (a cut file, whose last PMID may be cut too) is not."""
     pmids: set[str] = set()
-    for number, line in numbered_lines(path):
+    last = _LastLine()
+    for number, line in last.track(str(path)):
         line = line.strip()
         if not line:
             continue
+        if last.cut:
+            raise PubTatorFormatError(path, number, "the file ends inside this line (no line break after it): it was cut short")
         if not _is_decimal(line):
             raise PubTatorFormatError(path, number, f"expected one numeric PMID per line, got {line[:60]!r}")
         pmids.add(line)

@@ -18,6 +18,8 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+from modeling.outputs_joint_ner_re import InputError
+
 logger = logging.getLogger(__name__)
 
 BC5CDR_URLS: tuple[str, ...] = (
@@ -113,9 +115,11 @@ def _file_list(files: dict[str, Any]) -> list[str]:
 
 
 def _local_files(root: Path, names: dict[str, str]) -> dict[str, str]:
+    if not root.is_dir():
+        raise InputError(f"{root}: no such folder (the data dir holds the release's files)")
     missing = [name for name in names.values() if not (root / name).is_file()]
     if missing:
-        raise FileNotFoundError(f"{root} lacks the release files {missing}")
+        raise InputError(f"{root} lacks the release files {missing}")
     return {key: str(root / name) for key, name in names.items()}
 
 

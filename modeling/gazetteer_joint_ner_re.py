@@ -20,7 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from .files_joint_ner_re import config_value, read_gzip, read_json
 from .linking_joint_ner_re import NORMALISATION_VERSION, name_key
+from .outputs_joint_ner_re import InputError
 
 GAZETTEER_FOLDER = "gazetteer"
 CONFIG_FILE = "gazetteer_config.json"
@@ -138,23 +140,35 @@ class Gazetteer:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "Gazetteer":
-        """Read a saved `gazetteer/` folder; ValueError naming the file and line for a malformed one."""
+        """Read a saved `gazetteer/` folder; `InputError` naming the file (and line) for a damaged or malformed one:
+        a names file cut short (its writer ends every line with a line break, and the config counts the names of
+        each type) as much as a bad line."""
         config_path = os.path.join(folder, CONFIG_FILE)
-        with open(config_path, encoding="utf-8") as handle:
-            config = json.load(handle)
+        config = read_json(config_path)
         for key, expected in (("format_version", FORMAT_VERSION), ("normalisation_version", NORMALISATION_VERSION)):
             if config.get(key) != expected:
-                raise ValueError(f"{config_path}: {key} {config.get(key)!r}, this code reads {expected}")
-        entity_types = list(config["entity_types"])
+                raise InputError(f"{config_path}: {key} {config.get(key)!r}, this code reads {expected}")
+        entity_types = list(config_value(config, "entity_types", list, config_path))
         keys: dict[str, set[str]] = {t: set() for t in entity_types}
         names_path = os.path.join(folder, NAMES_FILE)
-        with gzip.open(names_path, "rt", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                entity_type, sep, key = line.rstrip("\n").partition("\t")
-                if not sep or entity_type not in keys or not key:
-                    raise ValueError(f"{names_path}, line {number}: expected '<type>\\t<name key>' with a type of "
-                                     f"{entity_types}, got {line.rstrip()!r}")
-                keys[entity_type].add(key)
+        lines = read_gzip(names_path).split(b"\n")
+        if lines[-1]:
+            raise InputError(f"{names_path}, line {len(lines)}: the file ends inside this line: it was cut short")
+        for number, raw in enumerate(lines[:-1], 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise InputError(f"{names_path}, line {number}: not UTF-8 (byte {error.start + 1})") from None
+            entity_type, sep, key = line.partition("\t")
+            if not sep or entity_type not in keys or not key:
+                raise InputError(f"{names_path}, line {number}: expected '<type>\\t<name key>' with a type of "
+                                 f"{entity_types}, got {line.rstrip()!r}")
+            keys[entity_type].add(key)
+        counted = config.get("names")
+        for entity_type, count in (counted.items() if isinstance(counted, dict) else ()):
+            if len(keys.get(entity_type, ())) != count:
+                raise InputError(f"{names_path}: {len(keys.get(entity_type, ())):,} {entity_type} names where "
+                                 f"{config_path} counts {count:,}: the file is incomplete or from another gazetteer")
         metadata = {k: v for k, v in config.items() if k not in ("format_version", "normalisation_version",
                                                                   "entity_types", "names", "max_words", "min_key_chars")}
         return cls(entity_types, {t: frozenset(k) for t, k in keys.items()}, metadata, int(config.get("max_words", MAX_WORDS)))

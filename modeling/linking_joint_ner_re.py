@@ -35,8 +35,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
+from .files_joint_ner_re import config_value, read_json
 from .name_table_joint_ner_re import NameTable, read_name_tables
-from .outputs_joint_ner_re import nil_entity_id
+from .outputs_joint_ner_re import InputError, nil_entity_id
 
 LINKER_FOLDER = "linker"
 CONFIG_FILE = "linker_config.json"
@@ -529,29 +530,43 @@ class ConceptLinker:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> "ConceptLinker":
-        """Read a folder written by `save`. ValueError naming the file and line for a malformed row."""
+        """Read a folder written by `save`. `InputError` naming the file (and line) for a damaged or malformed one."""
         config_path = os.path.join(folder, CONFIG_FILE)
-        with open(config_path, encoding="utf-8") as handle:
-            config = json.load(handle)
+        config = read_json(config_path)
         if config.get("format_version") != FORMAT_VERSION or config.get("normalisation_version") != NORMALISATION_VERSION:
-            raise ValueError(
+            raise InputError(
                 f"{config_path}: linker format {config.get('format_version')} / normalisation "
                 f"{config.get('normalisation_version')}; this code reads {FORMAT_VERSION} / {NORMALISATION_VERSION}"
             )
-        types = list(config.get("entity_types", []))
+        types = list(config_value(config, "entity_types", list, config_path))
         tables: dict[str, dict[str, Mapping[str, _Entry]]] = {"exact": {t: {} for t in types}, "loose": {t: {} for t in types}}
-        for (entity_type, kind), table in read_name_tables(os.path.join(folder, NAMES_FILE)).items():
+        names_path = os.path.join(folder, NAMES_FILE)
+        for (entity_type, kind), table in read_name_tables(names_path).items():
             tables[kind][entity_type] = table
+        _check_name_counts(config, config_path, names_path, {t: len(table) for t, table in tables["exact"].items()})
         metadata = {
             k: v for k, v in config.items()
             if k not in ("format_version", "normalisation_version", "fuzzy_threshold", "fuzzy_sources", "entity_types",
                          "end2end_fuzzy_threshold")
         }
         linker = cls(
-            tables["exact"], tables["loose"], float(config["fuzzy_threshold"]), tuple(config["fuzzy_sources"]), metadata
+            tables["exact"], tables["loose"], float(config_value(config, "fuzzy_threshold", (int, float), config_path)),
+            tuple(config_value(config, "fuzzy_sources", list, config_path)), metadata,
         )
         linker.end2end_fuzzy_threshold = float(config.get("end2end_fuzzy_threshold", linker.fuzzy_threshold))
         return linker
+
+
+def _check_name_counts(config: Mapping[str, Any], config_path: str, names_path: str, found: Mapping[str, int]) -> None:
+    """`InputError` when the names file holds fewer (or more) names of a type than the config counted when both
+    were saved: a names file cut at a line break, or one from another linker."""
+    counted = config.get("names")
+    if not isinstance(counted, Mapping):
+        return  # a hand-written config: nothing to compare with
+    for entity_type, count in counted.items():
+        if found.get(entity_type, 0) != count:
+            raise InputError(f"{names_path}: {found.get(entity_type, 0):,} {entity_type} names where {config_path} "
+                             f"counts {count:,}: the file is incomplete or from another linker")
 
 
 def defined_short_forms(text: str, mentions: Sequence[Mapping[str, Any]]) -> dict[str, int]:

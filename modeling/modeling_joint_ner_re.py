@@ -20,6 +20,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedToken
 from transformers.utils import ModelOutput
 
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
+from .files_joint_ner_re import check_model_folder
 from .gazetteer_joint_ner_re import GAZETTEER_FOLDER, Gazetteer
 from .linking_joint_ner_re import LINKER_FOLDER, ConceptLinker, LinkResult, group_linked_mentions
 from .outputs_joint_ner_re import (
@@ -283,6 +284,8 @@ class SciBertForJointNerRe(PreTrainedModel):
         load, e.g. `{"attention_probs_dropout_prob": 0.0}` (attention dropout is a third of a CPU step).
         """
         name = str(encoder_name_or_path)
+        if os.path.isdir(name):
+            check_model_folder(name)  # a damaged checkpoint: InputError naming the file
         encoder_config = AutoConfig.from_pretrained(name, **dict(encoder_overrides or {}))
         if do_lower_case is None:
             do_lower_case = tokenizer_lowercases(load_tokenizer(name))
@@ -355,10 +358,19 @@ class SciBertForJointNerRe(PreTrainedModel):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args: Any, **kwargs: Any) -> Any:
         """`PreTrainedModel.from_pretrained`, plus the folder's (or Hub repo's) `linker/` and `gazetteer/` when it
-        has them."""
-        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        has them. A local folder is checked first (`files_joint_ner_re.check_model_folder`): a missing or damaged
+        file raises `InputError` naming it."""
         name = str(pretrained_model_name_or_path)
+        if os.path.isdir(name):
+            check_model_folder(os.path.join(name, kwargs["subfolder"]) if kwargs.get("subfolder") else name)
+        try:
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as error:
+            # safetensors is transformers' dependency, not imported here: its error is known by its name
+            if type(error).__name__ == "SafetensorError":
+                raise InputError(f"{name}: the weights cannot be read ({error}): a damaged file") from None
+            raise
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
         folder = _artifact_folder(name, kwargs, LINKER_FOLDER, ("linker_config.json", "names.tsv.gz"))
         if folder is not None:
             model.linker = ConceptLinker.load(folder)
@@ -391,8 +403,12 @@ class SciBertForJointNerRe(PreTrainedModel):
             raise InputError("this model has no linker (train.py builds one; or call set_linker)")
         if not isinstance(text, str):
             raise InputError(f"link_mentions takes the document text as a str, got {type(text).__name__}")
+        if isinstance(mentions, (str, bytes, Mapping)) or not isinstance(mentions, Sequence):
+            raise InputError(f"link_mentions takes a list of mentions ({{'start', 'end', 'type'}} dicts), got "
+                             f"{type(mentions).__name__}")
         for i, m in enumerate(mentions):
-            if not isinstance(m, Mapping) or not all(isinstance(m.get(k), int) for k in ("start", "end")):
+            if not isinstance(m, Mapping) or not all(isinstance(m.get(k), int) and not isinstance(m.get(k), bool)
+                                                     for k in ("start", "end")):
                 raise InputError(f"mention {i}: expected a dict with int 'start', 'end' and a 'type', got {m!r}")
             if not (0 <= m["start"] < m["end"] <= len(text)):
                 raise InputError(f"mention {i}: offsets {m['start']}-{m['end']} are outside the text (length {len(text)})")
@@ -697,11 +713,17 @@ class SciBertForJointNerRe(PreTrainedModel):
         Evaluation and validation score both modes; this encodes and decodes each document's NER once for
         them. The relation head, the only part that differs, runs once per mode.
         """
+        if not isinstance(modes, Mapping):
+            raise InputError(f"modes is a dict {{mode: threshold or None}} over 'end2end' and 'gold', got "
+                             f"{type(modes).__name__}")
+        if not callable(tokenizer) or not hasattr(tokenizer, "pad_token_id"):
+            raise InputError(f"extract needs the model's tokenizer (AutoTokenizer.from_pretrained(<model folder>)), "
+                             f"got {type(tokenizer).__name__}")
         modes = dict(modes)
         if not modes or any(m not in ("end2end", "gold") for m in modes):
             raise InputError(f"modes must be a non-empty subset of ('end2end', 'gold'), got {list(modes)}")
         if not isinstance(batch_size, int) or not isinstance(parallel_batches, int) or batch_size < 1 \
-                or parallel_batches < 1:
+                or parallel_batches < 1 or isinstance(batch_size, bool) or isinstance(parallel_batches, bool):
             raise InputError(f"batch_size and parallel_batches must be ints >= 1, got {batch_size!r}, {parallel_batches!r}")
         if parallel_batches > 1 and self.device.type != "cpu":
             raise InputError(f"parallel_batches > 1 is for CPU inference; the model is on {self.device}")
@@ -728,6 +750,11 @@ class SciBertForJointNerRe(PreTrainedModel):
                 raise
             except ValueError as error:  # a gold document whose annotations do not fit its text
                 raise InputError(f"input {i} ({doc['pmid']!r}): {error}") from None
+            except (KeyError, TypeError) as error:  # gold mentions / entities that are not the corpora's dicts
+                if not with_gold:
+                    raise
+                raise InputError(f"input {i} ({doc['pmid']!r}): malformed gold mentions or entities ({type(error).__name__}: "
+                                 f"{error}); they are the `documents` rows' lists of dicts") from None
         order = inference_order(features)
         chunks = [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
 

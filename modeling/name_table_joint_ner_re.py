@@ -14,7 +14,6 @@ Imports only torch and the standard library (this file ships with the model).
 from __future__ import annotations
 
 import bisect
-import gzip
 import os
 import re
 import warnings
@@ -22,6 +21,9 @@ from array import array
 from typing import Iterator, Mapping
 
 import torch
+
+from .files_joint_ner_re import read_gzip
+from .outputs_joint_ner_re import InputError
 
 Entry = tuple[tuple[str, ...], float, str]  # ids, score, source
 KINDS = (b"exact", b"loose")
@@ -55,7 +57,7 @@ class NameTable(Mapping[str, Entry]):
         try:
             return tuple(ids.split("|")), float(score), source
         except ValueError:  # of score's characters (checked on reading), but not a number: "1.2.3"
-            raise ValueError(f"{self.path}, line {line + 1}: score {score!r} is not a number") from None
+            raise InputError(f"{self.path}, line {line + 1}: score {score!r} is not a number") from None
 
     def _find(self, key: str) -> Entry | None:
         probe = key.encode("utf-8", "surrogatepass")
@@ -110,11 +112,12 @@ class NameTable(Mapping[str, Entry]):
 
 def read_name_tables(path: str | os.PathLike) -> dict[tuple[str, str], NameTable]:
     """The (type, kind) groups of a gzipped names file written by `ConceptLinker.save`, as `NameTable`s.
-    ValueError naming the file and the first bad line for a malformed file (`check_lines`)."""
-    with open(path, "rb") as handle:
-        blob = gzip.decompress(handle.read())
+    `InputError` naming the file (and the first bad line) for a damaged or malformed file (`check_lines`); the
+    writer ends every line with a line break, so a last line without one means the file was cut short."""
+    blob = read_gzip(path)
     if blob and not blob.endswith(b"\n"):
-        blob += b"\n"
+        last_line = blob.count(b"\n") + 1
+        raise InputError(f"{path}, line {last_line}: the file ends inside this line: it was cut short")
     line_starts, key_ends = array("q", [0]), array("q")
     with warnings.catch_warnings():  # the tensor only reads the bytes
         warnings.simplefilter("ignore", UserWarning)
@@ -192,7 +195,7 @@ def _sorted_keys(blob: bytes, line_starts: array, key_ends: array, first: int, e
 
 
 def check_lines(path: str | os.PathLike, blob: bytes) -> None:
-    """Read a names file's lines one by one and raise ValueError naming the file and the first bad line: not
+    """Read a names file's lines one by one and raise InputError naming the file and the first bad line: not
     UTF-8, not six fields, not exact|loose, an empty key or ids, a score that is not a number, or lines out of
     order (each (type, kind) group together, keys sorted and unique, as `ConceptLinker.save` writes them)."""
     seen: set[tuple[str, str]] = set()
@@ -202,24 +205,24 @@ def check_lines(path: str | os.PathLike, blob: bytes) -> None:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise ValueError(f"{path}, line {number}: not UTF-8 ({err.reason} at byte {err.start})") from None
+            raise InputError(f"{path}, line {number}: not UTF-8 ({err.reason} at byte {err.start})") from None
         parts = line.split("\t")
         if len(parts) != 6 or parts[1] not in ("exact", "loose") or not parts[2] or not parts[3]:
-            raise ValueError(f"{path}, line {number}: {FIELDS}")
+            raise InputError(f"{path}, line {number}: {FIELDS}")
         try:
             if not _SCORE.fullmatch(parts[4]):
                 raise ValueError
             float(parts[4])
         except ValueError:
-            raise ValueError(f"{path}, line {number}: score {parts[4]!r} is not a number") from None
+            raise InputError(f"{path}, line {number}: score {parts[4]!r} is not a number") from None
         if (parts[0], parts[1]) != group:
             group, previous = (parts[0], parts[1]), ""
             if group in seen:
-                raise ValueError(f"{path}, line {number}: the {group[0]} {group[1]} rows are not all together "
+                raise InputError(f"{path}, line {number}: the {group[0]} {group[1]} rows are not all together "
                                  "(rows come grouped by kind and type, sorted by key, as ConceptLinker.save writes them)")
             seen.add(group)
         if parts[2].encode("utf-8") <= previous.encode("utf-8"):
-            raise ValueError(f"{path}, line {number}: key {parts[2]!r} is not after the previous row's "
+            raise InputError(f"{path}, line {number}: key {parts[2]!r} is not after the previous row's "
                              f"{previous!r} (keys come sorted and once each, as ConceptLinker.save writes them)")
         previous = parts[2]
-    raise ValueError(f"{path}: malformed ({FIELDS} per line)")  # the fast checks found what these did not
+    raise InputError(f"{path}: malformed ({FIELDS} per line)")  # the fast checks found what these did not

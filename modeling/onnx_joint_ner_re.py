@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .outputs_joint_ner_re import InputError
 from .preprocessing_joint_ner_re import token_feature_sizes
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ CPU_ATTENTION_BUDGET = 2 * 512 * 512
 
 class OnnxBackendError(RuntimeError):
     """The ONNX backend cannot run as asked (missing package, provider, or an export that fails its check)."""
+
+
+class OnnxFileError(OnnxBackendError, InputError):
+    """An ONNX file that ONNX Runtime cannot load (cut short, overwritten): an `InputError` naming the file."""
 
 
 def import_onnxruntime() -> Any:
@@ -385,7 +390,12 @@ class OnnxEncoder:
                     # encoder faster: 16.4-17.6 s over the 500 test abstracts either way)
                     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 providers = [PROVIDERS[self.provider]] + (["CPUExecutionProvider"] if self.provider != "cpu" else [])
-                found = self.onnxruntime.InferenceSession(str(self.path), options, providers=providers)
+                try:
+                    found = self.onnxruntime.InferenceSession(str(self.path), options, providers=providers)
+                except Exception as error:  # onnxruntime's own classes (InvalidProtobuf, Fail, ...) name no file
+                    first_line = (str(error).strip().splitlines() or [""])[0][:300]
+                    raise OnnxFileError(f"{self.path}: ONNX Runtime cannot load it ({type(error).__name__}: {first_line}); "
+                                        "a damaged file? delete it, and the encoder is exported again") from None
                 self._sessions[threads] = found
             return found
 

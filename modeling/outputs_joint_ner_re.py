@@ -87,7 +87,31 @@ class DocumentResult(TypedDict):
 
 class InputError(ValueError):
     """An input the package cannot use: a wrong Python type, a malformed document or a damaged file. The
-    message is one line naming what (and where: file and line, or the input's index) is wrong."""
+    message is one line naming what (and where: file and line, or the input's index) is wrong.
+
+    The one exception type of the Python API for bad input: the loaders' `PubTatorFormatError`, the linking
+    readers' `VocabularyFormatError`, the entry points' `UsageError` and the ONNX backend's `OnnxFileError` are
+    subclasses, and the entry points print its message as their one `error:` line (exit status 2)."""
+
+
+# Control characters other than tab and line breaks: never part of a biomedical text, and the mark of a damaged
+# file (a crash that left a run of NUL bytes, a binary file read as text). Tab, "\n" and "\r" are allowed.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def first_control_character(text: str) -> int | None:
+    """The index of the first control character of `text` other than tab, "\\n" and "\\r", or None."""
+    match = _CONTROL_CHARACTER.search(text)
+    return None if match is None else match.start()
+
+
+def control_character_problem(text: str, where: str = "the text") -> str | None:
+    """One line saying which control character `text` holds and where (`where`: "the title", ...), or None."""
+    index = first_control_character(text)
+    if index is None:
+        return None
+    return (f"control character U+{ord(text[index]):04X} at character {index + 1} of {where} (a damaged file? "
+            "only tab and line breaks are allowed)")
 
 
 def document_text(title: str, abstract: str) -> str:
@@ -158,6 +182,9 @@ def is_nil_id(entity_id: str) -> bool:
 
 def probability_to_margin(probability: float) -> float:
     """The relation head's logit margin whose score (sigmoid) is `probability`; 0 -> -inf, 1 -> +inf."""
+    if isinstance(probability, (bool, str, bytes)) or not hasattr(probability, "__float__"):
+        raise InputError(f"a relation threshold is a probability between 0 and 1 (a float), got "
+                         f"{type(probability).__name__} {probability!r}")
     probability = float(probability)
     if not 0.0 <= probability <= 1.0 or math.isnan(probability):
         raise InputError(f"a relation threshold is a probability between 0 and 1, got {probability}")

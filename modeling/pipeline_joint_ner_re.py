@@ -12,7 +12,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from transformers import Pipeline
 
-from .outputs_joint_ner_re import DocumentResult, InputError, input_document
+from .outputs_joint_ner_re import DocumentResult, InputError, input_document, probability_to_margin
 
 
 class JointNerRePipeline(Pipeline):
@@ -51,8 +51,11 @@ class JointNerRePipeline(Pipeline):
             raise InputError(f"unexpected argument(s) {sorted(kwargs)}; the pipeline takes batch_size and threshold")
         forward: dict[str, Any] = {}
         if batch_size is not None:
-            forward["batch_size"] = int(batch_size)
+            if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+                raise InputError(f"batch_size is the number of documents per batch, an int >= 1; got {batch_size!r}")
+            forward["batch_size"] = batch_size
         if threshold is not None:
+            probability_to_margin(threshold)  # InputError unless a probability between 0 and 1
             forward["threshold"] = float(threshold)
         return {}, forward, {}
 

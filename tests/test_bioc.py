@@ -395,7 +395,7 @@ def test_evaluate_writes_its_prediction_files_as_bioc_too(tmp_path, cache):
 def test_columns_carry_skip_tables_into_the_manifest():
     settings = RunSettings(inputs=[], output=Path("o.xml"), output_format="bioc-xml", model="m",
                            columns=Columns(skip_tables=True))
-    assert settings.manifest()["columns"]["skip_tables"] is True
+    assert settings.manifest({}, "cpu")["columns"]["skip_tables"] is True
 
 
 def test_help_names_the_bioc_options():

@@ -35,7 +35,7 @@ from modeling.linking_joint_ner_re import (
     document_abbreviations,
     group_linked_mentions,
 )
-from modeling.outputs_joint_ner_re import curie_to_corpus_id, to_curie
+from modeling.outputs_joint_ner_re import InputError, curie_to_corpus_id, to_curie
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT.parent / "shared" / "data" / "vocab"
@@ -370,11 +370,25 @@ def test_load_refuses_rows_out_of_order_or_not_utf8(linker, tmp_path, edit, line
         ConceptLinker.load(tmp_path)
 
 
-def test_load_reads_a_file_without_its_last_newline_and_an_empty_one(linker, tmp_path) -> None:
-    path = _bad_names_file(linker, tmp_path / "a", lambda lines: lines[:-1] + [lines[-1].rstrip(b"\n")])
-    assert ConceptLinker.load(path.parent).exact == linker.exact
-    empty = _bad_names_file(linker, tmp_path / "b", lambda lines: [])
-    loaded = ConceptLinker.load(empty.parent)
+def test_load_refuses_a_file_cut_short_or_emptied_and_reads_an_empty_linker(linker, tmp_path) -> None:
+    # save() ends every line with a line break: a last line without one was cut (here inside its source field)
+    path = _bad_names_file(linker, tmp_path / "a", lambda lines: lines[:-1] + [lines[-1][:-4]])
+    count = len(gzip.decompress(path.read_bytes()).split(b"\n"))
+    with pytest.raises(InputError, match=re.escape(f"{path}, line {count}: the file ends inside this line")):
+        ConceptLinker.load(path.parent)
+    # a line gone (the first: an exact name), or emptied: fewer names than linker_config.json counted when saved
+    for name, edit in (("b", lambda lines: lines[1:]), ("c", lambda lines: [])):
+        path = _bad_names_file(linker, tmp_path / name, edit)
+        with pytest.raises(InputError, match=re.escape(str(path)) + r": [\d,]+ \w+ names where .*linker_config.json "
+                                             r"counts [\d,]+: the file is incomplete"):
+            ConceptLinker.load(path.parent)
+    (tmp_path / "d").mkdir()
+    linker.save(tmp_path / "d")
+    config = json.loads((tmp_path / "d" / "linker_config.json").read_text())
+    config["names"] = {t: 0 for t in config["names"]}  # a linker saved with no names at all
+    (tmp_path / "d" / "linker_config.json").write_text(json.dumps(config))
+    (tmp_path / "d" / NAMES_FILE).write_bytes(gzip.compress(b""))
+    loaded = ConceptLinker.load(tmp_path / "d")
     assert loaded.entity_types == TYPES and all(len(t) == 0 for t in loaded.exact.values())
     assert loaded.link("cisplatin", "Chemical").is_nil
 

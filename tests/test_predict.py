@@ -46,7 +46,10 @@ def predict_here(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["--no-progress", *args])
+        try:
+            code = main(["--no-progress", *args])
+        except SystemExit as stop:  # a user error: one line on stderr, status 2
+            code = stop.code
     done = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
     if check and code != 0:
         raise AssertionError(f"predict {args} failed ({code}):\n{done.stdout}\n{done.stderr[-3000:]}")
@@ -269,14 +272,18 @@ def test_a_long_document_is_covered_by_windows_not_cut(model_dir, tmp_path):
 
 def test_rerun_with_other_settings_is_refused(model_dir, tmp_path):
     texts = tmp_path / "t.txt"
-    texts.write_text("Aspirin.\n", encoding="utf-8")
-    out = tmp_path / "t.jsonl"
-    (Path(str(out) + ".parts")).mkdir()
-    (Path(str(out) + ".parts") / "manifest.json").write_text(json.dumps({"chunk_size": 3}))
-    done = predict_here("--model", str(model_dir), "--input", str(texts), "--output", str(out), check=False)
-    assert done.returncode == 2 and "holds an unfinished run with other settings" in done.stderr
-    predict_here("--model", str(model_dir), "--input", str(texts), "--output", str(out), "--overwrite")
-    assert [r["pmid"] for r in read_jsonl(out)] == ["1"] and not Path(str(out) + ".parts").exists()
+    texts.write_text("Aspirin.\nCaf\x00feine.\n", encoding="utf-8")  # line 2 stops the first run after chunk 0
+    out, parts = tmp_path / "t.jsonl", tmp_path / "t.jsonl.parts"
+    common = ["--model", str(model_dir), "--input", str(texts), "--output", str(out), "--chunk-size", "1"]
+    done = predict_here(*common, check=False)
+    assert done.returncode == 2 and f"error: {texts}, line 2 (document 2): control character U+0000" in done.stderr
+    assert len(list(parts.glob("chunk-*.jsonl"))) == 1 and not out.exists()
+    done = predict_here(*common, "--threshold", "0.3", check=False)
+    assert done.returncode == 2 and "holds an unfinished run with other settings (threshold null -> 0.3)" in done.stderr
+    done = predict_here(*common, "--skip-errors")  # not a setting of the predictions: the run resumes
+    assert "1 chunk(s) of an earlier run reused" in done.stdout and [r["pmid"] for r in read_jsonl(out)] == ["1"]
+    predict_here(*common, "--threshold", "0.3", "--overwrite", "--skip-errors")
+    assert [r["pmid"] for r in read_jsonl(out)] == ["1"] and not parts.exists()
 
 
 def test_help():

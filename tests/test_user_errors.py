@@ -144,16 +144,15 @@ def test_train_bad_flag_value_is_one_line(capsys) -> None:
 
 def test_loaders_unknown_config_both_spellings(tmp_path, capsys) -> None:
     for flag in ("--config", "--configs"):
-        capsys.readouterr()
-        assert loaders_main(["build", "bc5cdr", "--out", str(tmp_path), flag, "nerr"]) == 2
-        line = one_error_line(capsys.readouterr().err)
+        line = in_process_error(loaders_main, ["build", "bc5cdr", "--out", str(tmp_path), flag, "nerr"], capsys)
         assert "'nerr'" in line and "'ner'" in line and "documents, ner, re" in line
 
 
 def test_loaders_missing_data_dir(tmp_path, capsys) -> None:
-    assert loaders_main(["build", "bc5cdr", "--data-dir", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
-                         "--config", "documents", "--cache-dir", str(tmp_path / "c")]) == 2
-    assert str(tmp_path / "missing") in one_error_line(capsys.readouterr().err)
+    line = in_process_error(loaders_main, ["build", "bc5cdr", "--data-dir", str(tmp_path / "missing"), "--out",
+                                           str(tmp_path / "o"), "--config", "documents", "--cache-dir",
+                                           str(tmp_path / "c")], capsys)
+    assert str(tmp_path / "missing") in line
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the guard is for machines without GPUs")

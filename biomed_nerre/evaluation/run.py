@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error, unknown_name
+from loaders.cli_errors import OneLineErrorParser, UsageError, one_line_errors, unknown_name
 from loaders.schema import CORPUS_NAMES
 
 from .re_metrics import MODES
@@ -132,23 +132,18 @@ def load_model(model_path: str, device: str | None = None, int8: bool = False,
     ``int8``: the model's ``quantize_for_cpu()`` copy (CPU only). ``dtype``: the weights' floating-point type
     (``bfloat16`` is fast on GPUs and on CPUs with AMX, slow on CPUs without bf16 instructions)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    from modeling import register
-
-    register()  # this package's classes load the model, not a copy of the code saved in its folder
+    from biomed_nerre.prediction.runner import load_pretrained
 
     _check_precision(int8, dtype)
     device = device or ("cuda" if torch.cuda.is_available() and not int8 else "cpu")
     check_model_path(model_path)
     try:
-        model = AutoModel.from_pretrained(model_path, trust_remote_code=True)
+        model, tokenizer = load_pretrained(model_path)  # a damaged file: InputError naming it
     except OSError as err:  # neither a model folder nor a Hub model that could be reached
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         where = "" if Path(model_path).exists() else "no such folder, and as a Hub id: "
         raise UsageError(f"--model {model_path}: {where}{first_line}") from err
-    # trust_remote_code here too: the tokenizer loader reads config.json, whose model type is the remote one
-    tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=True)
     if int8:
         if torch.device(device).type != "cpu":
             raise UsageError(f"int8 quantization runs on the CPU only, not on {device}")
@@ -435,9 +430,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cli(argv: Sequence[str] | None = None) -> int:
     """`evaluate.py` / `nerre-evaluate`: `main` with user errors as one ``error:`` line and exit status 2."""
-    from loaders import PubTatorFormatError
-
-    try:
+    with one_line_errors():
         return main(argv)
-    except (UsageError, FileNotFoundError, PubTatorFormatError) as err:
-        exit_with_error(str(err))

@@ -12,10 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
+from loaders.cli_errors import os_error_message
 from loaders.schema import CORPUS_NAMES
+from modeling.outputs_joint_ner_re import InputError
 
 from .export_dataset import DEFAULT_MAX_SHARD_BYTES, export_dataset
-from .export_model import ExportError, export_model
+from .export_model import export_model
 from .export_space import create_space, export_space
 from .upload import MissingTokenError, require_token, upload_folder
 
@@ -141,8 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ExportError, MissingTokenError, UploadError, FileExistsError, FileNotFoundError, KeyError) as err:
+    except (InputError, MissingTokenError, UploadError, KeyError) as err:  # ExportError is an InputError
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a missing or unreadable file, an existing output folder: `<file>: <what>`
+        print(f"error: {os_error_message(err)}", file=sys.stderr)
         return 2
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import modeling
+from modeling.outputs_joint_ner_re import InputError
 
 from .export_dataset import ensure_empty_dir
 from .model_card import METRICS_FILE, TRAINING_ARGS_FILE, write_model_card
@@ -36,7 +37,7 @@ EXTRA_FILES = (METRICS_FILE, TRAINING_ARGS_FILE, "generation_config.json")
 PROJECT_MODELING_DIR = Path(modeling.__file__).resolve().parent  # this package's model code (a checkout or installed)
 
 
-class ExportError(ValueError):
+class ExportError(InputError):
     """The model folder cannot be exported as asked (message names the folder and the reason)."""
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Sequence
 
-from loaders.cli_errors import OneLineErrorParser, UsageError, exit_with_error
+from loaders.cli_errors import OneLineErrorParser, exit_with_error, os_error_message
 from loaders.schema import CORPUS_NAMES, ENTITY_TYPES
 
 
@@ -52,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             use_vocabularies=not args.no_vocabularies, fuzzy_threshold=args.fuzzy_threshold,
             end2end_fuzzy_threshold=args.end2end_fuzzy_threshold,
         )
-    except (FileNotFoundError, UsageError, ValueError) as err:
-        exit_with_error(str(err))
+    except (OSError, ValueError) as err:  # a missing file, a bad vocabulary or corpus line (file and line), no names
+        exit_with_error(os_error_message(err) if isinstance(err, OSError) else str(err))
     linker.save(args.out)
     counts = ", ".join(f"{t} {len(linker.exact[t]):,}" for t in linker.entity_types)
     print(f"wrote {args.out}: names {counts} in {time.perf_counter() - start:.0f} s")

@@ -10,14 +10,17 @@ A user's names file: UTF-8, tab-separated, one concept a line, `#` comments and 
     <entity type>\t<id>\t<name>[|<synonym>...]
 
 ids are CURIEs (`MESH:D002945`, `NCBIGene:154`) or corpus ids (`D002945`; gene numbers). A malformed line,
-an empty name, an id of unknown form, an id given with two types, or (with `known_ids`) an id the linker
-does not know raises `NamesFileError` naming the file and line.
+a line that is not UTF-8, an empty name, an id of unknown form, an id given twice (all of a concept's names go on
+its one line) or with two types, an id the linker's vocabulary has under another type only (`id_types`: a
+Disease id given as a Chemical would link chemicals to a disease), or (with `known_ids`) an id the linker does
+not know raises `NamesFileError` naming the file and line; with `strict=False` such a line is skipped and
+listed in `report.skipped`. A file with no names at all (empty, comments only) is an error in both modes.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import AbstractSet, Any, Iterable, Iterator, Mapping, Sequence
 
 from modeling.linking_joint_ner_re import NameRow
 from modeling.outputs_joint_ner_re import to_curie
@@ -53,15 +56,17 @@ def read_names_file(
     known_ids: set[str] | None = None,
     strict: bool = True,
     report: VocabularyReport | None = None,
+    id_types: Mapping[str, AbstractSet[str]] | None = None,
 ) -> list[NameRow]:
     """A user's names file (format in the module docstring) as NameRows with source "user".
 
     entity_types: the types the model predicts (others are an error); known_ids: when given, every id must be
-    one of them (extending a vocabulary); strict=False skips bad lines into `report.skipped`."""
+    one of them (extending a vocabulary); id_types: entity type -> the ids the vocabulary has for it (an id it
+    has only under other types is refused); strict=False skips bad lines into `report.skipped`."""
     report = report if report is not None else VocabularyReport()
     rows: list[NameRow] = []
     type_of: dict[str, tuple[str, int]] = {}
-    for number, line in _lines(path):
+    for number, line in _lines(path, report, strict):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         parts = line.split("\t")
@@ -80,9 +85,15 @@ def read_names_file(
         if known_ids is not None and curie not in known_ids:
             _fail(report, strict, path, number, f"unknown id {curie}: not in the linker's vocabulary (use --replace to link to new ids)")
             continue
-        if curie in type_of and type_of[curie][0] != entity_type:
+        if curie in type_of:
             other_type, other_line = type_of[curie]
-            _fail(report, strict, path, number, f"{curie} is a {entity_type} here but a {other_type} on line {other_line}")
+            _fail(report, strict, path, number,
+                  f"{curie} is a {entity_type} here but a {other_type} on line {other_line}" if other_type != entity_type
+                  else f"{curie} is given twice (first on line {other_line}): give all its names on one line")
+            continue
+        conflict = _vocabulary_type_conflict(curie, entity_type, id_types)
+        if conflict is not None:
+            _fail(report, strict, path, number, conflict)
             continue
         name_list = [n.strip() for n in names.split("|")]
         if not names.strip() or any(not n for n in name_list):
@@ -91,8 +102,20 @@ def read_names_file(
         type_of.setdefault(curie, (entity_type, number))
         rows.extend(NameRow(entity_type, (curie,), name, "user", 1.0) for name in name_list)
     if not rows:
-        raise NamesFileError(path, 0, "no names in the file")
+        skipped = f" ({len(report.skipped)} line(s) skipped)" if report.skipped else ""
+        raise NamesFileError(path, None, f"no names in the file{skipped}: one concept a line, TYPE<TAB>ID<TAB>NAME[|SYNONYM...]")
     return rows
+
+
+def _vocabulary_type_conflict(curie: str, entity_type: str, id_types: Mapping[str, AbstractSet[str]] | None) -> str | None:
+    """What is wrong when the vocabulary has `curie` under other types but not under `entity_type`, or None."""
+    if id_types is None or curie in id_types.get(entity_type, ()):
+        return None
+    others = sorted(t for t, ids in id_types.items() if t != entity_type and curie in ids)
+    if not others:
+        return None
+    return (f"{curie} is a {' and '.join(others)} in the linker's vocabulary, not a {entity_type}: its names would "
+            f"link {entity_type} mentions to a {others[0]} concept")
 
 
 def _fail(report: VocabularyReport, strict: bool, path, number: int, message: str) -> None:

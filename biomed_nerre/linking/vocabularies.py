@@ -12,30 +12,32 @@ Drugs); a descriptor in both is both; others are skipped. A supplementary concep
 descriptors it is mapped to (Chemical when none is known). MEDIC names are Diseases, HGNC names Genes.
 Weights: 2 for a preferred name or symbol, 1 for an entry term, synonym, alias or previous symbol.
 
-Files are read with quoting off (MeSH names contain quote characters). A malformed line raises
-`VocabularyFormatError` naming the file and line; `strict=False` skips it and counts it in `report`.
+Files are read with quoting off (MeSH names contain quote characters). A malformed line, or one that is not
+UTF-8, raises `VocabularyFormatError` naming the file and line; `strict=False` skips it and counts it in
+`report`. A damaged file (a gzip stream cut short) raises naming the file and the line reached, in both modes.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import Iterator
 
+from loaders.pubtator import DamagedFileError, PubTatorFormatError, decode_line, raw_lines
 from modeling.linking_joint_ner_re import NameRow
+from modeling.outputs_joint_ner_re import InputError
 
 MESH_ID = re.compile(r"^[CD]\d{6,9}$")
 
 
-class VocabularyFormatError(ValueError):
-    """A malformed vocabulary line: `<file>, line <n>: <what is wrong>`."""
+class VocabularyFormatError(InputError):
+    """A malformed vocabulary line: `<file>, line <n>: <what is wrong>` (`<file>: ...` for the whole file, with
+    `line` None)."""
 
-    def __init__(self, path: str | Path, line: int, message: str) -> None:
-        super().__init__(f"{path}, line {line}: {message}")
+    def __init__(self, path: str | Path, line: int | None, message: str) -> None:
+        super().__init__(f"{path}, line {line}: {message}" if line is not None else f"{path}: {message}")
         self.path, self.line, self.message = str(path), line, message
 
 
@@ -54,20 +56,17 @@ class VocabularyReport:
         self.skipped.append(str(error))
 
 
-def open_text(path: str | Path) -> TextIO:
-    """A text handle (UTF-8, gzip by extension); undecodable bytes raise with the file named."""
-    raw = gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", newline="")
-
-
-def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    with open_text(path) as handle:
-        number = 0
+def _lines(path: str | Path, report: VocabularyReport | None = None, strict: bool = True) -> Iterator[tuple[int, str]]:
+    """(number, line without its line break) for each line (gzip detected by its magic bytes). A line that is not
+    UTF-8 raises `VocabularyFormatError` naming the file and that line (decoded line by line, so the number is
+    the line's own), or with `strict=False` and a `report` is skipped into it."""
+    for number, raw in raw_lines(path):
         try:
-            for number, line in enumerate(handle, 1):
-                yield number, line.rstrip("\r\n")
-        except UnicodeDecodeError as error:
-            raise VocabularyFormatError(path, number + 1, f"not UTF-8 ({error.reason})") from None
+            yield number, decode_line(path, number, raw)
+        except PubTatorFormatError as error:
+            if strict or report is None or isinstance(error, DamagedFileError):  # UTF-16: no line can be read
+                raise VocabularyFormatError(path, number, error.message) from None
+            report.fail(False, path, number, error.message)
 
 
 def _split(value: str, sep: str = "|") -> list[str]:
@@ -98,7 +97,7 @@ def _check_id(path, number, raw_id, report, strict, seen: set[str]) -> bool:
 def read_mesh_descriptors_tsv(path: str | Path, report: VocabularyReport, strict: bool = True) -> Iterator[NameRow]:
     """The descriptors file of `../shared/data/vocab` (id, name, entry terms, tree numbers, taxa)."""
     seen: set[str] = set()
-    for number, line in _lines(path):
+    for number, line in _lines(path, report, strict):
         parts = line.split("\t")
         if len(parts) < 4:
             report.fail(strict, path, number, f"expected at least 4 tab-separated columns, found {len(parts)}")
@@ -125,7 +124,7 @@ def read_mesh_supplementary_tsv(
     entity types (from the descriptors read first). A row with a stray extra tab (C483025 in the 2023 file)
     keeps its first four columns."""
     seen: set[str] = set()
-    for number, line in _lines(path):
+    for number, line in _lines(path, report, strict):
         parts = line.split("\t")
         if len(parts) < 4:
             report.fail(strict, path, number, f"expected 4 tab-separated columns, found {len(parts)}")
@@ -151,7 +150,7 @@ def read_medic(path: str | Path, report: VocabularyReport, strict: bool = True) 
     """CTD MEDIC as `ids||names` (MeSH id and OMIM numbers; preferred name first). The MeSH id is the
     concept's id; OMIM numbers are not kept, and OMIM-only concepts are skipped (counted)."""
     seen: set[str] = set()
-    for number, line in _lines(path):
+    for number, line in _lines(path, report, strict):
         if not line.strip():
             continue
         ids, sep, names = line.partition("||")
@@ -186,7 +185,7 @@ def read_ctd_diseases(path: str | Path, report: VocabularyReport, strict: bool =
     DiseaseID (`MESH:D...` or `OMIM:...`), AltDiseaseIDs, Definition, ParentIDs, TreeNumbers,
     ParentTreeNumbers, Synonyms, SlimMappings. OMIM-only concepts are skipped (BC5CDR and ChemDisGene use MeSH)."""
     seen: set[str] = set()
-    for number, line in _lines(path):
+    for number, line in _lines(path, report, strict):
         if not line.strip() or line.startswith("#"):
             continue
         parts = line.split("\t")
@@ -221,7 +220,7 @@ _HGNC_COLUMNS = {  # our column role -> header names in the shared copy / the of
 def read_hgnc(path: str | Path, report: VocabularyReport, strict: bool = True) -> Iterator[NameRow]:
     """HGNC genes (the shared TSV or the official `hgnc_complete_set.txt`): approved symbol and name, aliases
     and previous symbols -> `NCBIGene:<id>`. Genes without an NCBI Gene id or not `Approved` are skipped."""
-    lines = _lines(path)
+    lines = _lines(path, report, strict)
     try:
         _, header_line = next(lines)
     except StopIteration:

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Sequence
 
+from loaders.cli_errors import OneLineErrorParser, one_line_errors
+
 from .bioc_layout import BIOC_LAYOUTS
 from .corpus_ids import ID_STYLES
-from .readers import INPUT_FORMATS, Columns, InputError
+from .readers import INPUT_FORMATS, Columns
 from .runner import RunSettings, Summary, UsageError, run, skipped_list_path
 from .writers import OUTPUT_FORMATS, output_format_for
 
 EPILOG = """\
 Under `accelerate launch` (several GPUs or nodes; see cheaha/predict.sbatch) the documents are shared out
 over the processes and one output is written. Rerun the same command after a crash to continue; work in
-progress is kept in OUTPUT.parts/ until the output is complete.
+progress is kept in OUTPUT.parts/ until the output is complete. A rerun after anything that decides the
+predictions changed (the model's files, retrained or edited in place; the inputs; the threshold, batch or chunk
+size, backend) is refused with one line saying what changed; --overwrite starts again.
 """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
+        prog="predict.py",
         description="Extract mentions, entity ids and relations from a corpus with a trained model.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -57,14 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> RunSettings:
-    if args.batch_size < 1 or args.chunk_size < 1:
-        raise UsageError("--batch-size and --chunk-size must be at least 1")
+    """The run's settings; `RunSettings` checks them (`UsageError`)."""
     try:
         output_format = args.format or output_format_for(args.output)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-        raise UsageError(f"--threshold {args.threshold}: a relation score threshold is a probability between 0 and 1")
     return RunSettings(
         inputs=list(args.input),
         output=args.output,
@@ -111,13 +112,11 @@ def _listed(items: list[str], shown: int = 20) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """predict.py: bad input, a damaged file or a refused resume end with one line `error: ...` and status 2."""
     args = build_parser().parse_args(argv)
-    try:
+    with one_line_errors():
         settings = settings_from_args(args)
         summary = run(settings)
-    except (UsageError, InputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     if summary is not None:
         print(report(summary, settings))
     return 0

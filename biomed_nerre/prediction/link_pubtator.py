@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from biomed_nerre.linking.vocabularies import VocabularyFormatError, VocabularyReport
+from biomed_nerre.linking.vocabularies import VocabularyReport
 from loaders.cli_errors import UsageError
 from loaders.pubtator import (
     ErrorPolicy,
     ParseReport,
-    PubTatorFormatError,
     RawDocument,
     RawMention,
     iter_pubtator,
@@ -80,7 +79,7 @@ class LinkSummary:
 # ---- the linker ------------------------------------------------------------------------------------------
 def load_linker(model: str | None = None, linker_dir: str | Path | None = None) -> ConceptLinker:
     """The linker of a model (a folder with `linker/`, or a Hub repo id) or a bare linker folder written by
-    `ConceptLinker.save`. UsageError when there is none; ValueError naming file and line for a damaged one."""
+    `ConceptLinker.save`. UsageError when there is none; `InputError` naming file and line for a damaged one."""
     if (model is None) == (linker_dir is None):
         raise UsageError("give one of --model (a model folder or Hub id) or --linker (a linker folder)")
     if linker_dir is not None:
@@ -93,10 +92,10 @@ def load_linker(model: str | None = None, linker_dir: str | Path | None = None) 
             raise UsageError(f"{model} has no {LINKER_FOLDER}/ folder (models trained before the linker have none; "
                              "train.py builds one, or pass --linker DIR)")
     else:
-        from modeling.modeling_joint_ner_re import _linker_folder
+        from modeling.modeling_joint_ner_re import _artifact_folder
 
         try:
-            found = _linker_folder(model, {})
+            found = _artifact_folder(model, {}, LINKER_FOLDER, (CONFIG_FILE, NAMES_FILE))
         except Exception as error:  # an invalid repo id, no access: the Hub's own message
             raise UsageError(f"{model}: not a model folder, and the Hub gave no linker ({error})") from None
         if found is None:
@@ -117,10 +116,13 @@ def with_user_names(
     from biomed_nerre.linking import read_names_file
 
     if not Path(names_path).is_file():
-        raise UsageError(f"{names_path}: no such names file")
+        what = "a folder, not a names file" if Path(names_path).is_dir() else "no such names file"
+        raise UsageError(f"{names_path}: {what}")
     report = VocabularyReport()
-    known = None if replace else linker.known_ids()
-    rows = read_names_file(names_path, linker.entity_types, known_ids=known, strict=strict, report=report)
+    id_types = {t: linker.known_ids(t) for t in linker.entity_types}  # a Disease id is no Chemical's
+    known = None if replace else set().union(*id_types.values())
+    rows = read_names_file(names_path, linker.entity_types, known_ids=known, strict=strict, report=report,
+                           id_types=id_types)
     return linker.extended(rows, replace=replace), len(rows), report.skipped
 
 
@@ -197,20 +199,15 @@ def run(
     strict: bool = True,
 ) -> LinkSummary:
     """The whole command: load the linker, add the user's names, link the file. User errors (a missing
-    path, a bad line of the input, the names file or the linker) raise UsageError naming file and line."""
+    path, a bad line of the input, the names file or the linker, a damaged file) raise `InputError` naming file
+    and line (`UsageError` and the readers' errors are ones)."""
     if replace and names is None:
         raise UsageError("--replace needs --names (the names that replace the linker's)")
-    try:
-        linker = load_linker(model, linker_dir)
-    except ValueError as error:  # a damaged linker folder: file and line
-        raise UsageError(str(error)) from None
-    try:
-        types = linker.entity_types
-        names_added, names_skipped = 0, []
-        if names is not None:
-            linker, names_added, names_skipped = with_user_names(linker, names, replace, strict)
-        summary = link_pubtator(input_path, output_path, linker, id_style, strict, types)
-    except (PubTatorFormatError, VocabularyFormatError, OSError) as error:  # file-and-line messages of the readers
-        raise UsageError(str(error)) from None
+    linker = load_linker(model, linker_dir)
+    types = linker.entity_types
+    names_added, names_skipped = 0, []
+    if names is not None:
+        linker, names_added, names_skipped = with_user_names(linker, names, replace, strict)
+    summary = link_pubtator(input_path, output_path, linker, id_style, strict, types)
     summary.names_added, summary.names_skipped = names_added, names_skipped
     return summary

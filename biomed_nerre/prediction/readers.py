@@ -28,18 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from loaders.pubtator import ErrorPolicy, PubTatorFormatError, decode_line, iter_pubtator, open_binary
-from modeling.outputs_joint_ner_re import InputError as ModelInputError
-from modeling.outputs_joint_ner_re import is_reference_passage, is_table_passage
+from loaders.pubtator import (
+    GZIP_ERRORS,
+    DamagedFileError,
+    ErrorPolicy,
+    PubTatorFormatError,
+    decode_line,
+    gzip_problem,
+    iter_pubtator,
+    open_binary,
+    raw_lines,
+)
+from modeling.outputs_joint_ner_re import InputError, is_reference_passage, is_table_passage
 
 from .records import Document, Problem
 
 INPUT_FORMATS = ("pubtator", "bioc-xml", "bioc-json", "jsonl", "text", "parquet", "dataset", "hub")
 Item = Document | Problem
-
-
-class InputError(ValueError):
-    """An input that cannot be read on: names the file (and line where known)."""
 
 
 @dataclass(frozen=True)
@@ -93,12 +98,21 @@ def input_format_for(spec: str) -> str:
 
 
 def read_inputs(specs: Sequence[str], input_format: str | None = None, columns: Columns = Columns()) -> Iterator[Item]:
-    """All documents of the inputs, in order (inputs one after the other)."""
+    """All documents of the inputs, in order (inputs one after the other). An input that holds nothing (an empty
+    file) or that breaks off (a damaged gzip stream) raises `InputError` naming it: it cannot be read on."""
     for spec in specs:
-        fmt = input_format or input_format_for(spec)
-        if fmt not in INPUT_FORMATS:
-            raise InputError(f"{spec}: unknown input format {fmt!r} (expected one of {', '.join(INPUT_FORMATS)})")
-        yield from READERS[fmt](spec, columns)
+        items = 0
+        try:
+            fmt = input_format or input_format_for(spec)
+            if fmt not in INPUT_FORMATS:
+                raise InputError(f"{spec}: unknown input format {fmt!r} (expected one of {', '.join(INPUT_FORMATS)})")
+            for item in READERS[fmt](spec, columns):
+                items += 1
+                yield item
+        except GZIP_ERRORS as err:  # a stream cut within the first lines, read whole to guess the format
+            raise InputError(f"{spec}: {gzip_problem(err)}") from None
+        if items == 0:
+            raise InputError(f"{spec}: no documents in it (an empty {fmt} input)")
 
 
 # ---- PubTator --------------------------------------------------------------------------------------------
@@ -133,12 +147,13 @@ def _pending(policy: _CollectingPolicy, pmid: str | None) -> Iterator[Problem]:
 # ---- line formats ----------------------------------------------------------------------------------------
 def _decoded_lines(spec: str) -> Iterator[tuple[int, str | Problem]]:
     """Numbered lines; an undecodable line comes as a Problem (line formats can skip a line)."""
-    with open_binary(spec) as handle:
-        for number, raw in enumerate(handle, 1):
-            try:
-                yield number, decode_line(spec, number, raw)
-            except PubTatorFormatError as err:
-                yield number, Problem(f"{spec}, line {number}", err.message)
+    for number, raw in raw_lines(spec):  # a damaged gzip stream raises here: there is no next line to read
+        try:
+            yield number, decode_line(spec, number, raw)
+        except DamagedFileError:  # UTF-16: no line of the file can be read
+            raise
+        except PubTatorFormatError as err:
+            yield number, Problem(f"{spec}, line {number}", err.message)
 
 
 def read_text(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
@@ -205,7 +220,7 @@ def _bioc_document(doc: Any, source: str, columns: Columns) -> Item:
     infons = {str(key): str(value) for key, value in doc.infons.items()}
     try:
         return Document.from_passages(doc.id or "", source, passages, infons)
-    except ModelInputError as err:
+    except InputError as err:  # a passage layout of no valid form
         return Problem(source, str(err).removeprefix(source + ", "), doc.id or None)
 
 
@@ -213,11 +228,14 @@ def iter_bioc_documents(spec: str, fmt: str | None = None) -> Iterator[tuple[str
     """(source, `bioc.BioCDocument`) of each document of a BioC XML or JSON file (`fmt` "bioc-xml" or "bioc-json",
     by default from the name; JSON: a collection, or JSON lines, one document per line, streamed; XML is streamed
     too); a Problem for a JSON line that is no BioC document. `InputError` with file and line for broken XML or
-    JSON."""
-    if (fmt or input_format_for(spec)) == "bioc-xml":
-        yield from _iter_bioc_xml(spec)
-    else:
-        yield from _iter_bioc_json(spec)
+    JSON, or a gzip stream cut short or corrupted."""
+    try:
+        if (fmt or input_format_for(spec)) == "bioc-xml":
+            yield from _iter_bioc_xml(spec)
+        else:
+            yield from _iter_bioc_json(spec)
+    except GZIP_ERRORS as err:  # lxml and json read bytes, not lines: the file is named, the line is not known
+        raise InputError(f"{spec}: {gzip_problem(err)}") from None
 
 
 def _iter_bioc_xml(spec: str) -> Iterator[tuple[str, Any]]:
@@ -303,20 +321,30 @@ def _rows(rows: Iterator[Mapping[str, Any]], spec: str, columns: Columns) -> Ite
 def read_parquet(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
     import pyarrow.parquet as pq
 
+    import pyarrow as pa
+
     path = Path(spec)
     files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
     for file in files:
-        parquet = pq.ParquetFile(file)
-        def rows() -> Iterator[Mapping[str, Any]]:
-            for batch in parquet.iter_batches(batch_size=1024):
-                yield from batch.to_pylist()
-        yield from _rows(rows(), str(file), columns)
+        try:
+            parquet = pq.ParquetFile(file)
+            def rows() -> Iterator[Mapping[str, Any]]:
+                for batch in parquet.iter_batches(batch_size=1024):
+                    yield from batch.to_pylist()
+            yield from _rows(rows(), str(file), columns)
+        except pa.ArrowException as err:  # a file cut short or overwritten: pyarrow's message names no file
+            raise InputError(f"{file}: not a readable Parquet file ({str(err).strip().splitlines()[0]})") from None
 
 
 def read_dataset(spec: str, columns: Columns = Columns()) -> Iterator[Item]:
+    import pyarrow as pa
     from datasets import DatasetDict, load_from_disk
 
-    dataset = load_from_disk(spec)
+    try:
+        dataset = load_from_disk(spec)
+    except (OSError, ValueError, pa.ArrowException) as err:  # a damaged or partly deleted save_to_disk folder
+        raise InputError(f"{spec}: cannot load the saved dataset ({type(err).__name__}: "
+                         f"{(str(err).strip().splitlines() or [''])[0]})") from None
     if isinstance(dataset, DatasetDict):
         if columns.split not in dataset:
             raise InputError(f"{spec}: no split {columns.split!r} (splits: {', '.join(dataset)}); pass --split")

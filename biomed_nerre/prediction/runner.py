@@ -8,8 +8,10 @@ is predicted in the same batch by 1, 2 or 16 processes, and a rerun after a cras
 chunks already on disk and recomputes only the unfinished ones: nothing is lost or written twice. When all
 chunks exist, the main process merges them in order into the output (written to a temporary name, then
 renamed), lists the skipped inputs, and removes the work dir. The work dir holds a manifest of what
-decides the predictions (inputs, model, batch and chunk size, threshold); a rerun with other settings is
-refused unless `overwrite`.
+decides the predictions (`manifest`: the inputs, the model's content, the threshold, batch and chunk size,
+backend and device), written once the model is loaded; a rerun with anything different (a model retrained in
+place, an edited linker) is refused with one line saying what changed, unless `overwrite`. Chunk files carry
+the manifest's key in their names, so chunks of two runs are never merged.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from loaders.cli_errors import UsageError
-from modeling.outputs_joint_ner_re import to_document_result
+from modeling.outputs_joint_ner_re import InputError, control_character_problem, to_document_result
 
-from .readers import Columns, InputError, Item, read_inputs
+from .fingerprint import model_fingerprint
+from .manifest import FORMAT, MANIFEST, input_identity, refusal, run_key
+from .readers import INPUT_FORMATS, Columns, Item, read_inputs
 from .records import Document, Problem
-from .writers import open_writer
+from .writers import OUTPUT_FORMATS, open_writer
 
-MANIFEST = "manifest.json"
 POLL_SECONDS = 1.0
+BACKENDS = ("torch", "onnx")
 
 
 @dataclass
@@ -54,26 +58,36 @@ class RunSettings:
     progress: bool = True
     backend: str = "torch"  # where the encoder runs: torch or onnx (ONNX Runtime); the predictions are the same
 
+    def __post_init__(self) -> None:
+        """`UsageError` (an `InputError`) for settings no run can use, whether they come from the command line or
+        from Python."""
+        for name in ("batch_size", "chunk_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name.replace('_', '-')} must be an integer of at least 1, got {value!r}")
+        if self.threshold is not None and (isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float))
+                                           or not 0.0 <= self.threshold <= 1.0):
+            raise UsageError(f"threshold {self.threshold!r}: a relation score threshold is a probability between 0 and 1")
+        for name, value, allowed in (("output format", self.output_format, OUTPUT_FORMATS),
+                                     ("input format", self.input_format, (None, *INPUT_FORMATS)),
+                                     ("backend", self.backend, BACKENDS)):
+            if value not in allowed:
+                raise UsageError(f"unknown {name} {value!r}; expected one of: {', '.join(a for a in allowed if a)}")
+        if isinstance(self.inputs, str) or not all(isinstance(i, str) for i in self.inputs):
+            raise UsageError(f"inputs is a list of paths or Hub dataset names, got {self.inputs!r}")
+        self.output = Path(self.output)
+
     @property
     def work(self) -> Path:
         return self.work_dir or self.output.with_name(self.output.name + ".parts")
 
-    def manifest(self) -> dict[str, Any]:
-        """What decides which documents are read and what is predicted for them."""
+    def manifest(self, model_content: dict[str, Any], device: str) -> dict[str, Any]:
+        """What decides which documents are read and what is predicted for them (see `manifest`)."""
         model = self.model if not Path(self.model).exists() else str(Path(self.model).resolve())
-        inputs = [_input_identity(s) for s in self.inputs]
-        return {"inputs": inputs, "input_format": self.input_format, "columns": asdict(self.columns), "model": model,
+        inputs = [input_identity(s) for s in self.inputs]
+        return {"format": FORMAT, "inputs": inputs, "input_format": self.input_format, "columns": asdict(self.columns),
+                "model": model, "model_content": model_content, "backend": self.backend, "device": device,
                 "batch_size": self.batch_size, "threshold": self.threshold, "chunk_size": self.chunk_size}
-
-
-def _input_identity(spec: str) -> Any:
-    """An input as the manifest records it: a file by path, size and modification time (a file rewritten
-    in place is another input), a folder by path, a Hub name as given."""
-    path = Path(spec)
-    if path.is_file():
-        stat = path.stat()
-        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-    return str(path.resolve()) if path.exists() else spec
 
 
 @dataclass
@@ -89,6 +103,16 @@ class Summary:
     processes: int = 1
 
 
+def _checked(item: Item) -> Item:
+    """A document whose text holds a control character (a NUL byte of a damaged file) as a `Problem`: refused,
+    or with --skip-errors skipped and listed, like any other bad input unit."""
+    if isinstance(item, Document):
+        problem = control_character_problem(item.text)
+        if problem is not None:
+            return Problem(item.source, problem, item.pmid)
+    return item
+
+
 def chunks(items: Iterable[Item], size: int) -> Iterator[tuple[int, list[Item]]]:
     """(index, items) of consecutive groups of `size` items."""
     group: list[Item] = []
@@ -102,8 +126,9 @@ def chunks(items: Iterable[Item], size: int) -> Iterator[tuple[int, list[Item]]]
         yield index, group
 
 
-def chunk_path(work: Path, index: int) -> Path:
-    return work / f"chunk-{index:08d}.jsonl"
+def chunk_path(work: Path, index: int, key: str) -> Path:
+    """Chunk `index` of the run whose manifest has key `key` (`manifest.run_key`)."""
+    return work / f"chunk-{index:08d}-{key}.jsonl"
 
 
 def _write_atomically(path: Path, lines: Iterable[str]) -> None:
@@ -116,21 +141,26 @@ def _write_atomically(path: Path, lines: Iterable[str]) -> None:
     os.replace(tmp, path)
 
 
-def check_and_prepare(settings: RunSettings, state: Any) -> None:
-    """Refuse an existing finished output or another command's work dir; on the main process, clear them
-    (`overwrite`) and create the work dir. Every process checks the same files, so all stop alike."""
-    work, manifest = settings.work, settings.manifest()
-    if not settings.overwrite:
-        if settings.output.exists() and not work.exists():
-            raise UsageError(f"{settings.output} exists (a finished run); pass --overwrite to predict again")
-        if (work / MANIFEST).is_file():
-            stored = json.loads((work / MANIFEST).read_text())
-            if stored != manifest:
-                changed = sorted(k for k in manifest if stored.get(k) != manifest[k])
-                raise UsageError(
-                    f"{work} holds an unfinished run with other settings ({', '.join(changed)}); "
-                    "rerun that command to finish it, or pass --overwrite to start again"
-                )
+def check_finished(settings: RunSettings) -> None:
+    """Refuse a finished output (before the model is loaded: the cheap check comes first)."""
+    if not settings.overwrite and settings.output.exists() and not settings.work.exists():
+        raise UsageError(f"{settings.output} exists (a finished run); pass --overwrite to predict again")
+
+
+def check_and_prepare(settings: RunSettings, state: Any, manifest: dict[str, Any]) -> None:
+    """Refuse an existing finished output or an unfinished run that differs from `manifest` (`manifest.refusal`
+    says what changed); on the main process, clear them (`overwrite`) and create the work dir with the manifest.
+    Every process checks the same files, so all stop alike."""
+    work = settings.work
+    check_finished(settings)
+    if not settings.overwrite and (work / MANIFEST).is_file():
+        try:
+            stored = json.loads((work / MANIFEST).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            stored = {}  # written atomically, so damaged by something else: a run it cannot be matched with
+        problem = refusal(work, stored if isinstance(stored, dict) else {}, manifest)
+        if problem is not None:
+            raise UsageError(problem)
     if state.is_main_process:
         if settings.overwrite:
             shutil.rmtree(work, ignore_errors=True)
@@ -178,18 +208,38 @@ def _extract(model: Any, tokenizer: Any, documents: Sequence[Document], settings
     return [to_document_result(r) for r in raw]
 
 
-def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
-    """The model in eval mode on `device`, and its tokenizer. This package's `modeling` is imported by this
-    process and registered with `AutoModel`, so its classes load the model, not the code saved in the folder
-    (`trust_remote_code` is what a process without this package relies on)."""
+def load_pretrained(model_name_or_path: str) -> tuple[Any, Any]:
+    """The model (as saved, on the CPU) and its tokenizer, from a folder or a Hub id. This package's `modeling` is
+    imported by this process and registered with `AutoModel`, so its classes load the model, not the code saved in
+    the folder (`trust_remote_code` is what a process without this package relies on). A folder with a missing or
+    damaged file raises `InputError` naming the file (`files_joint_ner_re.check_model_folder`, then the loaders of
+    the weights, linker and gazetteer); predict.py, evaluate.py and link.py load models through here."""
     from transformers import AutoModel, AutoTokenizer
 
     from modeling import register
+    from modeling.files_joint_ner_re import check_model_folder
 
     register()  # this package's classes load the model, not a copy of the code saved in its folder
-
+    path = Path(model_name_or_path)
+    if path.is_dir():
+        check_model_folder(path)  # config.json and the tokenizer's JSON files are read by transformers first
+    elif path.exists():
+        raise InputError(f"{path}: a file, not a model folder (give the folder train.py wrote, or a Hub id)")
     model = AutoModel.from_pretrained(model_name_or_path, trust_remote_code=True)
-    tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=True)
+    except (InputError, OSError):
+        raise
+    except Exception as error:  # the tokenizers library's own errors name no file
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise InputError(f"{model_name_or_path}: its tokenizer cannot be loaded ({type(error).__name__}: "
+                         f"{first_line}): a damaged tokenizer file") from None
+    return model, tokenizer
+
+
+def load_model(model_name_or_path: str, device: Any) -> tuple[Any, Any]:
+    """`load_pretrained`, with the model in eval mode on `device`."""
+    model, tokenizer = load_pretrained(model_name_or_path)
     return model.to(device).eval(), tokenizer
 
 
@@ -238,34 +288,42 @@ def run(settings: RunSettings, state: Any | None = None, model_and_tokenizer: tu
     if state.num_processes != launched:  # processes that each think they are alone would share chunks
         raise UsageError(f"launched as {launched} processes but accelerate sees {state.num_processes}")
     started = time.perf_counter()
-    check_and_prepare(settings, state)
+    check_finished(settings)
     model, tokenizer = model_and_tokenizer or load_model(settings.model, state.device)
     check_output_layout(settings, model.config)
     model = use_backend(model, settings.backend)
+    manifest = settings.manifest(model_fingerprint(settings.model, model), state.device.type)
+    check_and_prepare(settings, state, manifest)
     # what is loaded by now (modules, the model, its linker and gazetteer) lives through the run: kept out of the
     # cyclic collector's full passes, each of which would walk all of it (generation-2 collections over the 500
     # test abstracts: 0.79 s with this, 1.58 s without)
     gc.freeze()
     try:
-        return _predict_and_merge(settings, state, model, tokenizer, started)
+        return _predict_and_merge(settings, state, model, tokenizer, started, run_key(manifest))
+    except InputError:
+        if state.is_main_process and not any(settings.work.glob("chunk-*.jsonl")):
+            shutil.rmtree(settings.work, ignore_errors=True)  # a manifest alone keeps nothing worth resuming
+        raise
     finally:
         gc.unfreeze()
 
 
-def _predict_and_merge(settings: RunSettings, state: Any, model: Any, tokenizer: Any, started: float) -> Summary | None:
+def _predict_and_merge(settings: RunSettings, state: Any, model: Any, tokenizer: Any, started: float,
+                       key: str) -> Summary | None:
     rank, world = state.process_index, state.num_processes
     summary = Summary(processes=world)
     bar = _progress(settings.progress and state.is_main_process, world)
     total_chunks = 0
     for index, items in chunks(read_inputs(settings.inputs, settings.input_format, settings.columns), settings.chunk_size):
         total_chunks = index + 1
+        items = [_checked(item) for item in items]
         if not settings.skip_errors:  # every process stops at the same problem, owned or not
             for item in items:
                 if isinstance(item, Problem):
                     raise InputError(f"{item} (pass --skip-errors to skip and list such inputs)")
         if index % world != rank:
             continue
-        path = chunk_path(settings.work, index)
+        path = chunk_path(settings.work, index, key)
         if path.is_file():
             summary.resumed_chunks += 1
             continue
@@ -279,8 +337,8 @@ def _predict_and_merge(settings: RunSettings, state: Any, model: Any, tokenizer:
         bar.close()
     if not state.is_main_process:
         return None
-    _wait_for_chunks(settings.work, total_chunks)
-    _merge(settings, model, total_chunks, summary)
+    _wait_for_chunks(settings.work, total_chunks, key)
+    _merge(settings, model, total_chunks, summary, key)
     shutil.rmtree(settings.work, ignore_errors=True)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -305,16 +363,16 @@ def _progress(enabled: bool, world: int) -> Any:
     return tqdm(desc=desc, unit=" docs", file=sys.stderr, dynamic_ncols=True, mininterval=1.0)
 
 
-def _wait_for_chunks(work: Path, total: int) -> None:
+def _wait_for_chunks(work: Path, total: int, key: str) -> None:
     """Poll until the other processes have written every chunk (no collective call, so no timeout on a long
     corpus; the launcher stops everyone if a process dies)."""
-    missing = [k for k in range(total) if not chunk_path(work, k).is_file()]
+    missing = [k for k in range(total) if not chunk_path(work, k, key).is_file()]
     while missing:
         time.sleep(POLL_SECONDS)
-        missing = [k for k in missing if not chunk_path(work, k).is_file()]
+        missing = [k for k in missing if not chunk_path(work, k, key).is_file()]
 
 
-def _merge(settings: RunSettings, model: Any, total_chunks: int, summary: Summary) -> None:
+def _merge(settings: RunSettings, model: Any, total_chunks: int, summary: Summary, key: str) -> None:
     from .bioc_layout import default_bioc_layout
     from .corpus_ids import default_id_style
 
@@ -329,7 +387,7 @@ def _merge(settings: RunSettings, model: Any, total_chunks: int, summary: Summar
                          bioc_layout=layout)
     try:
         for index in range(total_chunks):
-            with open(chunk_path(settings.work, index), encoding="utf-8") as handle:
+            with open(chunk_path(settings.work, index, key), encoding="utf-8") as handle:
                 for line in handle:
                     record = json.loads(line)
                     if "problem" in record:

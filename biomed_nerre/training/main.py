@@ -83,8 +83,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 def cli(argv: Sequence[str] | None = None) -> int:
     """`train.py` / `nerre-train`: a user error (a bad setting, a missing folder or release file, a launch
     Accelerate cannot join) prints one ``error:`` line and exits 2; anything else is a bug and keeps its traceback."""
-    from loaders import PubTatorFormatError
-    from loaders.cli_errors import exit_with_error
+    from loaders.cli_errors import exit_with_error, one_line_errors
     from biomed_nerre.training.launch_check import check_processes_joined
     from biomed_nerre.training.memory import BatchDoesNotFitError
 
@@ -93,12 +92,11 @@ def cli(argv: Sequence[str] | None = None) -> int:
         check_processes_joined()
     except ValueError as err:  # UsageError and the settings' own checks
         exit_with_error(str(err))
-    try:
-        run(args)
-    except (FileNotFoundError, PubTatorFormatError) as err:  # the release files the loaders could not read
-        exit_with_error(str(err))
-    except BatchDoesNotFitError as err:  # a document too long for the device's memory, named with what to change
-        exit_with_error(str(err))
+    with one_line_errors():  # the release files the loaders could not read, a damaged encoder folder, ...
+        try:
+            run(args)
+        except BatchDoesNotFitError as err:  # a document too long for the device's memory, named with what to change
+            exit_with_error(str(err))
     return 0
 
 
