@@ -54,15 +54,20 @@ def _cause(error: BaseException) -> str:
 
 @contextmanager
 def explain_out_of_memory(batch: Mapping[str, torch.Tensor], pmids: Sequence[str] | None, device: object) -> Iterator[None]:
-    """Turn an out-of-memory error raised inside into `BatchDoesNotFitError` naming the batch's documents."""
+    """Turn an out-of-memory error raised inside into `BatchDoesNotFitError` naming the batch's documents.
+
+    The batch is described before the step: once memory has run out, the failed step's activations are still held
+    by the error's traceback, and even the few small tensors the description needs may not be allocated (the
+    loop already reads the batch's token count each step, so this adds no device synchronisation of note)."""
+    described = describe_batch(batch, pmids)
+    windows = int(batch["input_ids"].size(0))
     try:
         yield
     except (RuntimeError, MemoryError) as error:
         if not is_out_of_memory(error):
             raise
-        windows = int(batch["input_ids"].size(0))
         cause = _cause(error)
         raise BatchDoesNotFitError(
             f"a training batch of {windows:,} encoder windows does not fit in the memory of {device} ({cause}): "
-            f"{describe_batch(batch, pmids)}; {REMEDIES}"
+            f"{described}; {REMEDIES}"
         ) from error
