@@ -3,7 +3,7 @@ evaluation.
 
 Reported as a warning with a count, not refused: the splits are the release's, and ChemDisGene's format sample
 (and small corpora built in its layout) repeat one abstract in every split on purpose. The warning is logged on
-every load (the check reads the Arrow `pmid` columns), and `python -m loaders build` prints it as a
+every load (the check reads the Arrow `pmid` columns, `document_id` in the BigBio schema), and `python -m loaders build` prints it as a
 `warning:` line after the count table.
 """
 
@@ -20,13 +20,21 @@ logger = logging.getLogger(__name__)
 
 def split_overlaps(splits: Mapping[str, datasets.Dataset]) -> dict[tuple[str, str], list[str]]:
     """(split a, split b) -> the PMIDs found in both, sorted, for each pair of splits that share any."""
-    pmids = {name: set(split.data.table.column("pmid").to_pylist()) for name, split in splits.items()}
+    pmids = {name: set(split.data.table.column(_pmid_column(split)).to_pylist()) for name, split in splits.items()}
     found = {}
     for a, b in combinations(pmids, 2):
         shared = pmids[a] & pmids[b]
         if shared:
             found[(a, b)] = sorted(shared, key=lambda p: (len(p), p))
     return found
+
+
+def _pmid_column(split: datasets.Dataset) -> str:
+    """The column holding the PMID: `pmid` in our schemas, `document_id` in BigBio's."""
+    for column in ("pmid", "document_id"):
+        if column in split.column_names:
+            return column
+    raise KeyError(f"no pmid or document_id column among {split.column_names}")
 
 
 def overlap_warnings(name: str, overlaps: Mapping[tuple[str, str], list[str]]) -> list[str]:

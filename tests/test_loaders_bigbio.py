@@ -141,12 +141,22 @@ def test_every_corpus_has_bigbio_kb_configs():
     assert {"ctd_derived_bigbio_kb", "curated_bigbio_kb"} <= {c.name for c in CORPORA["chem_dis_gene"].BUILDER_CONFIGS}
 
 
-def test_an_id_of_no_known_form_names_the_document_and_mention(tmp_path):
+def test_an_id_of_no_known_form_names_the_file_and_line_in_every_config(tmp_path):
     folder = tmp_path / "bc5cdr"
     folder.mkdir()
     for name in BC5CDR_FILES.values():
         (folder / name).write_text(GOOD.replace("D003000", "X42"), encoding="utf-8")
     cache = str(tmp_path / "cache")
-    assert load_corpus("bc5cdr", "documents", data_dir=str(folder), cache_dir=cache)["test"].num_rows == 1
-    with pytest.raises(InputError, match=r"^PMID 227508, mention 32-41 'Clonidine': unknown identifier 'X42'"):
-        load_corpus("bc5cdr", "bigbio_kb", data_dir=str(folder), cache_dir=cache)
+    for config in ("documents", "bigbio_kb"):
+        with pytest.raises(InputError, match=r"CDR_\w+\.PubTator\.txt, line \d+: id 'X42' is not a MeSH id"):
+            load_corpus("bc5cdr", config, data_dir=str(folder), cache_dir=cache)
+
+
+def test_a_row_built_elsewhere_with_an_id_of_no_known_form_names_the_document_and_mention():
+    document = {
+        "pmid": "227508", "title": "Clonidine.", "abstract": "",
+        "mentions": [{"start": 0, "end": 9, "text": "Clonidine", "type": "Chemical", "ids": ["X42"]}],
+        "entities": [], "relations": [],
+    }
+    with pytest.raises(InputError, match=r"^PMID 227508, mention 0-9 'Clonidine': unknown identifier 'X42'"):
+        bigbio_kb_row(document, "bc5cdr")
