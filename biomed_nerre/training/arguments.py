@@ -46,6 +46,21 @@ class TrainingArguments:
         metadata={"help": "Also train on the validation documents from this index on (0: none). Selection "
                   "(--limit-eval-docs) and calibration (--calibration-docs) must then keep to the documents before it."},
     )
+    augment_copies: int = field(
+        default=0,
+        metadata={"help": "Augmented copies of each training document added to the training set (0: no augmentation); "
+                  "each copy applies the augmentations below (biomed_nerre/training/augmentation.py)."},
+    )
+    augment_mention_replacement: float = field(
+        default=0.5,
+        metadata={"help": "With --augment-copies: the chance each concept of a copy is replaced by another of its type "
+                  "(names of the training documents and of --linker-vocab-dir's vocabularies, never test), all its "
+                  "mentions renamed and its relations kept (0: no replacement)."},
+    )
+    augment_sentence_shuffle: bool = field(
+        default=False,
+        metadata={"help": "With --augment-copies: shuffle the order of each copy's abstract sentences (title first)."},
+    )
     # model
     encoder: str = field(
         default="allenai/scibert_scivocab_cased", metadata={"help": "Encoder checkpoint (Hub id or local folder)."}
@@ -186,6 +201,12 @@ class TrainingArguments:
                         f"train_on_validation_from {held_out} trains on validation documents {held_out} onwards, so "
                         f"{name} must be between 1 and {held_out} (got {value}{': all documents' if not value else ''}): "
                         "a model is never selected or calibrated on documents it was trained on")
+        if self.augment_copies < 0 or not 0.0 <= self.augment_mention_replacement <= 1.0:
+            raise UsageError(f"augment_copies must be >= 0 and augment_mention_replacement between 0 and 1, got "
+                             f"{self.augment_copies} and {self.augment_mention_replacement}")
+        if self.augment_copies and not (self.augment_mention_replacement or self.augment_sentence_shuffle):
+            raise UsageError("augment_copies adds copies that nothing changes: set augment_mention_replacement above 0 "
+                             "or augment_sentence_shuffle true")
         if self.stride >= self.max_length - 2:
             raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
         splits = [s.strip() for s in self.linker_name_splits.split(",") if s.strip()]

@@ -208,8 +208,30 @@ def load_data(args: TrainingArguments, tokenizer: Any, model: SciBertForJointNer
         extra = validation.select(range(min(args.train_on_validation_from, len(validation)), len(validation)))
         train_docs = datasets.concatenate_datasets([train_docs, extra])
     val_docs = _limit(corpus["validation"], args.limit_eval_docs)
+    if args.augment_copies:
+        train_docs = add_augmented_copies(args, train_docs)
     train_features = featurize(train_docs, tokenizer, model.config, desc="train features", gazetteer=model.gazetteer)
     return train_docs, val_docs, train_features
+
+
+def add_augmented_copies(args: TrainingArguments, train_docs: datasets.Dataset) -> datasets.Dataset:
+    """`train_docs` followed by ``--augment-copies`` augmented copies of each; replacement names come from
+    `train_docs` themselves (never the test split) and the vocabularies."""
+    from biomed_nerre.training.augmentation import AugmentationSettings, augmented_copies, name_pool_for_run
+
+    start_time = time.perf_counter()
+    settings = AugmentationSettings(args.augment_copies, args.augment_mention_replacement,
+                                    args.augment_sentence_shuffle, args.seed)
+    documents = [dict(row) for row in train_docs]
+    pool = None
+    if settings.mention_replacement > 0:
+        pool = name_pool_for_run(documents, corpus_labels(args.dataset)[0], args.linker_vocab_dir,
+                                 use_vocabularies=args.linker_vocabularies)
+    copies = augmented_copies(documents, pool, settings)
+    augmented = datasets.Dataset.from_list(copies, features=train_docs.features)
+    logger.info("augmentation: %d copies of %d training documents in %.0f s", len(copies), len(documents),
+                time.perf_counter() - start_time)
+    return datasets.concatenate_datasets([train_docs, augmented])
 
 
 def resume(run: TrainingRun) -> None:
