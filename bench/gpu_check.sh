@@ -84,16 +84,17 @@ print(sys.version.split()[0], *(f'{m.__name__} {m.__version__}' for m in (torch,
     echo "== 2. quality: bench/quality.py, bf16 autocast on the GPU"
     timeout "${QUALITY_S:-270}" python3 bench/quality.py --encoder "$carry/minilm" --mixed-precision bf16 \
         ${QUALITY_ARGS:---epochs 10} --out "$work/quality" 2>&1 | grep -v "it/s\]" | tail -20
-    cp "$work/quality/quality.json" "$out/" 2>/dev/null
-    cp "$work/quality/joint-model/trainer_log.jsonl" "$out/joint_trainer_log.jsonl" 2>/dev/null
-    state=$(ls -d "$work"/quality/baseline-model/checkpoint-*/trainer_state.json 2>/dev/null | sort -V | tail -1)
+    # one seed (42 unless QUALITY_ARGS names others): the runs are in seed-<n>/, the record over seeds in record.json
+    cp "$work/quality/seed-42/quality.json" "$out/" 2>/dev/null
+    cp "$work/quality/seed-42/joint-model/trainer_log.jsonl" "$out/joint_trainer_log.jsonl" 2>/dev/null
+    state=$(ls -d "$work"/quality/seed-42/baseline-model/checkpoint-*/trainer_state.json 2>/dev/null | sort -V | tail -1)
     [ -n "$state" ] && cp "$state" "$out/baseline_trainer_state.json"
     }
 
     [[ $steps == *" speed "* ]] && {
     echo "== 3. inference speed on the GPU: extract against the pipeline, float32 and bf16"
     local models=()
-    [ -f "$work/quality/joint-model/model.safetensors" ] && models+=(--joint-model "$work/quality/joint-model")
+    [ -f "$work/quality/seed-42/joint-model/model.safetensors" ] && models+=(--joint-model "$work/quality/seed-42/joint-model")
     [ -n "$state" ] && models+=(--baseline-model "$(dirname "$state")")
     timeout "${SPEED_S:-110}" python3 bench/speed.py --device cuda --encoder "$carry/minilm" "${models[@]}" \
         --batch-size 16 --repeats "${SPEED_REPEATS:-2}" --out "$work/speed" --systems "extract (NER+RE), batch 16" \

@@ -9,11 +9,12 @@ strict IOB2 over the same word tokens).
     python bench/quality.py --data-dir ../shared/data/bc5cdr --epochs 10 [--seeds 42,43,44] [--limit-eval-docs 200] [--out results/bench-quality]
 
 The joint model is trained once per seed of ``--seeds``, the baseline once per seed of ``--baseline-seeds``
-(default: the first seed). Prints a side-by-side table of the means and writes to ``--out``: ``seed-<n>/`` (each
-run's ``quality.json`` and ``summary.json``), ``quality.md`` and ``record.json`` (each figure's mean, min, max
-and runs, test and validation, the training documents, the augmentation, software versions and CPU); with
-``--record``, also ``record.json`` to ``results/quality.json``, the file the repository keeps. Flags this script
-does not know (e.g. ``--token-shape-features true``, ``--augment-copies 1``) go to the joint model's train.py.
+(default: the first seed). Prints a side-by-side table of the means and writes to ``--out``: ``seed-<n>/``
+(each seed's models, ``quality.json`` with everything its runs scored, ``summary.json``), ``quality.md``
+and ``record.json`` (each figure's mean, min, max and runs, on test and on validation, both systems' training
+documents, the augmentation, software versions and CPU); with ``--record``, also ``record.json`` to
+``results/quality.json``, the file the repository keeps. Flags this script does not know (e.g.
+``--token-shape-features true``, ``--augment-copies 1``) go to the joint model's train.py.
 """
 
 from __future__ import annotations
@@ -153,11 +154,16 @@ def validation_summary(joint: dict) -> dict:
     }
 
 
-def augmentation_settings(train_flags: list[str]) -> dict:
-    """The joint model's augmentation settings as train.py reads them from the passed-on flags."""
+def train_settings(train_flags: list[str]) -> argparse.Namespace:
+    """The joint model's train.py settings as train.py reads them from the passed-on flags (defaults elsewhere)."""
     from biomed_nerre.training.arguments import build_parser
 
-    known, _ = build_parser().parse_known_args(train_flags)
+    return build_parser().parse_known_args(train_flags)[0]
+
+
+def augmentation_settings(train_flags: list[str]) -> dict:
+    """The joint model's augmentation settings as train.py reads them from the passed-on flags."""
+    known = train_settings(train_flags)
     return {"copies": known.augment_copies,
             "mention_replacement": known.augment_mention_replacement if known.augment_copies else 0.0,
             "sentence_shuffle": bool(known.augment_sentence_shuffle and known.augment_copies)}
@@ -189,11 +195,13 @@ def record_over_seeds(args: argparse.Namespace, runs: list[dict], baselines: lis
 
 
 def training_document_count(args: argparse.Namespace) -> int:
-    """The joint model's original training documents (before any augmented copies): train, plus validation
-    from ``--train-on-validation-from``."""
+    """The joint model's original training documents (before any augmented copies): train (or its first
+    ``--limit-train-docs``), plus validation from ``--train-on-validation-from``."""
     documents = load_corpus("bc5cdr", "documents", data_dir=args.data_dir)
+    limit = train_settings(args.train_flags).limit_train_docs
+    train = min(limit, len(documents["train"])) if limit else len(documents["train"])
     extra = max(len(documents["validation"]) - args.train_on_validation_from, 0) if args.train_on_validation_from else 0
-    return len(documents["train"]) + extra
+    return train + extra
 
 
 def _seeds(value: str) -> list[int]:
@@ -232,6 +240,8 @@ def main() -> None:
     args, args.train_flags = parser.parse_known_args()
     args.encoder = args.encoder or default_encoder()
     args.baseline_seeds = args.baseline_seeds or args.seeds[:1]
+    if args.joint_metrics and len(args.seeds) > 1 or args.baseline_model and len(args.baseline_seeds) > 1:
+        parser.error("--joint-metrics and --baseline-model stand for one run: give one seed")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python bench/quality.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -257,10 +267,11 @@ def main() -> None:
         for seed in args.baseline_seeds:
             seed_dir = out / f"seed-{seed}"
             scores, seconds, truncated, baseline_documents = run_baseline(args, seed, seed_dir)
-            seed_dir.mkdir(parents=True, exist_ok=True)
-            (seed_dir / "baseline.json").write_text(json.dumps(
-                {"baseline": scores, "baseline_seconds": seconds, "baseline_truncated_words": truncated,
-                 "baseline_training_documents": baseline_documents}, indent=2) + "\n")
+            per_seed = seed_dir / "quality.json"  # the seed's joint run and baseline together, when both ran
+            result = json.loads(per_seed.read_text()) if per_seed.is_file() else {"settings": vars(args), "seed": seed}
+            result.update(baseline=scores, baseline_seconds=seconds, baseline_truncated_words=truncated,
+                          baseline_training_documents=baseline_documents)
+            per_seed.write_text(json.dumps(result, indent=2, default=str) + "\n")
             baselines.append({"seqeval": scores["seqeval"], "mentions": scores["mentions"], "seconds": seconds})
 
     record = record_over_seeds(args, runs, baselines, training_document_count(args), baseline_documents, command)

@@ -250,3 +250,34 @@ def test_quality_record_summary_has_the_kept_keys_from_a_real_run(trained):
     assert summary["cid_end2end_f1"] == round(test["re_end2end_ids"]["micro"]["f1"], 4)  # on concept ids
     assert summary["linking_acc_disease"] == round(test["linking"]["accuracy_Disease"], 4)
     assert summary["ner_f1"] == round(test["ner"]["seqeval"]["micro"]["f1"], 4) and summary["baseline_ner_f1"] is None
+
+
+def test_quality_record_over_seeds_states_mean_range_documents_and_machine(trained):
+    """bench/quality.py's record over seeds: each test figure as mean and range, both systems' training documents,
+    the augmentation settings, software versions and CPU."""
+    import argparse
+
+    from bench.quality import baseline_training_rows, record_over_seeds, record_summary, validation_summary
+    from loaders import load_corpus
+
+    _, _, metrics = trained
+    runs = []
+    for seed, shift in ((1, 0.0), (2, 0.1)):  # a second "seed": the same run with its NER F1 moved by 0.1
+        summary = record_summary(argparse.Namespace(epochs=1.0, seed=seed), metrics, None, 2.5, "python bench/quality.py")
+        summary["ner_f1"] = round(summary["ner_f1"] + shift, 4)
+        runs.append({"seed": seed, "summary": summary, "validation": validation_summary(metrics), "seconds": 150.0})
+    args = argparse.Namespace(epochs=1.0, seeds=[1, 2], baseline_seeds=[1],
+                              train_flags=["--augment-copies", "1", "--augment-sentence-shuffle", "true"])
+    ner = load_corpus("bc5cdr", "ner", data_dir=str(REPO.parent / "shared" / "data" / "bc5cdr"))
+    baseline_rows = baseline_training_rows(ner, 200)
+    assert len(baseline_rows) == 800 and baseline_rows[500]["pmid"] == ner["validation"][200]["pmid"]
+    record = record_over_seeds(args, runs, [], 800, len(baseline_rows), "python bench/quality.py --seeds 1,2")
+    ner_f1 = record["test"]["ner_f1"]
+    assert ner_f1["runs"] == [runs[0]["summary"]["ner_f1"], runs[1]["summary"]["ner_f1"]]
+    assert ner_f1["min"] == min(ner_f1["runs"]) and ner_f1["max"] == max(ner_f1["runs"])
+    assert ner_f1["mean"] == pytest.approx(sum(ner_f1["runs"]) / 2, abs=1e-4)
+    assert record["test"]["cid_gold_f1"]["min"] == record["test"]["cid_gold_f1"]["max"]
+    assert record["training_documents"] == record["baseline_training_documents"] == 800
+    assert record["augmentation"] == {"copies": 1, "mention_replacement": 0.5, "sentence_shuffle": True}
+    assert record["validation"]["selection_value"]["mean"] == round(metrics["training"]["best_validation_value"], 4)
+    assert set(record["software"]) >= {"torch", "transformers", "datasets", "accelerate"} and record["machine"]["cpu"]
