@@ -55,10 +55,6 @@ class AugmentationSettings:
     sentence_shuffle: bool = False
     seed: int = 42
 
-    @property
-    def enabled(self) -> bool:
-        return self.copies > 0 and (self.mention_replacement > 0 or self.sentence_shuffle)
-
 
 @dataclass
 class NamePool:
