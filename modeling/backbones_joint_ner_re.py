@@ -62,7 +62,7 @@ def make_bidirectional(encoder: nn.Module) -> bool:
 
 def attach_lora(encoder: nn.Module, lora: Mapping[str, Any]) -> nn.Module:
     """`encoder` with LoRA adapters (PEFT) on its `lora["target_modules"]`, of rank `lora["r"]`, scaling
-    `lora["alpha"] / r` and dropout `lora["dropout"]`; only the adapters' parameters stay trainable. The encoder is
+    `lora["alpha"] / r` and dropout `lora["dropout"]`; only the adapters' parameters (float32) stay trainable. The encoder is
     changed in place (its Linear layers become PEFT's LoRA layers holding the original as `base_layer`)."""
     try:
         from peft import LoraConfig, inject_adapter_in_model
@@ -74,6 +74,9 @@ def attach_lora(encoder: nn.Module, lora: Mapping[str, Any]) -> nn.Module:
     encoder = inject_adapter_in_model(config, encoder)
     for name, parameter in encoder.named_parameters():
         parameter.requires_grad = LORA_MARKER in name
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            # trained weights stay float32 over a bf16 base (PEFT casts their input), built or loaded alike
+            parameter.data = parameter.data.float()
     return encoder
 
 

@@ -420,6 +420,10 @@ class SciBertForJointNerRe(PreTrainedModel):
         name = str(pretrained_model_name_or_path)
         if os.path.isdir(name):
             check_model_folder(os.path.join(name, kwargs["subfolder"]) if kwargs.get("subfolder") else name)
+        # config.json's `dtype` is the first weight's (a bf16 encoder's, config.encoder_dtype); transformers would
+        # load the float32 heads in it too. The encoder is built in its own dtype whatever this says.
+        if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
+            kwargs["dtype"] = torch.float32
         try:
             loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except Exception as error:

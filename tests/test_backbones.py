@@ -44,7 +44,7 @@ def backbones(tmp_path_factory, texts) -> dict[str, Path]:
     return {name: write_tiny_backbone(family, root / name, texts) for name, family in FAMILIES.items()}
 
 
-def short_documents(count: int = 3) -> list[RawDocument]:
+def short_documents(count: int = 2) -> list[RawDocument]:
     """The first `count` BC5CDR training documents with a relation in their title and first sentence, cut there
     (title + first sentence, the annotations inside it): documents a tiny model overfits in a few dozen steps."""
     documents = []
@@ -168,14 +168,14 @@ def _train_flags(encoder: Path, data: Path, cache: Path, out: Path, steps: int) 
         "--dataset", "bc5cdr", "--data-dir", str(data), "--cache-dir", str(cache), "--encoder", str(encoder),
         "--output-dir", str(out), "--max-length", "64", "--stride", "16", "--re-block-size", "8",
         "--per-device-batch-size", "3", "--num-epochs", str(steps), "--eval-every-epochs", str(steps),
-        "--encoder-lr", "5e-3", "--head-lr", "5e-3", "--warmup-ratio", "0", "--dropout", "0", "--re-loss-weight",
+        "--encoder-lr", "1e-2", "--head-lr", "1e-2", "--warmup-ratio", "0", "--dropout", "0", "--re-loss-weight",
         "1.0", "--mixed-precision", "no", "--logging-steps", "1", "--early-stopping-patience", "0",
         "--save-steps", "0", "--save-total-limit", "1", "--calibrate-re-threshold", "false",
         "--evaluate-test", "false", "--linker", "false", "--seed", "0",
     ]
 
 
-TRAIN_STEPS = 60
+TRAIN_STEPS = 40
 
 
 @pytest.fixture(scope="module")
@@ -221,8 +221,10 @@ PROJECT_PACKAGES = {"loaders", "modeling", "biomed_nerre", "tests"}
 
 
 @pytest.mark.slow
-def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process(trained, tmp_path):
+def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process(trained, lora_trained, tmp_path):
+    """Each family's model, and a LoRA adapter (whose base comes from its named checkpoint; peft installed)."""
     folders = {name: str(folder) for name, (folder, _, _) in trained.items()}
+    folders["llama-lora"] = str(lora_trained)
     texts = [d.text for d in short_documents()]
     script = textwrap.dedent(
         f"""
@@ -250,7 +252,152 @@ def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     remote = json.loads(proc.stdout.strip().splitlines()[-1])
-    for name, (folder, _, _) in trained.items():
+    for name, folder in folders.items():
         local = SciBertForJointNerRe.from_pretrained(folder).eval().extract(texts, load_tokenizer(folder))
         assert [r["mentions"] for r in remote[name]] == [r["mentions"] for r in local], name
         assert sum(len(r["mentions"]) for r in local) > 0, name
+
+
+# ---- LoRA, bf16 weights, 4-bit ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def wider_llama(tmp_path_factory, texts) -> Path:
+    """A Llama whose layers outweigh its heads (hidden 64, MLP 256), so an adapter's size shows."""
+    import dataclasses
+
+    family = FAMILIES["llama"]
+    family = dataclasses.replace(family, config=dict(family.config, hidden_size=64, intermediate_size=256,
+                                                     num_attention_heads=4))
+    return write_tiny_backbone(family, tmp_path_factory.mktemp("wider_llama"), texts)
+
+
+def _train_steps(model: SciBertForJointNerRe, tokenizer, steps: int) -> list[float]:
+    """A few optimizer steps on the short documents (the model's trainable parameters only)."""
+    from modeling.preprocessing_joint_ner_re import collate_features
+
+    documents = [{"pmid": d.pmid, "text": d.text,
+                  "mentions": [{"start": m.start, "end": m.end, "type": m.type} for m in d.mentions]}
+                 for d in short_documents()]
+    batch = collate_features([prepare_features(d, tokenizer, model.config, with_entities=False) for d in documents],
+                             tokenizer.pad_token_id)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    model.train()
+    for _ in range(steps):
+        loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses
+
+
+def test_a_lora_model_trains_its_adapter_and_heads_only_and_saves_them_alone(wider_llama, tmp_path):
+    tokenizer = load_tokenizer(wider_llama)
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe.from_encoder(str(wider_llama), max_length=64, stride=16, re_block_size=8, lora_r=4)
+    base = load_file(wider_llama / "model.safetensors")
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or not n.startswith("encoder.") for n in trainable)
+    assert {n.split(".")[-4] for n in trainable if "lora_A" in n} == set(model.config.lora["target_modules"])
+    frozen_before = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    losses = _train_steps(model, tokenizer, 15)
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert all(torch.equal(frozen_before[n], p) for n, p in model.named_parameters() if not p.requires_grad)
+
+    model.eval()
+    texts = [d.text for d in short_documents()]
+    before = model.extract(texts, tokenizer)
+    model.save_pretrained(tmp_path / "adapter")
+    tokenizer.save_pretrained(tmp_path / "adapter")
+    saved = load_file(tmp_path / "adapter" / "model.safetensors")
+    assert not [k for k in saved if k.startswith("encoder.") and "lora_" not in k]
+    config = json.loads((tmp_path / "adapter" / "config.json").read_text())
+    assert config["encoder_name_or_path"] == str(wider_llama) and config["lora"]["r"] == 4
+    full = SciBertForJointNerRe.from_encoder(str(wider_llama), max_length=64, stride=16, re_block_size=8)
+    full.save_pretrained(tmp_path / "full")
+    adapter_bytes = (tmp_path / "adapter" / "model.safetensors").stat().st_size
+    full_bytes = (tmp_path / "full" / "model.safetensors").stat().st_size
+    assert adapter_bytes < 0.25 * full_bytes, (adapter_bytes, full_bytes)
+
+    reloaded = SciBertForJointNerRe.from_pretrained(tmp_path / "adapter").eval()
+    assert reloaded.extract(texts, tokenizer) == before
+    own = model.state_dict()
+    assert all(torch.equal(value, own[key]) for key, value in reloaded.state_dict().items())
+    assert set(reloaded.state_dict()) == set(own)
+    assert all(torch.equal(base[key], own[f"encoder.{key}"] if f"encoder.{key}" in own else
+                           own[".base_layer.".join(f"encoder.{key}".rsplit(".", 1))]) for key in base)
+
+
+def test_bf16_encoder_weights_under_float32_heads_train_save_and_reload(wider_llama, tmp_path):
+    tokenizer = load_tokenizer(wider_llama)
+    torch.manual_seed(0)
+    model = SciBertForJointNerRe.from_encoder(str(wider_llama), max_length=64, stride=16, re_block_size=8, lora_r=4,
+                                              encoder_dtype="bfloat16")
+    assert {p.dtype for n, p in model.named_parameters() if not p.requires_grad} == {torch.bfloat16}
+    assert {p.dtype for n, p in model.named_parameters() if p.requires_grad} == {torch.float32}  # adapter, heads
+    losses = _train_steps(model, tokenizer, 10)
+    assert losses[-1] < losses[0], losses
+    model.eval().save_pretrained(tmp_path / "bf16")
+    texts = [d.text for d in short_documents()]
+    reloaded = SciBertForJointNerRe.from_pretrained(tmp_path / "bf16").eval()
+    assert next(reloaded.encoder.parameters()).dtype == torch.bfloat16
+    assert reloaded.extract(texts, tokenizer) == model.extract(texts, tokenizer)
+
+
+@pytest.fixture(scope="module")
+def lora_trained(wider_llama, overfit_data, tmp_path_factory) -> Path:
+    """train.py's folder of a LoRA adapter (rank 4, gradient checkpointing) on the wider Llama."""
+    from biomed_nerre.training.main import main as train_main
+
+    work = tmp_path_factory.mktemp("lora_run")
+    train_main(_train_flags(wider_llama, overfit_data, work / "cache", work / "model", 20)
+               + ["--lora-r", "4", "--gradient-checkpointing", "true"])
+    return work / "model"
+
+
+@pytest.mark.slow
+def test_train_py_with_lora_and_gradient_checkpointing_saves_an_adapter_that_reloads(lora_trained, wider_llama):
+    from biomed_nerre.evaluation.run import load_model
+
+    out = lora_trained
+    log = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert losses[-1] < 0.5 * losses[0], losses
+    saved = load_file(out / "model.safetensors")
+    assert any("lora_A" in k for k in saved) and not [k for k in saved if k.startswith("encoder.") and "lora_" not in k]
+    model, tokenizer = load_model(str(out))
+    assert model.config.lora["target_modules"] == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                                   "down_proj"]
+    assert model.config.encoder_name_or_path == str(wider_llama)
+    texts = [d.text for d in short_documents()]
+    assert load_model(str(out))[0].extract(texts, tokenizer) == model.extract(texts, tokenizer)
+
+
+def test_load_in_4bit_without_a_gpu_or_an_adapter_is_one_clear_error(tmp_path):
+    from biomed_nerre.training.arguments import parse_args
+
+    with pytest.raises(ValueError, match="needs a LoRA adapter"):
+        parse_args(["--load-in-4bit", "true", "--output-dir", str(tmp_path)])
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="bitsandbytes .* and a CUDA GPU"):
+            parse_args(["--load-in-4bit", "true", "--lora-r", "4", "--output-dir", str(tmp_path)])
+
+
+def _bitsandbytes_and_gpu() -> bool:
+    import importlib.util
+
+    return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+
+
+@pytest.mark.skipif(not _bitsandbytes_and_gpu(), reason="4-bit weights need bitsandbytes and a CUDA GPU")
+def test_a_4bit_encoder_with_lora_trains_and_reloads_on_a_gpu(wider_llama, tmp_path):
+    tokenizer = load_tokenizer(wider_llama)
+    model = SciBertForJointNerRe.from_encoder(str(wider_llama), max_length=64, stride=16, re_block_size=8, lora_r=4,
+                                              load_in_4bit=True, encoder_dtype="bfloat16").cuda()
+    losses = _train_steps(model, tokenizer, 10)
+    assert losses[-1] < losses[0]
+    model.eval().save_pretrained(tmp_path / "qlora")
+    saved = load_file(tmp_path / "qlora" / "model.safetensors")
+    assert not [k for k in saved if k.startswith("encoder.") and "lora_" not in k]
