@@ -24,6 +24,7 @@ LORA_TARGET_MODULES: dict[str, list[str]] = {
     "llama": _DECODER_PROJECTIONS,
     "mistral": _DECODER_PROJECTIONS,
     "qwen2": _DECODER_PROJECTIONS,
+    "qwen3": _DECODER_PROJECTIONS,
     "gemma": _DECODER_PROJECTIONS,
     "gemma2": _DECODER_PROJECTIONS,
     "mamba": ["in_proj", "x_proj", "dt_proj", "out_proj"],

@@ -124,12 +124,15 @@ def train_tokenizer(family: Family, texts: list[str], vocab_size: int = 600) -> 
                                    padding_side=family.padding_side, **names)
 
 
-def write_tiny_backbone(family: Family, folder: Path, texts: list[str], seed: int = 0) -> Path:
-    """Save `family`'s tiny random model and trained tokenizer to `folder` (loadable with `from_encoder`)."""
+def write_tiny_backbone(family: Family, folder: Path, texts: list[str], seed: int = 0,
+                        tokenizer: PreTrainedTokenizerFast | None = None) -> Path:
+    """Save `family`'s tiny random model and a tokenizer (`tokenizer`, or one trained on `texts`) to `folder`
+    (loadable with `from_encoder`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tokenizer(family, texts)
+    tokenizer = tokenizer or train_tokenizer(family, texts)
     tokenizer.save_pretrained(folder)
-    options = dict(family.config, vocab_size=len(tokenizer))
+    # room for the tokens a family's tokenizer class adds when it loads (Qwen2's adds <|endoftext|>)
+    options = dict(family.config, vocab_size=len(tokenizer) + 8)
     if tokenizer.pad_token_id is not None:
         options["pad_token_id"] = tokenizer.pad_token_id
     for name, token in (("bos_token_id", tokenizer.bos_token_id), ("eos_token_id", tokenizer.eos_token_id),
