@@ -65,7 +65,7 @@ def attach_lora(encoder: nn.Module, lora: Mapping[str, Any]) -> nn.Module:
     """`encoder` with LoRA adapters (PEFT) on its `lora["target_modules"]`, of rank `lora["r"]`, scaling
     `lora["alpha"] / r` and dropout `lora["dropout"]`; only the adapters' parameters (float32) stay trainable. The encoder is
     changed in place (its Linear layers become PEFT's LoRA layers holding the original as `base_layer`)."""
-    try:
+    try:  # in a try block: transformers' remote-code check then does not require peft for every model
         from peft import LoraConfig, inject_adapter_in_model
     except ImportError:
         raise ImportError("this model has a LoRA adapter (config.lora): install peft (pip install peft, or the "
@@ -79,6 +79,15 @@ def attach_lora(encoder: nn.Module, lora: Mapping[str, Any]) -> nn.Module:
             # trained weights stay float32 over a bf16 base (PEFT casts their input), built or loaded alike
             parameter.data = parameter.data.float()
     return encoder
+
+
+def prepare_for_four_bit_training(encoder: nn.Module) -> nn.Module:
+    """PEFT's preparation of a 4-bit (bitsandbytes) encoder for adapter training: norms in float32, frozen base."""
+    try:  # in a try block: transformers' remote-code check then does not require peft for every model
+        from peft import prepare_model_for_kbit_training
+    except ImportError:
+        raise ImportError("4-bit training needs peft (pip install peft, or the project's `lora` extra)") from None
+    return prepare_model_for_kbit_training(encoder, use_gradient_checkpointing=False)
 
 
 def is_base_weight(name: str, prefix: str = "encoder.") -> bool:

@@ -25,6 +25,7 @@ from .backbones_joint_ner_re import (
     is_base_weight,
     load_base_weights,
     make_bidirectional,
+    prepare_for_four_bit_training,
 )
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
 from .files_joint_ner_re import check_model_folder
@@ -350,9 +351,7 @@ class SciBertForJointNerRe(PreTrainedModel):
         if load_in_4bit:
             model.encoder = _load_pretrained_encoder(name, encoder_config, dtype=dtype,
                                                      quantization_config=four_bit_config(dtype), device_map={"": 0})
-            from peft import prepare_model_for_kbit_training
-
-            model.encoder = prepare_model_for_kbit_training(model.encoder, use_gradient_checkpointing=False)
+            model.encoder = prepare_for_four_bit_training(model.encoder)
             model._prepare_encoder()
             return model
         pretrained = _load_pretrained_encoder(name, encoder_config, dtype=dtype)

@@ -222,7 +222,8 @@ PROJECT_PACKAGES = {"loaders", "modeling", "biomed_nerre", "tests"}
 
 @pytest.mark.slow
 def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process(trained, lora_trained, tmp_path):
-    """Each family's model, and a LoRA adapter (whose base comes from its named checkpoint; peft installed)."""
+    """Each family's model without peft importable, then a LoRA adapter (whose base weights come from the
+    checkpoint it names; it needs peft)."""
     folders = {name: str(folder) for name, (folder, _, _) in trained.items()}
     folders["llama-lora"] = str(lora_trained)
     texts = [d.text for d in short_documents()]
@@ -230,15 +231,20 @@ def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process
         f"""
         import json, sys
 
-        class NoProjectCode:  # as if the project were not installed
+        blocked = set({PROJECT_PACKAGES!r}) | {{"peft"}}
+
+        class NoProjectCode:  # as if the project were not installed (and, but for the adapter, neither peft)
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {PROJECT_PACKAGES!r}:
+                if name.split(".")[0] in blocked:
                     raise ModuleNotFoundError(f"No module named {{name!r}}")
 
         sys.meta_path.insert(0, NoProjectCode())
         from transformers import AutoModel, AutoTokenizer
         out = {{}}
         for name, folder in {folders!r}.items():
+            if name.endswith("-lora"):
+                assert "peft" not in sys.modules
+                blocked.discard("peft")  # an adapter model needs peft; the others did without it
             model = AutoModel.from_pretrained(folder, trust_remote_code=True)
             assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
