@@ -281,6 +281,10 @@ class SciBertForJointNerRe(PreTrainedModel):
         # concept linker (names -> ids), saved as `linker/` next to the weights; None: entities keep "E<n>" ids
         self.linker: ConceptLinker | None = None
         self.post_init()
+        if config.lora is not None:
+            # an adapter model's folder has no base encoder weights: from_pretrained reads them from the base
+            # checkpoint afterwards, so transformers need not report them missing
+            self._keys_to_ignore_on_load_missing.add(r"^encoder\.(?!.*lora_)")
 
     def _prepare_encoder(self) -> None:
         """Turn off a decoder's causal mask (`config.bidirectional_attention`) and add the LoRA adapter
