@@ -127,25 +127,16 @@ def window_special_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int]
     for BERT, `<s>` / `</s>` for RoBERTa, `<s>` / none for Llama, `<bos>` / none for Gemma, none for Qwen2 or
     Mamba's GPT-NeoX tokenizer. Every window gets these, as the checkpoint saw its inputs in pretraining.
 
-    Read from what the tokenizer does with a probe text (no assumption about which tokens exist); the result
-    is cached on the tokenizer object."""
-    cached = getattr(tokenizer, "_joint_ner_re_specials", None)
-    if cached is not None:
-        return cached
+    Read from what the tokenizer does with a probe text (no assumption about which tokens exist); two calls on
+    one character, next to tokenizing a whole document. Not cached on the tokenizer: an attribute added to it
+    would change its hash, and so the `datasets` cache fingerprint of the features built with it."""
     plain = list(tokenizer(_PROBE, add_special_tokens=False)["input_ids"])
     full = list(tokenizer(_PROBE, add_special_tokens=True)["input_ids"])
     for start in range(len(full) - len(plain) + 1):
         if full[start : start + len(plain)] == plain:
-            specials = (full[:start], full[start + len(plain) :])
-            break
-    else:
-        raise ValueError(f"tokenizer {type(tokenizer).__name__} changes the text's own tokens when it adds special "
-                         f"tokens ({plain} -> {full}); windows cannot follow it")
-    try:
-        tokenizer._joint_ner_re_specials = specials
-    except AttributeError:  # a tokenizer that takes no new attributes: recomputed each time
-        pass
-    return specials
+            return full[:start], full[start + len(plain) :]
+    raise ValueError(f"tokenizer {type(tokenizer).__name__} changes the text's own tokens when it adds special "
+                     f"tokens ({plain} -> {full}); windows cannot follow it")
 
 
 # ---- token shapes ---------------------------------------------------------------------------------------------
