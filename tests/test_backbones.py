@@ -64,7 +64,7 @@ def short_documents(count: int = 2) -> list[RawDocument]:
 
 @pytest.fixture(scope="module")
 def overfit_data(tmp_path_factory) -> Path:
-    """A release folder whose three splits all hold the same three short training documents: validation then
+    """A release folder whose three splits all hold the same two short training documents: validation then
     scores the documents the model trains on (the overfit check), and nothing of BC5CDR test is read."""
     folder = tmp_path_factory.mktemp("overfit_data")
     documents = short_documents()
