@@ -231,20 +231,19 @@ def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process
         f"""
         import json, sys
 
-        blocked = set({PROJECT_PACKAGES!r}) | {{"peft"}}
-
-        class NoProjectCode:  # as if the project were not installed (and, but for the adapter, neither peft)
+        class NoProjectCode:  # as if the project were not installed
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in blocked:
+                if name.split(".")[0] in {PROJECT_PACKAGES!r}:
                     raise ModuleNotFoundError(f"No module named {{name!r}}")
 
         sys.meta_path.insert(0, NoProjectCode())
+        sys.modules["peft"] = None  # as if peft were not installed: `import peft` fails, find_spec says None
         from transformers import AutoModel, AutoTokenizer
         out = {{}}
         for name, folder in {folders!r}.items():
             if name.endswith("-lora"):
-                assert "peft" not in sys.modules
-                blocked.discard("peft")  # an adapter model needs peft; the others did without it
+                assert sys.modules["peft"] is None  # the models without an adapter did without it
+                del sys.modules["peft"]  # an adapter model needs it
             model = AutoModel.from_pretrained(folder, trust_remote_code=True)
             assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
             tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
