@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
+from .dense_linking_joint_ner_re import ENCODER_FOLDER, DenseRanker
 from .files_joint_ner_re import config_value, read_json
 from .name_table_joint_ner_re import NameTable, read_name_tables
 from .outputs_joint_ner_re import InputError, nil_entity_id
@@ -212,25 +213,44 @@ class _TrigramIndex:
         norm = math.sqrt(sum(w * w for w in weights.values()))
         return {c: w / norm for c, w in weights.items()}
 
+    def _similarity(self, key: str) -> torch.Tensor | None:
+        """The cosine of the query with every name (None when no trigram of the query is known): the sum, over
+        the query's trigram lists, of each name's weight times the query's."""
+        weights = self._query_weights(key) if self.keys else {}
+        if not weights:
+            return None
+        similarity = torch.zeros(len(self.keys))
+        for column, weight in weights.items():
+            start, end = self._posting_start[column], self._posting_start[column + 1]
+            similarity.index_add_(0, self.posting_rows[start:end], self.posting_values[start:end], alpha=weight)
+        return similarity
+
     def nearest(self, keys: Sequence[str]) -> list[tuple[int, float]]:
         """For each query key: (index of the most similar name, cosine similarity); (-1, 0.0) when no trigram
         of the query is known."""
         found = []
         for key in keys:
-            weights = self._query_weights(key) if self.keys else {}
-            if not weights:
+            similarity = self._similarity(key)
+            if similarity is None:
                 found.append((-1, 0.0))
                 continue
-            # the similarity of every name holding one of the query's trigrams: the sum of its weight times
-            # the query's, over the trigram lists
-            similarity = torch.zeros(len(self.keys))
-            for column, weight in weights.items():
-                start, end = self._posting_start[column], self._posting_start[column + 1]
-                similarity.index_add_(0, self.posting_rows[start:end], self.posting_values[start:end], alpha=weight)
             best = int(similarity.argmax())
             score = float(similarity[best])
             found.append((best, score) if score > 0 else (-1, 0.0))
         return found
+
+    def top(self, key: str, k: int) -> list[int]:
+        """The indices of the (at most) k names most similar to the query that share a trigram with it, best
+        first (ties: the earlier name)."""
+        similarity = self._similarity(key)
+        if similarity is None:
+            return []
+        k = min(k, int((similarity > 0).sum()))
+        if k <= 0:
+            return []
+        # a stable order among equal scores: sort by (-score, index)
+        values, indices = torch.topk(similarity, k)
+        return [int(i) for _, i in sorted(zip((-values).tolist(), indices.tolist()))]
 
 
 def _trigrams(key: str) -> list[str]:
@@ -293,6 +313,14 @@ class ConceptLinker:
     # predicted mentions (extract end to end) need a closer name to link than given ones: a poor match is more
     # often a false mention than a variant name (both thresholds chosen on BC5CDR validation)
     end2end_fuzzy_threshold: float = 0.9
+    # the dense ranker (`dense_linking_joint_ner_re`): when set, it decides every mention that no exact name,
+    # document abbreviation or composite split links, among the `dense_candidates` names nearest by trigrams,
+    # instead of the loose, variant and fuzzy steps; NIL below `dense_threshold` (given
+    # mentions) or `end2end_dense_threshold` (the NER head's), both chosen on validation
+    dense: DenseRanker | None = None
+    dense_threshold: float = 0.8
+    end2end_dense_threshold: float = 0.8
+    dense_candidates: int = 20
     _fuzzy: dict[str, _TrigramIndex] = field(default_factory=dict, repr=False)
 
     # ---- building --------------------------------------------------------------------------------------
@@ -344,7 +372,7 @@ class ConceptLinker:
         added = ConceptLinker.from_names(user_rows, self.fuzzy_threshold, self.fuzzy_sources, entity_types=self.entity_types)
         if replace:
             added.metadata = {**self.metadata, "user_names": "replaced the vocabulary"}
-            added.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
+            self._copy_decision_settings(added)
             return added
         exact = {t: dict(table.items()) for t, table in self.exact.items()}
         loose = {t: dict(table.items()) for t, table in self.loose.items()}
@@ -353,8 +381,24 @@ class ConceptLinker:
                 mine.setdefault(entity_type, {}).update(table)
         metadata = {**self.metadata, "user_names": f"{len(user_rows)} names added"}
         linker = ConceptLinker(exact, loose, self.fuzzy_threshold, self.fuzzy_sources, metadata)
-        linker.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
+        self._copy_decision_settings(linker)
         return linker
+
+    def _copy_decision_settings(self, other: "ConceptLinker") -> None:
+        """Give `other` this linker's thresholds and dense ranker (the ranker is shared, not copied)."""
+        other.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
+        other.dense, other.dense_candidates = self.dense, self.dense_candidates
+        other.dense_threshold, other.end2end_dense_threshold = self.dense_threshold, self.end2end_dense_threshold
+
+    def set_dense(self, ranker: DenseRanker | None, threshold: float | None = None,
+                  end2end_threshold: float | None = None) -> "ConceptLinker":
+        """Attach (or with None, detach) a dense ranker, optionally with its thresholds; returns self."""
+        self.dense = ranker
+        if threshold is not None:
+            self.dense_threshold = float(threshold)
+        if end2end_threshold is not None:
+            self.end2end_dense_threshold = float(end2end_threshold)
+        return self
 
     @property
     def entity_types(self) -> list[str]:
@@ -438,9 +482,12 @@ class ConceptLinker:
     ) -> list[LinkResult]:
         """`link` for several mentions of one type (the trigram search runs once for all that need it).
         threshold: the least trigram cosine for this call (default `fuzzy_threshold`)."""
-        threshold = self.fuzzy_threshold if threshold is None else threshold
         if entity_type not in self.exact:
             return [NIL] * len(names)
+        if self.dense is not None:
+            return self._link_many_dense(names, entity_type, abbreviations,
+                                         self.dense_threshold if threshold is None else threshold)
+        threshold = self.fuzzy_threshold if threshold is None else threshold
         results: list[LinkResult | None] = []
         pending: list[tuple[int, str]] = []
         for i, name in enumerate(names):
@@ -467,6 +514,52 @@ class ConceptLinker:
                     entry = table[index.keys[row]]
                     results[i] = LinkResult(entry[0], round(similarity * entry[1], 4), "fuzzy")
         return [r if r is not None else NIL for r in results]
+
+    def _exact(self, name: str, entity_type: str) -> LinkResult | None:
+        entry = self.exact.get(entity_type, {}).get(name_key(name))
+        return LinkResult(entry[0], entry[1], "exact") if entry is not None else None
+
+    def _candidates(self, name: str, entity_type: str) -> list[str]:
+        """Candidate keys for the dense ranker: the `dense_candidates` names of the type nearest by character
+        trigrams (the fuzzy step's index; they include the loose-key and suffix-variant forms' names)."""
+        index = self._fuzzy_index(entity_type)
+        return [index.keys[row] for row in index.top(name_key(name), self.dense_candidates)]
+
+    def _link_many_dense(self, names: Sequence[str], entity_type: str, abbreviations: Mapping[str, str] | None,
+                         threshold: float) -> list[LinkResult]:
+        """`link_many` with the dense ranker: exact names, abbreviations (their long form exact or composite),
+        composite mentions, then the ranker's choice among candidates, NIL below `threshold`."""
+        results: list[LinkResult | None] = []
+        pending: list[tuple[int, str]] = []
+        for i, name in enumerate(names):
+            found = self._exact(name, entity_type)
+            long_form = (abbreviations or {}).get(name.strip())
+            if found is None and long_form:
+                found = self._exact(long_form, entity_type) or self._composite(long_form, entity_type)
+                if found is not None:
+                    found = LinkResult(found.ids, found.score, "abbreviation")
+            if found is None and not long_form:
+                found = self._composite(name, entity_type)
+            if found is None:
+                pending.append((i, long_form or name))
+            results.append(found)
+        table = self.exact[entity_type]
+        assert self.dense is not None
+        candidates = [self._candidates(name, entity_type) for _, name in pending]
+        # one embedding pass for every query and candidate of the call (each distinct text once)
+        self.dense.embed([t for (_, name), keys in zip(pending, candidates) for t in (name_key(name), *keys)])
+        for (i, name), keys in zip(pending, candidates):
+            ranked = self.dense.rank(name_key(name), keys)
+            if ranked and ranked[0][1] >= threshold:
+                entry = table[keys[ranked[0][0]]]
+                results[i] = LinkResult(entry[0], round(max(ranked[0][1], 0.0), 4), "dense")
+        return [r if r is not None else NIL for r in results]
+
+    @property
+    def end2end_threshold(self) -> float:
+        """The threshold `extract` passes for the NER head's mentions: the dense ranker's when there is one,
+        else the fuzzy step's."""
+        return self.end2end_dense_threshold if self.dense is not None else self.end2end_fuzzy_threshold
 
     def link_mentions(
         self, text: str, mentions: Sequence[Mapping[str, Any]], fuzzy: bool = True, threshold: float | None = None
@@ -509,10 +602,15 @@ class ConceptLinker:
             "end2end_fuzzy_threshold": self.end2end_fuzzy_threshold,
             "fuzzy_sources": list(self.fuzzy_sources),
             "entity_types": self.entity_types,
+            **({"dense": {"encoder": ENCODER_FOLDER, "threshold": self.dense_threshold,
+                          "end2end_threshold": self.end2end_dense_threshold, "candidates": self.dense_candidates,
+                          "max_length": self.dense.max_length}} if self.dense is not None else {}),
             "names": {t: len(self.exact.get(t, {})) for t in self.entity_types},
             "ids": {t: len(self.known_ids(t)) for t in self.entity_types},
-            **{k: v for k, v in self.metadata.items() if k not in ("names", "ids")},
+            **{k: v for k, v in self.metadata.items() if k not in ("names", "ids", "dense")},
         }
+        if self.dense is not None:
+            self.dense.save(os.path.join(folder, ENCODER_FOLDER))
         with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as handle:
             json.dump(config, handle, indent=2, sort_keys=True, ensure_ascii=False)
             handle.write("\n")
@@ -547,13 +645,24 @@ class ConceptLinker:
         metadata = {
             k: v for k, v in config.items()
             if k not in ("format_version", "normalisation_version", "fuzzy_threshold", "fuzzy_sources", "entity_types",
-                         "end2end_fuzzy_threshold")
+                         "end2end_fuzzy_threshold", "dense")
         }
         linker = cls(
             tables["exact"], tables["loose"], float(config_value(config, "fuzzy_threshold", (int, float), config_path)),
             tuple(config_value(config, "fuzzy_sources", list, config_path)), metadata,
         )
         linker.end2end_fuzzy_threshold = float(config.get("end2end_fuzzy_threshold", linker.fuzzy_threshold))
+        dense = config.get("dense")
+        if dense is not None:
+            if not isinstance(dense, Mapping):
+                raise InputError(f"{config_path}: 'dense' should be an object (encoder, threshold, ...)")
+            encoder = os.path.join(folder, str(config_value(dense, "encoder", str, config_path)))
+            if not os.path.isdir(encoder):
+                raise InputError(f"{encoder}: not found: {config_path} names a dense encoder folder")
+            linker.dense = DenseRanker.load(encoder, int(config_value(dense, "max_length", int, config_path)))
+            linker.dense_threshold = float(config_value(dense, "threshold", (int, float), config_path))
+            linker.end2end_dense_threshold = float(config_value(dense, "end2end_threshold", (int, float), config_path))
+            linker.dense_candidates = int(config_value(dense, "candidates", int, config_path))
         return linker
 
 

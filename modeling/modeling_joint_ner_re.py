@@ -821,9 +821,9 @@ class SciBertForJointNerRe(PreTrainedModel):
         links: list[list[LinkResult]] | None = None
         if mode == "end2end":
             if self.linker is not None:
-                fuzzy = self.linker.end2end_fuzzy_threshold
+                threshold = self.linker.end2end_threshold
                 links = [
-                    self.linker.link_mentions(doc["text"], mentions, threshold=fuzzy)
+                    self.linker.link_mentions(doc["text"], mentions, threshold=threshold)
                     for doc, mentions in zip(documents, predicted)
                 ]
                 entity_lists = [group_linked_mentions(m, l) for m, l in zip(predicted, links)]
