@@ -611,6 +611,8 @@ class ConceptLinker:
         }
         if self.dense is not None:
             self.dense.save(os.path.join(folder, ENCODER_FOLDER))
+            # the encoder's files, for a Hub download of the folder (`from_pretrained` fetches them by name)
+            config["dense"]["files"] = sorted(os.listdir(os.path.join(folder, ENCODER_FOLDER)))
         with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as handle:
             json.dump(config, handle, indent=2, sort_keys=True, ensure_ascii=False)
             handle.write("\n")
