@@ -313,13 +313,13 @@ class ConceptLinker:
     # predicted mentions (extract end to end) need a closer name to link than given ones: a poor match is more
     # often a false mention than a variant name (both thresholds chosen on BC5CDR validation)
     end2end_fuzzy_threshold: float = 0.9
-    # the dense ranker (`dense_linking_joint_ner_re`): when set, it decides every mention that no exact name,
-    # document abbreviation or composite split links, among the `dense_candidates` names nearest by trigrams,
-    # instead of the loose, variant and fuzzy steps; NIL below `dense_threshold` (given
-    # mentions) or `end2end_dense_threshold` (the NER head's), both chosen on validation
+    # the dense ranker (`dense_linking_joint_ner_re`): when set, it takes the fuzzy step's place: among the
+    # `dense_candidates` names nearest by trigrams, the one closest by the ranker's cosine links when that cosine
+    # is at least `dense_threshold` (given mentions; a number, or one per type) or `end2end_dense_threshold` (the
+    # NER head's mentions), all chosen on validation for document-level id F1
     dense: DenseRanker | None = None
-    dense_threshold: float = 0.8
-    end2end_dense_threshold: float = 0.8
+    dense_threshold: float | dict[str, float] = 0.8
+    end2end_dense_threshold: float | dict[str, float] = 0.8
     dense_candidates: int = 20
     _fuzzy: dict[str, _TrigramIndex] = field(default_factory=dict, repr=False)
 
@@ -390,14 +390,15 @@ class ConceptLinker:
         other.dense, other.dense_candidates = self.dense, self.dense_candidates
         other.dense_threshold, other.end2end_dense_threshold = self.dense_threshold, self.end2end_dense_threshold
 
-    def set_dense(self, ranker: DenseRanker | None, threshold: float | None = None,
-                  end2end_threshold: float | None = None) -> "ConceptLinker":
-        """Attach (or with None, detach) a dense ranker, optionally with its thresholds; returns self."""
+    def set_dense(self, ranker: DenseRanker | None, threshold: float | Mapping[str, float] | None = None,
+                  end2end_threshold: float | Mapping[str, float] | None = None) -> "ConceptLinker":
+        """Attach (or with None, detach) a dense ranker, optionally with its thresholds (a number, or one per
+        entity type); returns self."""
         self.dense = ranker
         if threshold is not None:
-            self.dense_threshold = float(threshold)
+            self.dense_threshold = _threshold_value(threshold)
         if end2end_threshold is not None:
-            self.end2end_dense_threshold = float(end2end_threshold)
+            self.end2end_dense_threshold = _threshold_value(end2end_threshold)
         return self
 
     @property
@@ -478,16 +479,17 @@ class ConceptLinker:
         entity_type: str,
         abbreviations: Mapping[str, str] | None = None,
         fuzzy: bool = True,
-        threshold: float | None = None,
+        threshold: float | Mapping[str, float] | None = None,
     ) -> list[LinkResult]:
         """`link` for several mentions of one type (the trigram search runs once for all that need it).
-        threshold: the least trigram cosine for this call (default `fuzzy_threshold`)."""
+        threshold: the last step's least cosine for this call (default `dense_threshold` with a dense ranker,
+        else `fuzzy_threshold`)."""
         if entity_type not in self.exact:
             return [NIL] * len(names)
         if self.dense is not None:
-            return self._link_many_dense(names, entity_type, abbreviations,
-                                         self.dense_threshold if threshold is None else threshold)
-        threshold = self.fuzzy_threshold if threshold is None else threshold
+            threshold = self.threshold_for(entity_type, self.dense_threshold if threshold is None else threshold)
+        else:
+            threshold = self.fuzzy_threshold if threshold is None else threshold
         results: list[LinkResult | None] = []
         pending: list[tuple[int, str]] = []
         for i, name in enumerate(names):
@@ -506,7 +508,9 @@ class ConceptLinker:
                 if found is None:
                     pending.append((i, name))
             results.append(found)
-        if fuzzy and pending:
+        if fuzzy and pending and self.dense is not None:
+            self._dense_step(pending, entity_type, threshold, results)
+        elif fuzzy and pending:
             index = self._fuzzy_index(entity_type)
             table = self.exact[entity_type]
             for (i, name), (row, similarity) in zip(pending, index.nearest([name_key(n) for _, n in pending])):
@@ -515,36 +519,18 @@ class ConceptLinker:
                     results[i] = LinkResult(entry[0], round(similarity * entry[1], 4), "fuzzy")
         return [r if r is not None else NIL for r in results]
 
-    def _exact(self, name: str, entity_type: str) -> LinkResult | None:
-        entry = self.exact.get(entity_type, {}).get(name_key(name))
-        return LinkResult(entry[0], entry[1], "exact") if entry is not None else None
-
     def _candidates(self, name: str, entity_type: str) -> list[str]:
         """Candidate keys for the dense ranker: the `dense_candidates` names of the type nearest by character
-        trigrams (the fuzzy step's index; they include the loose-key and suffix-variant forms' names)."""
+        trigrams (from the fuzzy step's index)."""
         index = self._fuzzy_index(entity_type)
         return [index.keys[row] for row in index.top(name_key(name), self.dense_candidates)]
 
-    def _link_many_dense(self, names: Sequence[str], entity_type: str, abbreviations: Mapping[str, str] | None,
-                         threshold: float) -> list[LinkResult]:
-        """`link_many` with the dense ranker: exact names, abbreviations (their long form exact or composite),
-        composite mentions, then the ranker's choice among candidates, NIL below `threshold`."""
-        results: list[LinkResult | None] = []
-        pending: list[tuple[int, str]] = []
-        for i, name in enumerate(names):
-            found = self._exact(name, entity_type)
-            long_form = (abbreviations or {}).get(name.strip())
-            if found is None and long_form:
-                found = self._exact(long_form, entity_type) or self._composite(long_form, entity_type)
-                if found is not None:
-                    found = LinkResult(found.ids, found.score, "abbreviation")
-            if found is None and not long_form:
-                found = self._composite(name, entity_type)
-            if found is None:
-                pending.append((i, long_form or name))
-            results.append(found)
-        table = self.exact[entity_type]
+    def _dense_step(self, pending: Sequence[tuple[int, str]], entity_type: str, threshold: float,
+                    results: list[LinkResult | None]) -> None:
+        """Fill `results[i]` for each pending (i, name) whose best candidate by the dense ranker's cosine is at
+        least `threshold`."""
         assert self.dense is not None
+        table = self.exact[entity_type]
         candidates = [self._candidates(name, entity_type) for _, name in pending]
         # one embedding pass for every query and candidate of the call (each distinct text once)
         self.dense.embed([t for (_, name), keys in zip(pending, candidates) for t in (name_key(name), *keys)])
@@ -553,13 +539,19 @@ class ConceptLinker:
             if ranked and ranked[0][1] >= threshold:
                 entry = table[keys[ranked[0][0]]]
                 results[i] = LinkResult(entry[0], round(max(ranked[0][1], 0.0), 4), "dense")
-        return [r if r is not None else NIL for r in results]
 
     @property
     def end2end_threshold(self) -> float:
         """The threshold `extract` passes for the NER head's mentions: the dense ranker's when there is one,
         else the fuzzy step's."""
         return self.end2end_dense_threshold if self.dense is not None else self.end2end_fuzzy_threshold
+
+    @staticmethod
+    def threshold_for(entity_type: str, threshold: float | Mapping[str, float]) -> float:
+        """A threshold given for all types (a number) or per type (a mapping; a type not in it: never links)."""
+        if isinstance(threshold, Mapping):
+            return float(threshold.get(entity_type, math.inf))
+        return float(threshold)
 
     def link_mentions(
         self, text: str, mentions: Sequence[Mapping[str, Any]], fuzzy: bool = True, threshold: float | None = None
@@ -662,10 +654,19 @@ class ConceptLinker:
             if not os.path.isdir(encoder):
                 raise InputError(f"{encoder}: not found: {config_path} names a dense encoder folder")
             linker.dense = DenseRanker.load(encoder, int(config_value(dense, "max_length", int, config_path)))
-            linker.dense_threshold = float(config_value(dense, "threshold", (int, float), config_path))
-            linker.end2end_dense_threshold = float(config_value(dense, "end2end_threshold", (int, float), config_path))
+            linker.dense_threshold = _threshold_value(dense.get("threshold"), config_path)
+            linker.end2end_dense_threshold = _threshold_value(dense.get("end2end_threshold"), config_path)
             linker.dense_candidates = int(config_value(dense, "candidates", int, config_path))
         return linker
+
+
+def _threshold_value(value: Any, path: str = "") -> float | dict[str, float]:
+    """A dense threshold as stored: a float, or a dict of entity type -> float (`InputError` for anything else)."""
+    if isinstance(value, Mapping) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise InputError(f"{path}: a dense threshold is a number or an object of numbers per entity type, not {value!r}")
 
 
 def _check_name_counts(config: Mapping[str, Any], config_path: str, names_path: str, found: Mapping[str, int]) -> None:

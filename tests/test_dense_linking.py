@@ -186,7 +186,7 @@ def test_a_users_names_file_extends_and_trains_the_dense_linker(rows, encoder, t
     source = pubtator(tmp_path / "in.txt", text, [("Platinol-AQs", "Chemical")])
     # the user's name is a candidate of the dense step: a near form of it links to its id
     assert link.main(["--linker", str(tmp_path / "linker"), "--input", str(source), "--output", str(tmp_path / "out.txt"),
-                      "--names", str(names), "--dense-train-seconds", "3"]) == 0
+                      "--names", str(names), "--dense-train-seconds", "3", "--id-style", "bc5cdr"]) == 0
     written = (tmp_path / "out.txt").read_text().splitlines()
     assert written[2].split("\t")[5] == "D002945", written
     extended = linker.extended([NameRow("Chemical", ("MESH:D002945",), "Platinol-AQ", "user")])
