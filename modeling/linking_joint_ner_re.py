@@ -318,8 +318,8 @@ class ConceptLinker:
     # is at least `dense_threshold` (given mentions; a number, or one per type) or `end2end_dense_threshold` (the
     # NER head's mentions), all chosen on validation for document-level id F1
     dense: DenseRanker | None = None
-    dense_threshold: float | dict[str, float] = 0.8
-    end2end_dense_threshold: float | dict[str, float] = 0.8
+    dense_threshold: float | dict[str, float] = 0.85
+    end2end_dense_threshold: float | dict[str, float] = 0.9
     dense_candidates: int = 20
     _fuzzy: dict[str, _TrigramIndex] = field(default_factory=dict, repr=False)
 
