@@ -36,7 +36,7 @@ from modeling.linking_joint_ner_re import CONFIG_FILE, LINKER_FOLDER, NAMES_FILE
 
 from .corpus_ids import ID_STYLES, default_id_style, mention_ids_field
 
-METHODS = ("exact", "abbreviation", "loose", "composite", "variant", "fuzzy")
+METHODS = ("exact", "abbreviation", "loose", "composite", "variant", "fuzzy", "dense")
 
 
 @dataclass
