@@ -16,7 +16,9 @@ Linking a mention, in order (the first that answers wins; `LinkResult.method` sa
    link: the mention carries every part's id, as the corpus annotates it;
 5. `fuzzy`: the most similar name of its type by character-trigram TF-IDF cosine, when that similarity is at
    least `fuzzy_threshold` for given mentions (`link_mentions`), `end2end_fuzzy_threshold` for the NER head's
-   mentions in `extract` (names from the sources in `fuzzy_sources`);
+   mentions in `extract` (names from the sources in `fuzzy_sources`); with a dense ranker
+   (`dense_linking_joint_ner_re`, saved as `linker/encoder/`), `dense` instead: among the names nearest by
+   trigrams, the closest by the ranker's cosine, when at least `dense_threshold` / `end2end_dense_threshold`;
 6. otherwise NIL: no id (never an arbitrary one).
 
 Imports only torch and the standard library (this file ships with the model).
@@ -155,7 +157,7 @@ def find_abbreviations(text: str) -> dict[str, tuple[int, int]]:
 @dataclass(frozen=True)
 class LinkResult:
     """ids: CURIEs (several for a composite mention, none for NIL); score in [0, 1]; method: the step that
-    answered (`exact`, `abbreviation`, `loose`, `composite`, `fuzzy`, `nil`)."""
+    answered (`exact`, `abbreviation`, `loose`, `composite`, `variant`, `fuzzy`, `dense`, `nil`)."""
 
     ids: tuple[str, ...]
     score: float
