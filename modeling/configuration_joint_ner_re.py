@@ -28,6 +28,7 @@ CUSTOM_PIPELINES = {
 # (continuations included) and no mention is propagated, whatever an older config.json says. Decoding reads
 # each word's first subword either way, so a model trained with `ner_label_continuations=False` predicts as before.
 REMOVED_OPTIONS = ("ner_label_continuations", "ner_propagate_mentions")
+ENCODER_DTYPES = ("float32", "bfloat16")
 
 
 def bio_labels(entity_types: Sequence[str]) -> list[str]:
@@ -75,7 +76,16 @@ class JointNerReConfig(PretrainedConfig):
         gazetteer_features: add a learned embedding of each token's dictionary tags (B/I/O of the longest
             vocabulary names of each entity type in the text; `gazetteer_joint_ner_re`) in the same way. The
             model then needs its `gazetteer/` (train.py builds it from the vocabularies, never from the corpus).
-        encoder_name_or_path: the checkpoint the encoder came from (for the record).
+        bidirectional_attention: let a decoder LLM's tokens attend to the whole window, as an encoder's do
+            (LLM2Vec and VANER remove the causal mask for tagging); False keeps the checkpoint's causal
+            attention. No effect on encoders (nothing causal) or on state-space layers (causal by construction).
+        lora: None (every encoder weight is trained and saved), or the LoRA adapter the encoder carries:
+            `{"r", "alpha", "dropout", "target_modules"}` (`backbones_joint_ner_re`). The base encoder is then
+            frozen and not saved: the model folder holds the adapter and the heads, and `from_pretrained` reads
+            the base weights from `encoder_name_or_path` (needs `peft`).
+        encoder_dtype: "float32" (default) or "bfloat16": the dtype of the encoder's weights (bf16 halves the
+            memory of a frozen LLM under LoRA); the heads stay float32.
+        encoder_name_or_path: the checkpoint the encoder came from (for the record; an adapter model's base).
         do_lower_case: whether the tokenizer lowercases (False for cased checkpoints).
     """
 
@@ -106,6 +116,9 @@ class JointNerReConfig(PretrainedConfig):
         gazetteer_features: bool = False,
         encoder_name_or_path: str | None = None,
         do_lower_case: bool = False,
+        bidirectional_attention: bool = True,
+        lora: Mapping[str, Any] | None = None,
+        encoder_dtype: str = "float32",
         **kwargs: Any,
     ) -> None:
         if "window_length" in kwargs:
@@ -153,6 +166,12 @@ class JointNerReConfig(PretrainedConfig):
         self.gazetteer_features = bool(gazetteer_features)
         self.encoder_name_or_path = encoder_name_or_path
         self.do_lower_case = bool(do_lower_case)
+        self.bidirectional_attention = bool(bidirectional_attention)
+        self.lora = None if lora is None else {
+            "r": int(lora["r"]), "alpha": float(lora["alpha"]), "dropout": float(lora.get("dropout", 0.0)),
+            "target_modules": list(lora["target_modules"]),
+        }
+        self.encoder_dtype = str(encoder_dtype)
         super().__init__(**kwargs)
         self._validate()
 
@@ -186,6 +205,13 @@ class JointNerReConfig(PretrainedConfig):
         for name in ("windows_per_pass", "re_pairs_per_block", "re_tokens_per_block"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.encoder_dtype not in ENCODER_DTYPES:
+            raise ValueError(f"encoder_dtype must be one of {ENCODER_DTYPES}, got {self.encoder_dtype!r}")
+        if self.lora is not None:
+            if self.lora["r"] < 1 or not self.lora["target_modules"]:
+                raise ValueError(f"lora needs r >= 1 and target modules, got {self.lora}")
+            if not self.encoder_name_or_path:
+                raise ValueError("a LoRA model names its base checkpoint: encoder_name_or_path is empty")
         size = self.embedding_size
         if size % self.re_block_size:
             raise ValueError(f"re_block_size {self.re_block_size} does not divide re_embedding_size {size}")

@@ -41,21 +41,27 @@ def _read_bytes(path: str | os.PathLike) -> bytes:
         raise InputError(f"{path}: cannot be read ({error.strerror or error})") from None
 
 
-def read_json(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON object in `path`; `InputError` naming the file (and line) when it is missing, empty, not UTF-8,
-    not JSON (cut short, overwritten) or not an object."""
+def read_json_value(path: str | os.PathLike) -> Any:
+    """The JSON value in `path` (object, list, ...); `InputError` naming the file (and line) when it is missing,
+    empty, not UTF-8 or not JSON (cut short, overwritten)."""
     raw = _read_bytes(path)
     if not raw.strip():
-        raise InputError(f"{path}: empty file (a JSON object was expected)")
+        raise InputError(f"{path}: empty file (JSON was expected)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not UTF-8 (byte {error.start + 1}): a damaged file") from None
     try:
-        value = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise InputError(f"{path}, line {error.lineno}: not valid JSON ({error.msg}): the file is damaged or cut "
                          "short") from None
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON object in `path`; `InputError` naming the file (and line) as `read_json_value` does, and when the
+    file holds another kind of JSON value."""
+    value = read_json_value(path)
     if not isinstance(value, dict):
         raise InputError(f"{path}: a JSON {type(value).__name__} where an object was expected")
     return value
@@ -126,6 +132,8 @@ def check_model_folder(folder: str | os.PathLike) -> None:
         for name in sorted(os.listdir(where)):
             path = os.path.join(where, name)
             if name.endswith(".json") and os.path.isfile(path):
-                read_json(path)
+                # config.json is an object; other JSON files may hold any value (sentence-transformers folders,
+                # such as the quick start's encoder, ship a list in data_config.json)
+                read_json(path) if (part, name) == ("", CONFIG_NAME) else read_json_value(path)
             elif name.endswith(".safetensors") and os.path.isfile(path):
                 check_safetensors(path)

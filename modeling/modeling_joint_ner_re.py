@@ -19,6 +19,14 @@ from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import ModelOutput
 
+from .backbones_joint_ner_re import (
+    attach_lora,
+    default_lora_targets,
+    is_base_weight,
+    load_base_weights,
+    make_bidirectional,
+    prepare_for_four_bit_training,
+)
 from .configuration_joint_ner_re import JointNerReConfig, bio_labels
 from .files_joint_ner_re import check_model_folder
 from .gazetteer_joint_ner_re import GAZETTEER_FOLDER, Gazetteer
@@ -161,6 +169,7 @@ def _artifact_folder(name_or_path: str, kwargs: Mapping[str, Any], folder_name: 
     return os.path.dirname(resolved)
 
 
+<<<<<<< HEAD
 def _fetch_dense_encoder(repo_id: str, kwargs: Mapping[str, Any], linker_folder: str) -> None:
     """Download the files of a Hub linker's dense encoder (`linker/encoder/`, listed in its config) next to its
     config in the cache, where `ConceptLinker.load` reads them."""
@@ -175,11 +184,30 @@ def _fetch_dense_encoder(repo_id: str, kwargs: Mapping[str, Any], linker_folder:
 
 
 def _build_encoder(encoder_config: Any) -> PreTrainedModel:
+=======
+def _build_encoder(encoder_config: Any, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+>>>>>>> main
     # No pooler: it would be unused, and unused parameters break DDP without find_unused_parameters.
     try:
-        return AutoModel.from_config(encoder_config, add_pooling_layer=False)
+        return AutoModel.from_config(encoder_config, add_pooling_layer=False, dtype=dtype)
     except TypeError:
-        return AutoModel.from_config(encoder_config)
+        return AutoModel.from_config(encoder_config, dtype=dtype)
+
+
+def _load_pretrained_encoder(name: str, encoder_config: Any, **options: Any) -> PreTrainedModel:
+    """The checkpoint's encoder (`AutoModel`), without a pooler where the class has one."""
+    try:
+        return AutoModel.from_pretrained(name, config=encoder_config, add_pooling_layer=False, **options)
+    except TypeError:
+        return AutoModel.from_pretrained(name, config=encoder_config, **options)
+
+
+def four_bit_config(compute_dtype: torch.dtype) -> Any:
+    """transformers' `BitsAndBytesConfig` for QLoRA's 4-bit NF4 weights with double quantization."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=compute_dtype)
 
 
 def adaptive_threshold_loss(
@@ -247,7 +275,8 @@ class SciBertForJointNerRe(PreTrainedModel):
             raise ValueError(
                 f"max_length {config.max_length} exceeds the encoder's max_position_embeddings {max_positions}"
             )
-        self.encoder = _build_encoder(encoder_config)
+        self.encoder = _build_encoder(encoder_config, getattr(torch, config.encoder_dtype))
+        self._prepare_encoder()
         hidden = encoder_config.hidden_size
         emb = config.embedding_size
         num_relations = len(config.relation_labels)
@@ -269,6 +298,18 @@ class SciBertForJointNerRe(PreTrainedModel):
         # concept linker (names -> ids), saved as `linker/` next to the weights; None: entities keep "E<n>" ids
         self.linker: ConceptLinker | None = None
         self.post_init()
+        if config.lora is not None:
+            # an adapter model's folder has no base encoder weights: from_pretrained reads them from the base
+            # checkpoint afterwards, so transformers need not report them missing
+            self._keys_to_ignore_on_load_missing.add(r"^encoder\.(?!.*lora_)")
+
+    def _prepare_encoder(self) -> None:
+        """Turn off a decoder's causal mask (`config.bidirectional_attention`) and add the LoRA adapter
+        (`config.lora`) to `self.encoder`."""
+        if self.config.bidirectional_attention:
+            make_bidirectional(self.encoder)
+        if self.config.lora is not None:
+            self.encoder = attach_lora(self.encoder, self.config.lora)
 
     def _init_weights(self, module: nn.Module) -> None:
         """transformers' initialisation, except the token-feature embeddings: zero, so a fresh model encodes
@@ -287,6 +328,11 @@ class SciBertForJointNerRe(PreTrainedModel):
         relation_types: Mapping[str, Sequence[str]] | None = None,
         do_lower_case: bool | None = None,
         encoder_overrides: Mapping[str, Any] | None = None,
+        lora_r: int = 0,
+        lora_alpha: float | None = None,
+        lora_dropout: float = 0.05,
+        lora_target_modules: Sequence[str] | None = None,
+        load_in_4bit: bool = False,
         **config_kwargs: Any,
     ) -> "SciBertForJointNerRe":
         """A model whose encoder holds the pretrained weights of `encoder_name_or_path` (Hub id or local
@@ -295,6 +341,10 @@ class SciBertForJointNerRe(PreTrainedModel):
         `do_lower_case` is recorded in the config; by default it is what `load_tokenizer` does for that
         checkpoint (cased names -> False). `encoder_overrides` change the encoder's config before its weights
         load, e.g. `{"attention_probs_dropout_prob": 0.0}` (attention dropout is a third of a CPU step).
+        `lora_r` > 0 adds a LoRA adapter of that rank (PEFT) to the frozen encoder: `lora_alpha` (default 2r),
+        `lora_dropout`, `lora_target_modules` (default: `backbones_joint_ner_re.LORA_TARGET_MODULES` of the
+        family). `load_in_4bit` loads the frozen encoder in 4-bit NF4 (bitsandbytes, CUDA only; needs an adapter).
+        `encoder_dtype="bfloat16"` (a config keyword) keeps the encoder's weights in bf16.
         """
         name = str(encoder_name_or_path)
         if os.path.isdir(name):
@@ -302,20 +352,31 @@ class SciBertForJointNerRe(PreTrainedModel):
         encoder_config = AutoConfig.from_pretrained(name, **dict(encoder_overrides or {}))
         if do_lower_case is None:
             do_lower_case = tokenizer_lowercases(load_tokenizer(name))
+        lora = None
+        if lora_r:
+            lora = {"r": lora_r, "alpha": 2 * lora_r if lora_alpha is None else lora_alpha, "dropout": lora_dropout,
+                    "target_modules": list(lora_target_modules or default_lora_targets(encoder_config.model_type))}
+        elif load_in_4bit:
+            raise ValueError("load_in_4bit freezes the encoder in 4-bit: it needs a LoRA adapter (lora_r > 0)")
         config = JointNerReConfig(
             encoder_config=encoder_config.to_dict(),
             entity_types=entity_types,
             relation_types=relation_types,
             encoder_name_or_path=name,
             do_lower_case=do_lower_case,
+            lora=lora,
             **config_kwargs,
         )
         model = cls(config)
-        try:
-            pretrained = AutoModel.from_pretrained(name, config=encoder_config, add_pooling_layer=False)
-        except TypeError:
-            pretrained = AutoModel.from_pretrained(name, config=encoder_config)
-        model.encoder.load_state_dict(pretrained.state_dict())
+        dtype = getattr(torch, config.encoder_dtype)
+        if load_in_4bit:
+            model.encoder = _load_pretrained_encoder(name, encoder_config, dtype=dtype,
+                                                     quantization_config=four_bit_config(dtype), device_map={"": 0})
+            model.encoder = prepare_for_four_bit_training(model.encoder)
+            model._prepare_encoder()
+            return model
+        pretrained = _load_pretrained_encoder(name, encoder_config, dtype=dtype)
+        load_base_weights(model.encoder, pretrained.state_dict())
         return model
 
     def quantize_for_cpu(self) -> "SciBertForJointNerRe":
@@ -360,6 +421,9 @@ class SciBertForJointNerRe(PreTrainedModel):
         """`PreTrainedModel.save_pretrained`, plus the linker (if any) as `linker/` in the folder."""
         if getattr(self, "_int8_for_cpu", False):
             raise ValueError("this is an int8 copy from quantize_for_cpu(); save the float model it came from")
+        if self.config.lora is not None and kwargs.get("state_dict") is None:
+            # an adapter model saves the adapter and the heads; the frozen base comes from encoder_name_or_path
+            kwargs["state_dict"] = {k: v for k, v in self.state_dict().items() if not is_base_weight(k)}
         out = super().save_pretrained(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
             if self.linker is not None:
@@ -376,6 +440,10 @@ class SciBertForJointNerRe(PreTrainedModel):
         name = str(pretrained_model_name_or_path)
         if os.path.isdir(name):
             check_model_folder(os.path.join(name, kwargs["subfolder"]) if kwargs.get("subfolder") else name)
+        # config.json's `dtype` is the first weight's (a bf16 encoder's, config.encoder_dtype); transformers would
+        # load the float32 heads in it too. The encoder is built in its own dtype whatever this says.
+        if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
+            kwargs["dtype"] = torch.float32
         try:
             loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except Exception as error:
@@ -384,6 +452,8 @@ class SciBertForJointNerRe(PreTrainedModel):
                 raise InputError(f"{name}: the weights cannot be read ({error}): a damaged file") from None
             raise
         model = loaded[0] if isinstance(loaded, tuple) else loaded
+        if model.config.lora is not None:
+            model._load_base_encoder()
         folder = _artifact_folder(name, kwargs, LINKER_FOLDER, ("linker_config.json", "names.tsv.gz"))
         if folder is not None:
             if not os.path.isdir(name):
@@ -393,6 +463,18 @@ class SciBertForJointNerRe(PreTrainedModel):
         if folder is not None:
             model.gazetteer = Gazetteer.load(folder)
         return loaded
+
+    def _load_base_encoder(self) -> None:
+        """Put the weights of an adapter model's base checkpoint (`config.encoder_name_or_path`) under its adapter:
+        its folder holds only the adapter and the heads."""
+        base = self.config.encoder_name_or_path
+        encoder_config = self.config.build_encoder_config()
+        try:
+            pretrained = _load_pretrained_encoder(base, encoder_config, dtype=getattr(torch, self.config.encoder_dtype))
+        except OSError as error:
+            raise InputError(f"this model is a LoRA adapter on {base!r}, which cannot be loaded: {error}") from None
+        device = next(self.encoder.parameters()).device
+        load_base_weights(self.encoder, {k: v.to(device) for k, v in pretrained.state_dict().items()})
 
     def set_gazetteer(self, gazetteer: Gazetteer | None) -> "SciBertForJointNerRe":
         """Attach (or with None, detach) the gazetteer whose matches a model with `gazetteer_features` reads."""
@@ -461,7 +543,8 @@ class SciBertForJointNerRe(PreTrainedModel):
             return None
         if feature_ids is None:
             raise ValueError("this model uses token features: pass the `feature_ids` of collate_features")
-        return self.encoder.get_input_embeddings()(input_ids) + self.token_feature_embeddings(feature_ids).sum(-2)
+        words = self.encoder.get_input_embeddings()(input_ids)
+        return words + self.token_feature_embeddings(feature_ids).sum(-2).to(words.dtype)
 
     def encode(
         self,
@@ -505,6 +588,9 @@ class SciBertForJointNerRe(PreTrainedModel):
             with sdpa_without_cudnn() if input_ids.is_cuda else nullcontext():
                 hidden = self.encoder(input_ids=input_ids if embeds is None else None, inputs_embeds=embeds,
                                       attention_mask=attention_mask).last_hidden_state
+        heads = self.ner_classifier.weight.dtype
+        if hidden.dtype != heads and not torch.is_autocast_enabled(hidden.device.type):
+            hidden = hidden.to(heads)  # a bf16 encoder (config.encoder_dtype) under float32 heads
         return hidden.reshape(-1, hidden.size(-1))
 
     def _allowed_labels(self, entity_types: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:

@@ -34,10 +34,14 @@ from .outputs_joint_ner_re import Mention, nil_entity_id, normalise_mention_text
 
 
 def continues_word(offsets: Sequence[Sequence[int]], text: str, i: int) -> bool:
-    """True when token i is glued to token i-1 inside one run of letters/digits (a subword continuation)."""
+    """True when token i is glued to token i-1 inside one run of letters/digits (a subword continuation), or
+    starts inside token i-1's span (byte-level BPE cuts a character of several UTF-8 bytes, "α", into tokens
+    that each carry the whole character's span)."""
     if i == 0:
         return False
     start = offsets[i][0]
+    if start < offsets[i - 1][1]:
+        return True
     return (
         start == offsets[i - 1][1]
         and 0 < start < len(text)

@@ -7,11 +7,14 @@ A *document* follows the `documents` schema of docs/architecture.md (`pmid`, `te
 
 Rules (documented choices):
 - The whole text is tokenized once (fast tokenizer, offsets, no special tokens, no truncation). A sequence
-  longer than `max_length - 2` tokens is cut into the fewest windows of at most `max_length - 2` content
-  tokens, all of one length, consecutive ones overlapping by at least `stride` tokens; each window gets
-  CLS/SEP. Each token takes its state from exactly one window: the one where it is farthest from an
+  longer than `max_length - S` tokens (S: the special tokens the tokenizer adds to one text, 2 for BERT's
+  CLS/SEP, 1 for a Llama BOS, 0 for Qwen2 or Mamba; `window_special_tokens`) is cut into the fewest windows of
+  at most `max_length - S` content tokens, all of one length, consecutive ones overlapping by at least `stride`
+  tokens; each window gets the tokenizer's own special tokens around it. Each token takes its state from exactly one window: the one where it is farthest from an
   *artificial* window edge (an edge that cuts the document; the document's own start and end do not count),
   ties -> the earlier window.
+- Token offsets leave out the whitespace a token carries (byte-level BPE's "Ġword" starts at the space before
+  the word), so spans are those of the characters themselves; a token that is only whitespace keeps its span.
 - A mention covers every token whose character span overlaps it. A token that crosses a mention boundary is
   therefore labelled as part of the mention, and a mention decoded from it spans the whole token.
 - BIO on subwords: the first token of a mention is B-<type>, every later token (continuation subwords
@@ -97,11 +100,43 @@ def load_tokenizer(
 
 
 def tokenize_text(text: str, tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[list[int]]]:
-    """Token ids and character offsets `[start, end)` of the whole text, without special tokens or truncation."""
+    """Token ids and character offsets `[start, end)` of the whole text, without special tokens or truncation.
+
+    Offsets are trimmed of the whitespace at their ends (byte-level BPE tokenizers that do not trim offsets
+    themselves, such as Llama 3's or Qwen2's, give "Ġinduced" the span of " induced"); a whitespace-only
+    token keeps its span."""
     encoding = tokenizer(
         text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
     )
-    return list(encoding["input_ids"]), [list(span) for span in encoding["offset_mapping"]]
+    offsets = []
+    for start, end in encoding["offset_mapping"]:
+        piece = text[start:end]
+        stripped = piece.strip()
+        if stripped and stripped != piece:
+            start += len(piece) - len(piece.lstrip())
+            end = start + len(stripped)
+        offsets.append([start, end])
+    return list(encoding["input_ids"]), offsets
+
+
+_PROBE = "a"
+
+
+def window_special_tokens(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
+    """The ids the tokenizer puts before and after one text when it adds its special tokens: `[CLS]` / `[SEP]`
+    for BERT, `<s>` / `</s>` for RoBERTa, `<s>` / none for Llama, `<bos>` / none for Gemma, none for Qwen2 or
+    Mamba's GPT-NeoX tokenizer. Every window gets these, as the checkpoint saw its inputs in pretraining.
+
+    Read from what the tokenizer does with a probe text (no assumption about which tokens exist); two calls on
+    one character, next to tokenizing a whole document. Not cached on the tokenizer: an attribute added to it
+    would change its hash, and so the `datasets` cache fingerprint of the features built with it."""
+    plain = list(tokenizer(_PROBE, add_special_tokens=False)["input_ids"])
+    full = list(tokenizer(_PROBE, add_special_tokens=True)["input_ids"])
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return full[:start], full[start + len(plain) :]
+    raise ValueError(f"tokenizer {type(tokenizer).__name__} changes the text's own tokens when it adds special "
+                     f"tokens ({plain} -> {full}); windows cannot follow it")
 
 
 # ---- token shapes ---------------------------------------------------------------------------------------------
@@ -192,8 +227,11 @@ def window_spans(num_tokens: int, content_length: int, stride: int) -> list[tupl
     return [(start, start + length) for start in starts]
 
 
-def assign_tokens_to_windows(num_tokens: int, spans: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
-    """For each token, the window whose state it keeps and its position in that window (CLS is position 0).
+def assign_tokens_to_windows(
+    num_tokens: int, spans: Sequence[tuple[int, int]], prefix: int = 1
+) -> tuple[list[int], list[int]]:
+    """For each token, the window whose state it keeps and its position in that window (the window's `prefix`
+    special tokens come first: with BERT's CLS the first content token is at position 1).
 
     The chosen window is the one where the token is farthest from an artificial edge (ties -> earlier window).
     """
@@ -208,7 +246,7 @@ def assign_tokens_to_windows(num_tokens: int, spans: Sequence[tuple[int, int]]) 
             if score > best_score[i]:
                 best_score[i] = score
                 token_window[i] = w
-                token_position[i] = i - start + 1
+                token_position[i] = i - start + prefix
     return token_window, token_position
 
 
@@ -343,9 +381,9 @@ def prepare_features(
 ) -> dict[str, Any]:
     """Features of one document, as plain python lists and ints.
 
-    Always: `pmid`, `input_ids` (one list per window, CLS/SEP included), `token_window`, `token_position`
+    Always: `pmid`, `input_ids` (one list per window, the tokenizer's special tokens included), `token_window`, `token_position`
     (where each document token takes its state), `offsets` (character span of each token), `length`
-    (number of document tokens), `window_length` (tokens in each window, CLS/SEP included: the padded width
+    (number of document tokens), `window_length` (tokens in each window, special tokens included: the padded width
     the document needs in a batch). With token features on (`token_feature_sizes`): `feature_ids`, laid out as
     `input_ids` with one list of feature rows per token (`gazetteer` gives the gazetteer tags).
     With `with_entities` and an `entities` field: `entity_mentions` (first-token index of each mention, per
@@ -364,12 +402,14 @@ def prepare_features(
     if not input_ids:
         raise ValueError(f"{_doc_name(document)}: text yields no tokens")
     num_tokens = len(input_ids)
-    spans = window_spans(num_tokens, config.max_length - 2, config.stride)
-    token_window, token_position = assign_tokens_to_windows(num_tokens, spans)
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    if cls_id is None or sep_id is None:
-        raise ValueError(f"tokenizer {type(tokenizer).__name__} has no CLS/SEP token")
-    windows = [[cls_id] + input_ids[start:end] + [sep_id] for start, end in spans]
+    prefix, suffix = window_special_tokens(tokenizer)
+    content_length = config.max_length - len(prefix) - len(suffix)
+    if content_length <= config.stride:
+        raise ValueError(f"max_length {config.max_length} leaves {content_length} tokens beside the tokenizer's "
+                         f"{len(prefix) + len(suffix)} special tokens, not more than stride {config.stride}")
+    spans = window_spans(num_tokens, content_length, config.stride)
+    token_window, token_position = assign_tokens_to_windows(num_tokens, spans, len(prefix))
+    windows = [prefix + input_ids[start:end] + suffix for start, end in spans]
     features: dict[str, Any] = {
         "pmid": str(document.get("pmid", "")),
         "input_ids": windows,
@@ -382,7 +422,8 @@ def prepare_features(
     token_features = token_feature_ids(text, offsets, config, gazetteer)
     if token_features is not None:
         rows, special = token_features
-        features["feature_ids"] = [[special] + rows[start:end] + [special] for start, end in spans]
+        features["feature_ids"] = [[special] * len(prefix) + rows[start:end] + [special] * len(suffix)
+                                   for start, end in spans]
 
     mentions = document.get("mentions")
     spans: list[tuple[int, int]] = []
@@ -491,9 +532,13 @@ def inference_order(features: Mapping[int, Mapping[str, Any]]) -> list[int]:
 
 
 def collate_features(
-    features: Sequence[Mapping[str, Any]], pad_token_id: int, num_relation_labels: int | None = None
+    features: Sequence[Mapping[str, Any]], pad_token_id: int | None, num_relation_labels: int | None = None
 ) -> dict[str, torch.Tensor]:
     """Batch tensors for `model(**batch)` from features of several documents.
+
+    Windows are padded on the right whatever the tokenizer's `padding_side` (decoder LLM tokenizers pad on the
+    left for generation): every window's content then starts at position 0, as in pretraining, and a causal
+    window's real tokens never attend to padding. `pad_token_id` None (a tokenizer without one) pads with 0.
 
     `input_ids`/`attention_mask` stack the windows of all documents (`[num_windows, window_len]`; `feature_ids`,
     when the features have them, `[num_windows, window_len, num_features]`, padding on row 0);
@@ -506,7 +551,8 @@ def collate_features(
         raise ValueError("collate_features: no features")
     windows = [w for f in features for w in f["input_ids"]]
     window_len = max(len(w) for w in windows)
-    input_ids = torch.full((len(windows), window_len), pad_token_id, dtype=torch.long)
+    # a tokenizer without a pad token (most decoder LLMs'): id 0, which the attention mask hides anyway
+    input_ids = torch.full((len(windows), window_len), 0 if pad_token_id is None else pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros(len(windows), window_len, dtype=torch.long)
     for i, w in enumerate(windows):
         input_ids[i, : len(w)] = torch.tensor(w, dtype=torch.long)

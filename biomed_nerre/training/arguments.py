@@ -76,6 +76,33 @@ class TrainingArguments:
         metadata={"help": "Add a learned embedding of each token's dictionary tags (longest MeSH / CTD / HGNC names of "
                   "each type in the text; the vocabularies of --linker-vocab-dir, never the corpus) to the encoder input."},
     )
+    bidirectional_attention: bool = field(
+        default=True,
+        metadata={"help": "Decoder LLMs (Llama, Qwen2, Mistral, Gemma, Jamba): let every token attend to the whole "
+                  "window instead of its left context only (no effect on encoders and state-space layers)."},
+    )
+    # parameter-efficient training (docs/backbones.md)
+    lora_r: int = field(
+        default=0,
+        metadata={"help": "Train a LoRA adapter of this rank on the frozen encoder (needs peft); 0: train every "
+                  "encoder weight. The heads are always fully trained; the saved model holds the adapter and heads."},
+    )
+    lora_alpha: float = field(default=0.0, metadata={"help": "LoRA scaling numerator (0: twice --lora-r)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA adapter's input."})
+    lora_target_modules: str = field(
+        default="",
+        metadata={"help": "Comma-separated module names that get adapters (empty: every attention and MLP "
+                  "projection of the encoder's family, modeling/backbones_joint_ner_re.py)."},
+    )
+    encoder_dtype: str = field(
+        default="float32",
+        metadata={"help": "float32 or bfloat16: the dtype of the encoder's weights (bfloat16 halves a frozen LLM's "
+                  "memory under --lora-r; the heads stay float32)."},
+    )
+    load_in_4bit: bool = field(
+        default=False,
+        metadata={"help": "Load the frozen encoder in 4-bit NF4 (QLoRA; needs --lora-r, bitsandbytes and a CUDA GPU)."},
+    )
     # optimisation
     num_epochs: float = field(default=10.0, metadata={"help": "Training epochs (may be fractional)."})
     max_steps: int = field(default=0, metadata={"help": "Stop after this many optimizer steps (0: by epochs)."})
@@ -201,6 +228,14 @@ class TrainingArguments:
                         f"train_on_validation_from {held_out} trains on validation documents {held_out} onwards, so "
                         f"{name} must be between 1 and {held_out} (got {value}{': all documents' if not value else ''}): "
                         "a model is never selected or calibrated on documents it was trained on")
+        if self.lora_r < 0:
+            raise ValueError(f"lora_r must be >= 0 (0: no adapter), got {self.lora_r}")
+        if self.encoder_dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"encoder_dtype must be float32 or bfloat16, got {self.encoder_dtype!r}")
+        if self.load_in_4bit:
+            if not self.lora_r:
+                raise UsageError("--load-in-4bit freezes the encoder in 4-bit: it needs a LoRA adapter (--lora-r)")
+            _check_four_bit_possible()
         if self.stride >= self.max_length - 2:
             raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
         splits = [s.strip() for s in self.linker_name_splits.split(",") if s.strip()]
@@ -215,6 +250,16 @@ class TrainingArguments:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _check_four_bit_possible() -> None:
+    """UsageError unless bitsandbytes is installed and a CUDA GPU is visible (what 4-bit weights need)."""
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("bitsandbytes") is None or not torch.cuda.is_available():
+        raise UsageError("--load-in-4bit needs bitsandbytes (pip install bitsandbytes) and a CUDA GPU")
 
 
 def _str_to_bool(value: str) -> bool:

@@ -187,6 +187,13 @@ def build_model(args: TrainingArguments) -> tuple[SciBertForJointNerRe, Any]:
         re_loss_weight=args.re_loss_weight,
         token_shape_features=args.token_shape_features,
         gazetteer_features=args.gazetteer_features,
+        bidirectional_attention=args.bidirectional_attention,
+        encoder_dtype=args.encoder_dtype,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha or None,
+        lora_dropout=args.lora_dropout,
+        lora_target_modules=[m.strip() for m in args.lora_target_modules.split(",") if m.strip()] or None,
+        load_in_4bit=args.load_in_4bit,
     )
     if args.gradient_checkpointing:  # long documents: the encoder keeps fewer activations, recomputes the rest
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
