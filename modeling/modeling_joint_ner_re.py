@@ -169,7 +169,6 @@ def _artifact_folder(name_or_path: str, kwargs: Mapping[str, Any], folder_name: 
     return os.path.dirname(resolved)
 
 
-<<<<<<< HEAD
 def _fetch_dense_encoder(repo_id: str, kwargs: Mapping[str, Any], linker_folder: str) -> None:
     """Download the files of a Hub linker's dense encoder (`linker/encoder/`, listed in its config) next to its
     config in the cache, where `ConceptLinker.load` reads them."""
@@ -183,10 +182,7 @@ def _fetch_dense_encoder(repo_id: str, kwargs: Mapping[str, Any], linker_folder:
         hub_file(repo_id, f"{LINKER_FOLDER}/{dense.get('encoder', 'encoder')}/{file_name}", kwargs)
 
 
-def _build_encoder(encoder_config: Any) -> PreTrainedModel:
-=======
 def _build_encoder(encoder_config: Any, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
->>>>>>> main
     # No pooler: it would be unused, and unused parameters break DDP without find_unused_parameters.
     try:
         return AutoModel.from_config(encoder_config, add_pooling_layer=False, dtype=dtype)
