@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="PubTator file to write (.gz compresses)")
     parser.add_argument("--names", help="a names file of your own (TYPE, ID, NAME|SYNONYM...) added to the linker's")
     parser.add_argument("--replace", action="store_true", help="use only the --names file's names, not the linker's")
+    parser.add_argument("--dense-train-seconds", type=float, default=0.0, help="also fine-tune the linker's dense "
+                        "ranker on the --names file (pairs of names of one concept) for at most this many seconds")
     parser.add_argument("--id-style", choices=ID_STYLES, help="id form written (default: chem_dis_gene when the "
                         "linker has a Gene type, else bc5cdr)")
     parser.add_argument("--no-strict", action="store_true", help="skip malformed lines of the input and of the "
@@ -50,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with one_line_errors():
         summary = run(args.input, args.output, model=args.model, linker_dir=args.linker, names=args.names,
-                      replace=args.replace, id_style=args.id_style, strict=not args.no_strict)
+                      replace=args.replace, id_style=args.id_style, strict=not args.no_strict,
+                      dense_train_seconds=args.dense_train_seconds)
     print("\n".join(summary.lines()))
     return 0
 

@@ -16,7 +16,9 @@ Linking a mention, in order (the first that answers wins; `LinkResult.method` sa
    link: the mention carries every part's id, as the corpus annotates it;
 5. `fuzzy`: the most similar name of its type by character-trigram TF-IDF cosine, when that similarity is at
    least `fuzzy_threshold` for given mentions (`link_mentions`), `end2end_fuzzy_threshold` for the NER head's
-   mentions in `extract` (names from the sources in `fuzzy_sources`);
+   mentions in `extract` (names from the sources in `fuzzy_sources`); with a dense ranker
+   (`dense_linking_joint_ner_re`, saved as `linker/encoder/`), `dense` instead: among the names nearest by
+   trigrams, the closest by the ranker's cosine, when at least `dense_threshold` / `end2end_dense_threshold`;
 6. otherwise NIL: no id (never an arbitrary one).
 
 Imports only torch and the standard library (this file ships with the model).
@@ -35,6 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
+from .dense_linking_joint_ner_re import ENCODER_FOLDER, DenseRanker
 from .files_joint_ner_re import config_value, read_json
 from .name_table_joint_ner_re import NameTable, read_name_tables
 from .outputs_joint_ner_re import InputError, nil_entity_id
@@ -154,7 +157,7 @@ def find_abbreviations(text: str) -> dict[str, tuple[int, int]]:
 @dataclass(frozen=True)
 class LinkResult:
     """ids: CURIEs (several for a composite mention, none for NIL); score in [0, 1]; method: the step that
-    answered (`exact`, `abbreviation`, `loose`, `composite`, `fuzzy`, `nil`)."""
+    answered (`exact`, `abbreviation`, `loose`, `composite`, `variant`, `fuzzy`, `dense`, `nil`)."""
 
     ids: tuple[str, ...]
     score: float
@@ -212,25 +215,44 @@ class _TrigramIndex:
         norm = math.sqrt(sum(w * w for w in weights.values()))
         return {c: w / norm for c, w in weights.items()}
 
+    def _similarity(self, key: str) -> torch.Tensor | None:
+        """The cosine of the query with every name (None when no trigram of the query is known): the sum, over
+        the query's trigram lists, of each name's weight times the query's."""
+        weights = self._query_weights(key) if self.keys else {}
+        if not weights:
+            return None
+        similarity = torch.zeros(len(self.keys))
+        for column, weight in weights.items():
+            start, end = self._posting_start[column], self._posting_start[column + 1]
+            similarity.index_add_(0, self.posting_rows[start:end], self.posting_values[start:end], alpha=weight)
+        return similarity
+
     def nearest(self, keys: Sequence[str]) -> list[tuple[int, float]]:
         """For each query key: (index of the most similar name, cosine similarity); (-1, 0.0) when no trigram
         of the query is known."""
         found = []
         for key in keys:
-            weights = self._query_weights(key) if self.keys else {}
-            if not weights:
+            similarity = self._similarity(key)
+            if similarity is None:
                 found.append((-1, 0.0))
                 continue
-            # the similarity of every name holding one of the query's trigrams: the sum of its weight times
-            # the query's, over the trigram lists
-            similarity = torch.zeros(len(self.keys))
-            for column, weight in weights.items():
-                start, end = self._posting_start[column], self._posting_start[column + 1]
-                similarity.index_add_(0, self.posting_rows[start:end], self.posting_values[start:end], alpha=weight)
             best = int(similarity.argmax())
             score = float(similarity[best])
             found.append((best, score) if score > 0 else (-1, 0.0))
         return found
+
+    def top(self, key: str, k: int) -> list[int]:
+        """The indices of the (at most) k names most similar to the query that share a trigram with it, best
+        first (ties: the earlier name)."""
+        similarity = self._similarity(key)
+        if similarity is None:
+            return []
+        k = min(k, int((similarity > 0).sum()))
+        if k <= 0:
+            return []
+        # a stable order among equal scores: sort by (-score, index)
+        values, indices = torch.topk(similarity, k)
+        return [int(i) for _, i in sorted(zip((-values).tolist(), indices.tolist()))]
 
 
 def _trigrams(key: str) -> list[str]:
@@ -293,6 +315,14 @@ class ConceptLinker:
     # predicted mentions (extract end to end) need a closer name to link than given ones: a poor match is more
     # often a false mention than a variant name (both thresholds chosen on BC5CDR validation)
     end2end_fuzzy_threshold: float = 0.9
+    # the dense ranker (`dense_linking_joint_ner_re`): when set, it takes the fuzzy step's place: among the
+    # `dense_candidates` names nearest by trigrams, the one closest by the ranker's cosine links when that cosine
+    # is at least `dense_threshold` (given mentions; a number, or one per type) or `end2end_dense_threshold` (the
+    # NER head's mentions), all chosen on validation for document-level id F1
+    dense: DenseRanker | None = None
+    dense_threshold: float | dict[str, float] = 0.85
+    end2end_dense_threshold: float | dict[str, float] = 0.9
+    dense_candidates: int = 20
     _fuzzy: dict[str, _TrigramIndex] = field(default_factory=dict, repr=False)
 
     # ---- building --------------------------------------------------------------------------------------
@@ -344,7 +374,7 @@ class ConceptLinker:
         added = ConceptLinker.from_names(user_rows, self.fuzzy_threshold, self.fuzzy_sources, entity_types=self.entity_types)
         if replace:
             added.metadata = {**self.metadata, "user_names": "replaced the vocabulary"}
-            added.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
+            self._copy_decision_settings(added)
             return added
         exact = {t: dict(table.items()) for t, table in self.exact.items()}
         loose = {t: dict(table.items()) for t, table in self.loose.items()}
@@ -353,8 +383,25 @@ class ConceptLinker:
                 mine.setdefault(entity_type, {}).update(table)
         metadata = {**self.metadata, "user_names": f"{len(user_rows)} names added"}
         linker = ConceptLinker(exact, loose, self.fuzzy_threshold, self.fuzzy_sources, metadata)
-        linker.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
+        self._copy_decision_settings(linker)
         return linker
+
+    def _copy_decision_settings(self, other: "ConceptLinker") -> None:
+        """Give `other` this linker's thresholds and dense ranker (the ranker is shared, not copied)."""
+        other.end2end_fuzzy_threshold = self.end2end_fuzzy_threshold
+        other.dense, other.dense_candidates = self.dense, self.dense_candidates
+        other.dense_threshold, other.end2end_dense_threshold = self.dense_threshold, self.end2end_dense_threshold
+
+    def set_dense(self, ranker: DenseRanker | None, threshold: float | Mapping[str, float] | None = None,
+                  end2end_threshold: float | Mapping[str, float] | None = None) -> "ConceptLinker":
+        """Attach (or with None, detach) a dense ranker, optionally with its thresholds (a number, or one per
+        entity type); returns self."""
+        self.dense = ranker
+        if threshold is not None:
+            self.dense_threshold = _threshold_value(threshold)
+        if end2end_threshold is not None:
+            self.end2end_dense_threshold = _threshold_value(end2end_threshold)
+        return self
 
     @property
     def entity_types(self) -> list[str]:
@@ -434,13 +481,17 @@ class ConceptLinker:
         entity_type: str,
         abbreviations: Mapping[str, str] | None = None,
         fuzzy: bool = True,
-        threshold: float | None = None,
+        threshold: float | Mapping[str, float] | None = None,
     ) -> list[LinkResult]:
         """`link` for several mentions of one type (the trigram search runs once for all that need it).
-        threshold: the least trigram cosine for this call (default `fuzzy_threshold`)."""
-        threshold = self.fuzzy_threshold if threshold is None else threshold
+        threshold: the last step's least cosine for this call (default `dense_threshold` with a dense ranker,
+        else `fuzzy_threshold`)."""
         if entity_type not in self.exact:
             return [NIL] * len(names)
+        if self.dense is not None:
+            threshold = self.threshold_for(entity_type, self.dense_threshold if threshold is None else threshold)
+        else:
+            threshold = self.fuzzy_threshold if threshold is None else threshold
         results: list[LinkResult | None] = []
         pending: list[tuple[int, str]] = []
         for i, name in enumerate(names):
@@ -459,7 +510,9 @@ class ConceptLinker:
                 if found is None:
                     pending.append((i, name))
             results.append(found)
-        if fuzzy and pending:
+        if fuzzy and pending and self.dense is not None:
+            self._dense_step(pending, entity_type, threshold, results)
+        elif fuzzy and pending:
             index = self._fuzzy_index(entity_type)
             table = self.exact[entity_type]
             for (i, name), (row, similarity) in zip(pending, index.nearest([name_key(n) for _, n in pending])):
@@ -467,6 +520,40 @@ class ConceptLinker:
                     entry = table[index.keys[row]]
                     results[i] = LinkResult(entry[0], round(similarity * entry[1], 4), "fuzzy")
         return [r if r is not None else NIL for r in results]
+
+    def _candidates(self, name: str, entity_type: str) -> list[str]:
+        """Candidate keys for the dense ranker: the `dense_candidates` names of the type nearest by character
+        trigrams (from the fuzzy step's index)."""
+        index = self._fuzzy_index(entity_type)
+        return [index.keys[row] for row in index.top(name_key(name), self.dense_candidates)]
+
+    def _dense_step(self, pending: Sequence[tuple[int, str]], entity_type: str, threshold: float,
+                    results: list[LinkResult | None]) -> None:
+        """Fill `results[i]` for each pending (i, name) whose best candidate by the dense ranker's cosine is at
+        least `threshold`."""
+        assert self.dense is not None
+        table = self.exact[entity_type]
+        candidates = [self._candidates(name, entity_type) for _, name in pending]
+        # one embedding pass for every query and candidate of the call (each distinct text once)
+        self.dense.embed([t for (_, name), keys in zip(pending, candidates) for t in (name_key(name), *keys)])
+        for (i, name), keys in zip(pending, candidates):
+            ranked = self.dense.rank(name_key(name), keys)
+            if ranked and ranked[0][1] >= threshold:
+                entry = table[keys[ranked[0][0]]]
+                results[i] = LinkResult(entry[0], round(max(ranked[0][1], 0.0), 4), "dense")
+
+    @property
+    def end2end_threshold(self) -> float:
+        """The threshold `extract` passes for the NER head's mentions: the dense ranker's when there is one,
+        else the fuzzy step's."""
+        return self.end2end_dense_threshold if self.dense is not None else self.end2end_fuzzy_threshold
+
+    @staticmethod
+    def threshold_for(entity_type: str, threshold: float | Mapping[str, float]) -> float:
+        """A threshold given for all types (a number) or per type (a mapping; a type not in it: never links)."""
+        if isinstance(threshold, Mapping):
+            return float(threshold.get(entity_type, math.inf))
+        return float(threshold)
 
     def link_mentions(
         self, text: str, mentions: Sequence[Mapping[str, Any]], fuzzy: bool = True, threshold: float | None = None
@@ -509,10 +596,17 @@ class ConceptLinker:
             "end2end_fuzzy_threshold": self.end2end_fuzzy_threshold,
             "fuzzy_sources": list(self.fuzzy_sources),
             "entity_types": self.entity_types,
+            **({"dense": {"encoder": ENCODER_FOLDER, "threshold": self.dense_threshold,
+                          "end2end_threshold": self.end2end_dense_threshold, "candidates": self.dense_candidates,
+                          "max_length": self.dense.max_length}} if self.dense is not None else {}),
             "names": {t: len(self.exact.get(t, {})) for t in self.entity_types},
             "ids": {t: len(self.known_ids(t)) for t in self.entity_types},
-            **{k: v for k, v in self.metadata.items() if k not in ("names", "ids")},
+            **{k: v for k, v in self.metadata.items() if k not in ("names", "ids", "dense")},
         }
+        if self.dense is not None:
+            self.dense.save(os.path.join(folder, ENCODER_FOLDER))
+            # the encoder's files, for a Hub download of the folder (`from_pretrained` fetches them by name)
+            config["dense"]["files"] = sorted(os.listdir(os.path.join(folder, ENCODER_FOLDER)))
         with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as handle:
             json.dump(config, handle, indent=2, sort_keys=True, ensure_ascii=False)
             handle.write("\n")
@@ -547,14 +641,34 @@ class ConceptLinker:
         metadata = {
             k: v for k, v in config.items()
             if k not in ("format_version", "normalisation_version", "fuzzy_threshold", "fuzzy_sources", "entity_types",
-                         "end2end_fuzzy_threshold")
+                         "end2end_fuzzy_threshold", "dense")
         }
         linker = cls(
             tables["exact"], tables["loose"], float(config_value(config, "fuzzy_threshold", (int, float), config_path)),
             tuple(config_value(config, "fuzzy_sources", list, config_path)), metadata,
         )
         linker.end2end_fuzzy_threshold = float(config.get("end2end_fuzzy_threshold", linker.fuzzy_threshold))
+        dense = config.get("dense")
+        if dense is not None:
+            if not isinstance(dense, Mapping):
+                raise InputError(f"{config_path}: 'dense' should be an object (encoder, threshold, ...)")
+            encoder = os.path.join(folder, str(config_value(dense, "encoder", str, config_path)))
+            if not os.path.isdir(encoder):
+                raise InputError(f"{encoder}: not found: {config_path} names a dense encoder folder")
+            linker.dense = DenseRanker.load(encoder, int(config_value(dense, "max_length", int, config_path)))
+            linker.dense_threshold = _threshold_value(dense.get("threshold"), config_path)
+            linker.end2end_dense_threshold = _threshold_value(dense.get("end2end_threshold"), config_path)
+            linker.dense_candidates = int(config_value(dense, "candidates", int, config_path))
         return linker
+
+
+def _threshold_value(value: Any, path: str = "") -> float | dict[str, float]:
+    """A dense threshold as stored: a float, or a dict of entity type -> float (`InputError` for anything else)."""
+    if isinstance(value, Mapping) and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+        return {str(k): float(v) for k, v in value.items()}
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise InputError(f"{path}: a dense threshold is a number or an object of numbers per entity type, not {value!r}")
 
 
 def _check_name_counts(config: Mapping[str, Any], config_path: str, names_path: str, found: Mapping[str, int]) -> None:

@@ -169,6 +169,19 @@ def _artifact_folder(name_or_path: str, kwargs: Mapping[str, Any], folder_name: 
     return os.path.dirname(resolved)
 
 
+def _fetch_dense_encoder(repo_id: str, kwargs: Mapping[str, Any], linker_folder: str) -> None:
+    """Download the files of a Hub linker's dense encoder (`linker/encoder/`, listed in its config) next to its
+    config in the cache, where `ConceptLinker.load` reads them."""
+    import json
+
+    with open(os.path.join(linker_folder, "linker_config.json"), encoding="utf-8") as handle:
+        dense = json.load(handle).get("dense")
+    if not isinstance(dense, Mapping):
+        return
+    for file_name in dense.get("files", []):
+        hub_file(repo_id, f"{LINKER_FOLDER}/{dense.get('encoder', 'encoder')}/{file_name}", kwargs)
+
+
 def _build_encoder(encoder_config: Any, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
     # No pooler: it would be unused, and unused parameters break DDP without find_unused_parameters.
     try:
@@ -439,6 +452,8 @@ class SciBertForJointNerRe(PreTrainedModel):
             model._load_base_encoder()
         folder = _artifact_folder(name, kwargs, LINKER_FOLDER, ("linker_config.json", "names.tsv.gz"))
         if folder is not None:
+            if not os.path.isdir(name):
+                _fetch_dense_encoder(name, kwargs, folder)
             model.linker = ConceptLinker.load(folder)
         folder = _artifact_folder(name, kwargs, GAZETTEER_FOLDER, ("gazetteer_config.json", "names.tsv.gz"))
         if folder is not None:
@@ -903,9 +918,9 @@ class SciBertForJointNerRe(PreTrainedModel):
         links: list[list[LinkResult]] | None = None
         if mode == "end2end":
             if self.linker is not None:
-                fuzzy = self.linker.end2end_fuzzy_threshold
+                threshold = self.linker.end2end_threshold
                 links = [
-                    self.linker.link_mentions(doc["text"], mentions, threshold=fuzzy)
+                    self.linker.link_mentions(doc["text"], mentions, threshold=threshold)
                     for doc, mentions in zip(documents, predicted)
                 ]
                 entity_lists = [group_linked_mentions(m, l) for m, l in zip(predicted, links)]

@@ -107,6 +107,7 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
             "pipeline_joint_ner_re.py",  # named by config.json's custom_pipelines
             "onnx_joint_ner_re.py",  # imported by use_backend("onnx")
             "linking_joint_ner_re.py",  # the concept linker's code
+            "dense_linking_joint_ner_re.py",  # the linker's optional dense ranker
             "name_table_joint_ner_re.py",  # how the linker reads its names file
             "gazetteer_joint_ner_re.py",  # the gazetteer's code (for models with gazetteer features)
             "outputs_joint_ner_re.py",  # the result contract

@@ -636,7 +636,7 @@ def test_save_load_round_trip_gives_identical_outputs(trained, tokenizer, tmp_pa
     model.eval()
     model.save_pretrained(tmp_path)
     files = sorted(os.listdir(tmp_path))
-    assert files == ["backbones_joint_ner_re.py", "config.json", "configuration_joint_ner_re.py", "files_joint_ner_re.py", "gazetteer_joint_ner_re.py",
+    assert files == ["backbones_joint_ner_re.py", "config.json", "configuration_joint_ner_re.py", "dense_linking_joint_ner_re.py", "files_joint_ner_re.py", "gazetteer_joint_ner_re.py",
                      "linking_joint_ner_re.py", "model.safetensors", "modeling_joint_ner_re.py", "name_table_joint_ner_re.py",
                      "onnx_joint_ner_re.py", "outputs_joint_ner_re.py", "pipeline_joint_ner_re.py", "postprocessing_joint_ner_re.py", "preprocessing_joint_ner_re.py",
                      "relation_blocks_joint_ner_re.py"]

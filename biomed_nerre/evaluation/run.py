@@ -285,6 +285,8 @@ def format_summary(metrics: Mapping) -> str:
         lines.append("Linking on gold mentions: accuracy@1 " + ", ".join(
             f"{t} {linking[f'accuracy_{t}']:.4f}" for t in sorted(linking["mentions"]))
             + f"; NIL {100 * linking['nil_rate']:.1f} % of mentions")
+        lines.append("Linking on gold mentions: document-level id F1 " + ", ".join(
+            f"{t} {linking[f'id_f1_{t}']:.4f}" for t in sorted(linking["mentions"])))
     if ner:
         bio = ner["bio_view"]
         lines.append(f"BIO view left out {bio['gold_dropped']} gold and {bio['predicted_dropped']} predicted "

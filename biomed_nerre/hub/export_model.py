@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 import modeling
+from modeling.files_joint_ner_re import read_json
 from modeling.outputs_joint_ner_re import InputError
 
 from .export_dataset import ensure_empty_dir
@@ -180,7 +181,16 @@ def linker_files(model_dir: Path) -> dict[str, Path]:
     missing = [name for name in (CONFIG_FILE, NAMES_FILE) if not (folder / name).is_file()]
     if missing:
         raise ExportError(f"{folder}: incomplete linker, no {', '.join(missing)}")
-    return {f"{LINKER_FOLDER}/{name}": folder / name for name in (CONFIG_FILE, NAMES_FILE)}
+    files = {f"{LINKER_FOLDER}/{name}": folder / name for name in (CONFIG_FILE, NAMES_FILE)}
+    # a dense ranker's encoder (`linker/encoder/`), file by file as its config lists them for the Hub download
+    dense = read_json(folder / CONFIG_FILE).get("dense")
+    if isinstance(dense, dict):
+        encoder = folder / str(dense.get("encoder", "encoder"))
+        for name in dense.get("files", []):
+            if not (encoder / name).is_file():
+                raise ExportError(f"{encoder / name}: missing (listed in {folder / CONFIG_FILE})")
+            files[f"{LINKER_FOLDER}/{encoder.name}/{name}"] = encoder / name
+    return files
 
 
 def plan_model_export(

@@ -33,8 +33,21 @@ def build_parser() -> OneLineErrorParser:
                        help="least trigram cosine for given mentions (default 0.4)")
     build.add_argument("--end2end-fuzzy-threshold", type=float, default=0.9,
                        help="least trigram cosine for the NER head's mentions (default 0.9)")
+    build.add_argument("--dense-encoder", default=None, help="an encoder folder or Hub id (e.g. all-MiniLM-L6-v2, "
+                       "a SapBERT checkpoint): the linker ranks candidate names with it (see docs/linking.md)")
+    build.add_argument("--dense-train-seconds", type=float, default=0.0, help="fine-tune the --dense-encoder on "
+                       "the names (pairs of names of one concept) for at most this long (default 0: as it is)")
+    build.add_argument("--dense-threshold", type=float, default=None, help="least cosine for given mentions")
+    build.add_argument("--end2end-dense-threshold", type=float, default=None,
+                       help="least cosine for the NER head's mentions")
     build.add_argument("--out", required=True, help="folder to write (a model's linker/ folder)")
     return parser
+
+
+def dense_thresholds(args) -> dict[str, float]:
+    """The dense thresholds given on the command line (the others keep `build_linker`'s defaults)."""
+    given = {"dense_threshold": args.dense_threshold, "end2end_dense_threshold": args.end2end_dense_threshold}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         linker = build_linker(
             documents, ENTITY_TYPES[args.dataset], corpus=args.dataset, splits=splits, vocab_dir=args.vocab_dir,
             use_vocabularies=not args.no_vocabularies, fuzzy_threshold=args.fuzzy_threshold,
-            end2end_fuzzy_threshold=args.end2end_fuzzy_threshold,
+            end2end_fuzzy_threshold=args.end2end_fuzzy_threshold, dense_encoder=args.dense_encoder,
+            dense_train_seconds=args.dense_train_seconds, **dense_thresholds(args),
         )
     except (OSError, ValueError) as err:  # a missing file, a bad vocabulary or corpus line (file and line), no names
         exit_with_error(os_error_message(err) if isinstance(err, OSError) else str(err))

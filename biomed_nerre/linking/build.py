@@ -27,6 +27,11 @@ from .vocabularies import (
 
 logger = logging.getLogger(__name__)
 
+# the dense ranker's least cosines: given mentions 0.85 (BC5CDR validation, document-level id F1 of both types with
+# untuned all-MiniLM-L6-v2, results/benchmarks.md section 16); the NER head's 0.9 like the trigram step's (not measured)
+DEFAULT_DENSE_THRESHOLD = 0.85
+DEFAULT_END2END_DENSE_THRESHOLD = 0.9
+
 # which vocabularies hold names of which entity type
 VOCABULARIES_FOR_TYPE = {
     "Chemical": ("mesh_descriptors", "mesh_supplementary"),
@@ -105,10 +110,17 @@ def build_linker(
     use_vocabularies: bool = True,
     fuzzy_threshold: float = 0.4,
     end2end_fuzzy_threshold: float = 0.9,
+    dense_encoder: str | Path | None = None,
+    dense_train_seconds: float = 0.0,
+    dense_threshold: float = DEFAULT_DENSE_THRESHOLD,
+    end2end_dense_threshold: float = DEFAULT_END2END_DENSE_THRESHOLD,
 ) -> ConceptLinker:
     """A linker for `entity_types` from the gold names of `documents` (the `splits` of `corpus`, recorded in its
     metadata) and, with `use_vocabularies`, the vocabularies in `vocab_dir` (downloaded once when None).
-    `fuzzy_threshold` applies to given mentions, `end2end_fuzzy_threshold` to the NER head's."""
+    `fuzzy_threshold` applies to given mentions, `end2end_fuzzy_threshold` to the NER head's. With
+    `dense_encoder` (a folder or Hub id `AutoModel` loads) the linker gets a dense ranker
+    (`modeling.dense_linking_joint_ner_re`), fine-tuned on these names for up to `dense_train_seconds`
+    (`dense_training.train_dense_ranker`; 0: used as it is), with its two thresholds."""
     start = time.perf_counter()
     rows, metadata = linker_rows(documents, entity_types, vocab_dir=vocab_dir or None, use_vocabularies=use_vocabularies)
     metadata["corpus_splits"] = list(splits)
@@ -117,6 +129,18 @@ def build_linker(
         rows, fuzzy_threshold=fuzzy_threshold, metadata=metadata, entity_types=list(entity_types)
     )
     linker.end2end_fuzzy_threshold = end2end_fuzzy_threshold
+    if dense_encoder:
+        from modeling.dense_linking_joint_ner_re import DenseRanker
+
+        ranker = DenseRanker.from_encoder(str(dense_encoder))
+        metadata["dense_encoder"] = str(dense_encoder)
+        if dense_train_seconds > 0:
+            from .dense_training import train_dense_ranker
+
+            report = train_dense_ranker(ranker, rows, max_seconds=dense_train_seconds)
+            logger.info(report.line())
+            metadata["dense_training"] = {"steps": report.steps, "pairs": report.pairs, "seconds": report.seconds}
+        linker.set_dense(ranker, dense_threshold, end2end_dense_threshold)
     logger.info("linker: %s names from %d rows (%s + %s) in %.0f s",
                 {t: len(linker.exact[t]) for t in linker.entity_types}, len(rows), "+".join(splits),
                 ", ".join(v["name"] for v in metadata["vocabularies"]) or "no vocabularies",

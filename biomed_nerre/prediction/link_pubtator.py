@@ -36,7 +36,7 @@ from modeling.linking_joint_ner_re import CONFIG_FILE, LINKER_FOLDER, NAMES_FILE
 
 from .corpus_ids import ID_STYLES, default_id_style, mention_ids_field
 
-METHODS = ("exact", "abbreviation", "loose", "composite", "variant", "fuzzy")
+METHODS = ("exact", "abbreviation", "loose", "composite", "variant", "fuzzy", "dense")
 
 
 @dataclass
@@ -109,10 +109,13 @@ def load_linker(model: str | None = None, linker_dir: str | Path | None = None) 
 
 
 def with_user_names(
-    linker: ConceptLinker, names_path: str | Path, replace: bool = False, strict: bool = True
+    linker: ConceptLinker, names_path: str | Path, replace: bool = False, strict: bool = True,
+    dense_train_seconds: float = 0.0,
 ) -> tuple[ConceptLinker, int, list[str]]:
     """The linker with a user's names file on top (every id must be one the linker knows) or, with
-    `replace`, instead of its names; also the number of names read and the lines skipped (strict=False)."""
+    `replace`, instead of its names; also the number of names read and the lines skipped (strict=False).
+    `dense_train_seconds` > 0 also fine-tunes the linker's dense ranker on the file's names (pairs of names of
+    one concept) for at most that long; the ranker is then the linker's own copy."""
     from biomed_nerre.linking import read_names_file
 
     if not Path(names_path).is_file():
@@ -123,7 +126,19 @@ def with_user_names(
     known = None if replace else set().union(*id_types.values())
     rows = read_names_file(names_path, linker.entity_types, known_ids=known, strict=strict, report=report,
                            id_types=id_types)
-    return linker.extended(rows, replace=replace), len(rows), report.skipped
+    extended = linker.extended(rows, replace=replace)
+    if dense_train_seconds > 0:
+        if linker.dense is None:
+            raise UsageError("--dense-train-seconds: this linker has no dense ranker to train (build one with "
+                             "python -m biomed_nerre.linking build --dense-encoder ...)")
+        import copy
+
+        from biomed_nerre.linking.dense_training import train_dense_ranker
+
+        extended.dense = copy.deepcopy(linker.dense)
+        extended.dense.clear_cache()
+        train_dense_ranker(extended.dense, rows, max_seconds=dense_train_seconds)
+    return extended, len(rows), report.skipped
 
 
 # ---- the file --------------------------------------------------------------------------------------------
@@ -197,6 +212,7 @@ def run(
     replace: bool = False,
     id_style: str | None = None,
     strict: bool = True,
+    dense_train_seconds: float = 0.0,
 ) -> LinkSummary:
     """The whole command: load the linker, add the user's names, link the file. User errors (a missing
     path, a bad line of the input, the names file or the linker, a damaged file) raise `InputError` naming file
@@ -207,7 +223,9 @@ def run(
     types = linker.entity_types
     names_added, names_skipped = 0, []
     if names is not None:
-        linker, names_added, names_skipped = with_user_names(linker, names, replace, strict)
+        linker, names_added, names_skipped = with_user_names(linker, names, replace, strict, dense_train_seconds)
+    elif dense_train_seconds > 0:
+        raise UsageError("--dense-train-seconds needs --names (the names to train the dense ranker on)")
     summary = link_pubtator(input_path, output_path, linker, id_style, strict, types)
     summary.names_added, summary.names_skipped = names_added, names_skipped
     return summary

@@ -197,6 +197,21 @@ class TrainingArguments:
         metadata={"help": "The same for the NER head's mentions in extract (concept-id F1 on BC5CDR validation, "
                   "bench/linking_thresholds.py)."},
     )
+    linker_dense_encoder: str | None = field(
+        default=None,
+        metadata={"help": "An encoder (folder or Hub id: all-MiniLM-L6-v2, a SapBERT checkpoint, a trained linker's "
+                  "linker/encoder) whose cosine ranks candidate names for mentions no exact name links (docs/linking.md)."},
+    )
+    linker_dense_train_seconds: float = field(
+        default=0.0,
+        metadata={"help": "Fine-tune --linker-dense-encoder on the linker's names for at most this many seconds (0: as it is)."},
+    )
+    linker_dense_threshold: float = field(
+        default=0.85, metadata={"help": "Least dense cosine for a given mention to link, else NIL (BC5CDR validation)."}
+    )
+    linker_end2end_dense_threshold: float = field(
+        default=0.9, metadata={"help": "The same for the NER head's mentions in extract (as the trigram step's)."}
+    )
     report_to: str = field(default="none", metadata={"help": "tensorboard, wandb or none."})
     logging_steps: int = field(default=10, metadata={"help": "Log loss, lr and tokens/s every N steps."})
 

@@ -18,5 +18,7 @@ def linker_for_run(args: TrainingArguments) -> ConceptLinker:
     return build_linker(
         documents, ENTITY_TYPES[args.dataset], corpus=args.dataset, splits=splits, vocab_dir=args.linker_vocab_dir,
         use_vocabularies=args.linker_vocabularies, fuzzy_threshold=args.linker_fuzzy_threshold,
-        end2end_fuzzy_threshold=args.linker_end2end_fuzzy_threshold,
+        end2end_fuzzy_threshold=args.linker_end2end_fuzzy_threshold, dense_encoder=args.linker_dense_encoder,
+        dense_train_seconds=args.linker_dense_train_seconds, dense_threshold=args.linker_dense_threshold,
+        end2end_dense_threshold=args.linker_end2end_dense_threshold,
     )
