@@ -69,13 +69,16 @@ def chunk_files(parts: Path) -> list[Path]:
 
 
 def start_and_kill(argv: list[str], parts: Path, chunks_before_kill: int, delay: float) -> bool:
-    """Start predict.py, SIGKILL it `delay` seconds after the work folder holds `chunks_before_kill` chunks;
+    """Start predict.py, SIGKILL it `delay` seconds after the work folder holds `chunks_before_kill` chunks, or
+    earlier, as soon as it holds two more (on a fast machine a fixed delay could span the rest of the run);
     whether it was still running when killed."""
     process = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while len(chunk_files(parts)) < chunks_before_kill and process.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(delay)
+        time.sleep(0.005)
+    kill_at = time.time() + delay
+    while time.time() < kill_at and len(chunk_files(parts)) < chunks_before_kill + 2 and process.poll() is None:
+        time.sleep(0.002)
     alive = process.poll() is None
     process.send_signal(signal.SIGKILL)
     process.wait()
