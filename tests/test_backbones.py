@@ -9,9 +9,6 @@ first BC5CDR training abstracts.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from modeling import SciBertForJointNerRe, load_tokenizer
 from modeling.postprocessing_joint_ner_re import decode_bio
 from modeling.preprocessing_joint_ner_re import prepare_features, tokenize_text, window_special_tokens
 from tests.tiny_backbones import FAMILIES, TRAINING_SET, training_texts, write_tiny_backbone
+from tests.fresh_process import run_without_project_code
 
 REPO = Path(__file__).resolve().parents[1]
 DECODERS = [name for name, family in FAMILIES.items() if family.decoder]
@@ -217,9 +215,6 @@ def test_saved_family_model_reloads_bit_for_bit(name, trained, overfit_data):
         assert torch.equal(value, reloaded.state_dict()[key]), key
 
 
-PROJECT_PACKAGES = {"loaders", "modeling", "biomed_nerre", "tests"}
-
-
 @pytest.mark.slow
 def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process(trained, lora_trained, tmp_path):
     """Each family's model without peft importable, then a LoRA adapter (whose base weights come from the
@@ -230,13 +225,6 @@ def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process
     script = textwrap.dedent(
         f"""
         import json, sys
-
-        class NoProjectCode:  # as if the project were not installed
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {PROJECT_PACKAGES!r}:
-                    raise ModuleNotFoundError(f"No module named {{name!r}}")
-
-        sys.meta_path.insert(0, NoProjectCode())
         sys.modules["peft"] = None  # as if peft were not installed: `import peft` fails, find_spec says None
         from transformers import AutoModel, AutoTokenizer
         out = {{}}
@@ -251,12 +239,7 @@ def test_every_family_extracts_after_a_trust_remote_code_load_in_a_fresh_process
         print(json.dumps(out))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "hf_modules"), TRANSFORMERS_VERBOSITY="error")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    remote = json.loads(proc.stdout.strip().splitlines()[-1])
+    remote = run_without_project_code(script, cwd=tmp_path, timeout=600)
     for name, folder in folders.items():
         local = SciBertForJointNerRe.from_pretrained(folder).eval().extract(texts, load_tokenizer(folder))
         assert [r["mentions"] for r in remote[name]] == [r["mentions"] for r in local], name

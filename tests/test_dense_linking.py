@@ -20,6 +20,7 @@ from biomed_nerre.linking.dense_training import train_dense_ranker, training_pai
 from modeling.dense_linking_joint_ner_re import ENCODER_FOLDER, DenseRanker
 from modeling.linking_joint_ner_re import CONFIG_FILE, ConceptLinker, NameRow, name_key
 from tests.test_linking import TYPES, spans, write_vocab
+from tests.fresh_process import run_without_project_code
 
 ROOT = Path(__file__).resolve().parents[1]
 # real descriptors of the small vocabulary (tests/test_linking.py): several names each
@@ -125,8 +126,7 @@ from transformers import AutoModel
 model = AutoModel.from_pretrained(sys.argv[1], trust_remote_code=True)
 text, mentions = sys.argv[2], json.loads(sys.argv[3])
 links = model.linker.link_mentions(text, mentions)
-print(json.dumps({"module": type(model.linker.dense).__module__, "on_path": [p for p in sys.path if p.endswith("wt-linker")],
-                  "links": [[list(r.ids), r.score, r.method] for r in links],
+print(json.dumps({"module": type(model.linker.dense).__module__, "links": [[list(r.ids), r.score, r.method] for r in links],
                   "api": [m["ids"] for m in model.link_mentions(text, mentions)]}))
 """
 
@@ -149,13 +149,8 @@ def test_a_fresh_trust_remote_code_process_links_with_the_dense_ranker(rows, enc
     text = "Cisplatinum (CDDP) and cisplatin caused hypertensive crises."
     mentions = spans(text, ("Cisplatinum", "Chemical"), ("CDDP", "Chemical"), ("cisplatin", "Chemical"),
                      ("hypertensive crises", "Disease"))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
-    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
-    result = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(folder), text, json.dumps(mentions)],
-                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert loaded["module"].startswith("transformers_modules.") and loaded["on_path"] == []
+    loaded = run_without_project_code(LOAD_SCRIPT, str(folder), text, json.dumps(mentions), cwd=tmp_path)
+    assert loaded["module"].startswith("transformers_modules.")
     here = linker.link_mentions(text, mentions)
     assert loaded["links"] == [[list(r.ids), r.score, r.method] for r in here]
     assert [m[2] for m in loaded["links"]] == ["dense", "abbreviation", "exact", "dense"]

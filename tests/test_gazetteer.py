@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from modeling import SciBertForJointNerRe, load_tokenizer
 from modeling.gazetteer_joint_ner_re import GAZETTEER_FOLDER, NAMES_FILE, Gazetteer, num_tag_ids, tag_id
 from modeling.preprocessing_joint_ner_re import collate_features, prepare_features, token_feature_sizes
 from biomed_nerre.training.main import main as train_main
+from tests.fresh_process import run_without_project_code
 
 REPO = Path(__file__).resolve().parents[1]
 BC5CDR = REPO.parent / "shared" / "data" / "bc5cdr"
@@ -119,23 +117,15 @@ def test_train_py_builds_the_gazetteer_from_the_vocabularies_and_a_fresh_process
     assert [v["name"] for v in saved["vocabularies"]] == ["mesh_descriptors", "mesh_supplementary", "medic"]
     assert saved["names"]["Chemical"] > 100 and saved["names"]["Disease"] > 100
     script = textwrap.dedent(f"""
-        import json, sys
-        sys.path = [p for p in sys.path if not p or not p.startswith({str(REPO)!r}) or "/.venv/" in p]
+        import json
         from transformers import AutoModel, AutoTokenizer
         model = AutoModel.from_pretrained({str(out)!r}, trust_remote_code=True)
         assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
         assert model.gazetteer is not None
         tokenizer = AutoTokenizer.from_pretrained({str(out)!r}, trust_remote_code=True)
-        print("RESULT", json.dumps(model.extract({TEXT!r}, tokenizer)))
+        print(json.dumps(model.extract({TEXT!r}, tokenizer)))
     """)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "hf_modules"), TRANSFORMERS_VERBOSITY="error")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = [line[7:] for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert results, proc.stdout[-2000:] + proc.stderr[-2000:]
-    remote = json.loads(results[0])
+    remote = run_without_project_code(script, cwd=tmp_path)
     local = SciBertForJointNerRe.from_pretrained(out).eval().extract(TEXT, load_tokenizer(str(out)))
     assert remote[0]["mentions"] == local[0]["mentions"]
     # the Hub export ships gazetteer/, the card names its vocabularies, and a copy without it is refused

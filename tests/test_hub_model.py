@@ -4,10 +4,7 @@ outside the repository and extracts the same entities and relations; refusals; t
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from biomed_nerre.hub.export_model import ExportError, export_model, plan_model_
 from biomed_nerre.hub.model_card import build_model_card, write_model_card
 from modeling import SciBertForJointNerRe, load_tokenizer
 from tests.tiny_encoder import write_tiny_encoder
+from tests.fresh_process import run_without_project_code
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "Naloxone reverses the antihypertensive effect of clonidine in rats."
@@ -116,19 +114,7 @@ def test_exported_model_loads_with_remote_code_in_a_fresh_process(trained) -> No
             "backbones_joint_ner_re.py",  # bidirectional attention, LoRA adapters
         ]
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
-    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp / "hf_home")}
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(out), TEXT],
-        cwd=tmp,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = run_without_project_code(LOAD_SCRIPT, str(out), TEXT, cwd=tmp)
     assert loaded["module"].startswith("transformers_modules.")  # the copied code, not the repository's
     model = trained["model"]
     assert loaded["checksum"] == pytest.approx(

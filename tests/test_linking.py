@@ -36,6 +36,7 @@ from modeling.linking_joint_ner_re import (
     group_linked_mentions,
 )
 from modeling.outputs_joint_ner_re import InputError, curie_to_corpus_id, to_curie
+from tests.fresh_process import run_without_project_code
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT.parent / "shared" / "data" / "vocab"
@@ -675,7 +676,6 @@ print(json.dumps({
     "linked": model.link_mentions(text, mentions),
     "methods": [link.method for link in model.linker.link_mentions(text, mentions)],
     "extract": model.extract([text], tokenizer, mode="end2end"),
-    "on_path": [p for p in sys.path if p and __import__("os").path.isdir(__import__("os").path.join(p, "modeling"))],
 }))
 """
 
@@ -702,15 +702,8 @@ def test_model_with_linker_loads_with_remote_code_in_a_fresh_process(linker, enc
     text = "Cisplatin (CDDP) induced hypertensive crises; CDDP and xyzzy caused breast and ovarian cancer."
     mentions = spans(text, ("Cisplatin", "Chemical"), ("CDDP", "Chemical"), ("xyzzy", "Chemical"),
                      ("hypertensive", "Disease"), ("breast and ovarian cancer", "Disease"))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
-    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf_home")}
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_SCRIPT, str(folder), text, json.dumps(mentions)],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert loaded["module"].startswith("transformers_modules.") and loaded["on_path"] == []  # not the repo's code
+    loaded = run_without_project_code(LOAD_SCRIPT, str(folder), text, json.dumps(mentions), cwd=tmp_path)
+    assert loaded["module"].startswith("transformers_modules.")  # not the repository's code
     assert loaded["linker_module"].startswith("transformers_modules.")
     assert loaded["names"] == {t: len(linker.exact[t]) for t in TYPES}
     got = [(m["text"], m["ids"], method) for m, method in zip(loaded["linked"], loaded["methods"])]
@@ -760,14 +753,8 @@ def test_a_model_loaded_by_repo_id_offline_finds_its_linker_in_the_hub_cache(lin
     cache = tmp_path / "hub"
     write_hub_cache(folder, cache, "someone/linked")
     write_hub_cache(folder, cache, "someone/bare", leave_out=("linker",))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "HF_HOME", "HF_MODULES_CACHE")}
-    env |= {"HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "HF_HOME": str(tmp_path / "hf_home")}
-    found = {}
-    for repo_id in ("someone/linked", "someone/bare"):
-        result = subprocess.run([sys.executable, "-c", HUB_SCRIPT, repo_id], cwd=tmp_path, env=env,
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr[-3000:]
-        found[repo_id] = json.loads(result.stdout.strip().splitlines()[-1])
+    found = {repo_id: run_without_project_code(HUB_SCRIPT, repo_id, cwd=tmp_path, env={"HF_HUB_CACHE": str(cache)})
+             for repo_id in ("someone/linked", "someone/bare")}
     assert found == {"someone/linked": {t: len(linker.exact[t]) for t in TYPES}, "someone/bare": None}
 
 

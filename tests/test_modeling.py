@@ -9,8 +9,6 @@ import itertools
 import json
 import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from modeling.preprocessing_joint_ner_re import (
     prepare_features,
     window_spans,
 )
+from tests.fresh_process import run_without_project_code
 
 REPO = Path(__file__).resolve().parents[1]
 ENTITY_TYPES = ["Chemical", "Disease", "Gene"]
@@ -684,9 +683,6 @@ def test_int8_copy_for_cpu_quantizes_the_encoder_only_and_keeps_predictions(trai
         quantized.save_pretrained(tmp_path)
 
 
-PROJECT_PACKAGES = {"loaders", "modeling", "biomed_nerre"}
-
-
 @pytest.mark.slow
 def test_trust_remote_code_load_in_a_fresh_process(trained, tokenizer, tmp_path):
     model, _, _ = trained
@@ -697,35 +693,21 @@ def test_trust_remote_code_load_in_a_fresh_process(trained, tokenizer, tmp_path)
     script = textwrap.dedent(
         f"""
         import json, sys
-        repo = {str(REPO)!r}
-        assert all(not p or not p.startswith(repo) or "/.venv/" in p for p in sys.path), sys.path
-
-        class NoProjectCode:  # as if the project were not installed (CI installs it with pip install -e .)
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in {PROJECT_PACKAGES!r}:
-                    raise ModuleNotFoundError(f"No module named {{name!r}}")
-
-        sys.meta_path.insert(0, NoProjectCode())
         from transformers import AutoModel, AutoTokenizer
         model = AutoModel.from_pretrained({str(model_dir)!r}, trust_remote_code=True)
         assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
         tokenizer = AutoTokenizer.from_pretrained({str(model_dir)!r}, trust_remote_code=True)
         docs = json.load(open("docs.json"))
-        print(json.dumps(model.extract(docs, tokenizer, mode="end2end")))
         try:
             import modeling
         except ModuleNotFoundError:
             pass
         else:
             raise SystemExit("the repository's modeling package is importable")
+        print(json.dumps(model.extract(docs, tokenizer, mode="end2end")))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "hf_modules"), TRANSFORMERS_VERBOSITY="error")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    remote = json.loads(proc.stdout.strip().splitlines()[-1])
+    remote = run_without_project_code(script, cwd=tmp_path)
     local = model.eval().extract(DOCS, tokenizer, mode="end2end")
     assert [spans_of(r) for r in remote] == [spans_of(r) for r in local]
     assert [relations_by_spans(r) for r in remote] == [relations_by_spans(r) for r in local]

@@ -1,18 +1,16 @@
 """pipeline(model=folder, trust_remote_code=True) on a folder written by `push_to_hub.py model --local-dir`,
-in a fresh process whose sys.path does not hold the project; and in-process with the registered task."""
+in a fresh process that cannot import the project; and in-process with the registered task."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from biomed_nerre.hub.cli import main as push_to_hub
 from modeling import load_tokenizer
+from tests.fresh_process import run_without_project_code
 from tests.predict_model import write_tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,11 +46,10 @@ ABSTRACT = first_abstracts(1)[0]
 
 FRESH = r"""
 import json, sys
-assert not any(p and sys.argv[2].startswith(p) for p in sys.path if p not in ("",)), sys.path
 import transformers
 from transformers import pipeline
 pipe = pipeline(model=sys.argv[1], trust_remote_code=True)
-document = json.loads(sys.argv[3])
+document = json.loads(sys.argv[2])
 print(json.dumps({
     "class": type(pipe).__name__, "task": pipe.task,
     "one": pipe(document["title"] + " " + document["abstract"]),
@@ -78,12 +75,7 @@ def test_export_carries_the_pipeline(exported):
 
 
 def test_pipeline_in_a_fresh_process_without_the_project(exported, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    done = subprocess.run([sys.executable, "-c", FRESH, str(exported), str(ROOT), json.dumps(ABSTRACT)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_without_project_code(FRESH, str(exported), json.dumps(ABSTRACT), cwd=tmp_path, timeout=600)
     assert out["class"] == "JointNerRePipeline" and out["task"] == "joint-ner-re"
     assert out["modules"] == []  # nothing of the project was imported
     one, (document, empty) = out["one"], out["documents"]
