@@ -122,12 +122,20 @@ def record_summary(args: argparse.Namespace, joint: dict, baseline: dict | None,
         "cid_end2end_f1": round(ids["micro"]["f1"], 4) if ids else None,
         "linking_acc_chemical": round(linking["accuracy_Chemical"], 4) if "accuracy_Chemical" in linking else None,
         "linking_acc_disease": round(linking["accuracy_Disease"], 4) if "accuracy_Disease" in linking else None,
+        "concept_id_f1_chemical": _concept_id_f1(test, "Chemical"),
+        "concept_id_f1_disease": _concept_id_f1(test, "Disease"),
         "baseline_ner_f1": round(_f1(baseline["seqeval"]), 4) if baseline else None,
         "epochs": args.epochs,
         "seed": args.seed,
         "minutes": round(minutes, 1),
         "command": command,
     }
+
+
+def _concept_id_f1(test: dict, entity_type: str) -> float | None:
+    """Document-level concept-id F1 from raw text (the kit's unique (PMID, type, id)) of one type, if scored."""
+    per_type = (test.get("concept_ids") or {}).get("per_type") or {}
+    return round(per_type[entity_type]["f1"], 4) if entity_type in per_type else None
 
 
 def spread(values: list[float | None]) -> dict | None:
@@ -139,7 +147,7 @@ def spread(values: list[float | None]) -> dict | None:
 
 
 FIGURES = ("ner_f1", "ner_f1_chemical", "ner_f1_disease", "cid_gold_f1", "cid_end2end_f1", "linking_acc_chemical",
-           "linking_acc_disease")
+           "linking_acc_disease", "concept_id_f1_chemical", "concept_id_f1_disease")
 
 
 def validation_summary(joint: dict) -> dict:
@@ -235,6 +243,10 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--baseline-model", help="Score this trained token-classification folder instead of training one.")
     parser.add_argument("--joint-metrics", help="Reuse this metrics.json of a joint run (one seed) instead of training one.")
+    parser.add_argument("--reuse-finished-seeds", action="store_true",
+                        help="Keep the runs an earlier call left in --out (a seed's quality.json with its joint "
+                             "model's or baseline's scores) instead of training them again: resumes a stopped "
+                             "record, or rebuilds record.json from the runs.")
     parser.add_argument("--record", action="store_true",
                         help="Also write the record (means and ranges) to results/quality.json (the kept record).")
     args, args.train_flags = parser.parse_known_args()
@@ -250,14 +262,18 @@ def main() -> None:
     runs = []
     for seed in args.seeds:
         seed_dir = out / f"seed-{seed}"
+        finished = _finished_run(seed_dir, "joint") if args.reuse_finished_seeds else None
         if args.joint_metrics:  # reuse the scores of an earlier joint run (its metrics.json)
             joint, seconds = json.loads(Path(args.joint_metrics).read_text()), float("nan")
+        elif finished:
+            joint, seconds = finished["joint"], finished["joint_seconds"]
         else:
             joint, seconds = run_joint(args, seed, seed_dir)
         summary = record_summary(argparse.Namespace(epochs=args.epochs, seed=seed), joint, None, seconds / 60, command)
         seed_dir.mkdir(parents=True, exist_ok=True)
-        (seed_dir / "quality.json").write_text(json.dumps({"settings": vars(args), "seed": seed, "joint": joint,
-                                                           "joint_seconds": seconds}, indent=2, default=str) + "\n")
+        if not finished:  # a kept run's file stays as it is (it may hold the seed's baseline too)
+            (seed_dir / "quality.json").write_text(json.dumps({"settings": vars(args), "seed": seed, "joint": joint,
+                                                               "joint_seconds": seconds}, indent=2, default=str) + "\n")
         (seed_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         runs.append({"seed": seed, "summary": summary, "validation": validation_summary(joint), "seconds": seconds})
         print(json.dumps({"seed": seed, **summary}))
@@ -266,12 +282,17 @@ def main() -> None:
     if not args.skip_baseline:
         for seed in args.baseline_seeds:
             seed_dir = out / f"seed-{seed}"
-            scores, seconds, truncated, baseline_documents = run_baseline(args, seed, seed_dir)
-            per_seed = seed_dir / "quality.json"  # the seed's joint run and baseline together, when both ran
-            result = json.loads(per_seed.read_text()) if per_seed.is_file() else {"settings": vars(args), "seed": seed}
-            result.update(baseline=scores, baseline_seconds=seconds, baseline_truncated_words=truncated,
-                          baseline_training_documents=baseline_documents)
-            per_seed.write_text(json.dumps(result, indent=2, default=str) + "\n")
+            finished = _finished_run(seed_dir, "baseline") if args.reuse_finished_seeds else None
+            if finished:
+                scores, seconds = finished["baseline"], finished["baseline_seconds"]
+                baseline_documents = finished["baseline_training_documents"]
+            else:
+                scores, seconds, truncated, baseline_documents = run_baseline(args, seed, seed_dir)
+                per_seed = seed_dir / "quality.json"  # the seed's joint run and baseline together, when both ran
+                result = json.loads(per_seed.read_text()) if per_seed.is_file() else {"settings": vars(args), "seed": seed}
+                result.update(baseline=scores, baseline_seconds=seconds, baseline_truncated_words=truncated,
+                              baseline_training_documents=baseline_documents)
+                per_seed.write_text(json.dumps(result, indent=2, default=str) + "\n")
             baselines.append({"seqeval": scores["seqeval"], "mentions": scores["mentions"], "seconds": seconds})
 
     record = record_over_seeds(args, runs, baselines, training_document_count(args), baseline_documents, command)
@@ -282,6 +303,18 @@ def main() -> None:
     if args.record:
         (REPO / "results" / "quality.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record))
+
+
+def _finished_run(seed_dir: Path, system: str) -> dict | None:
+    """A seed's quality.json, if an earlier call finished `system` ("joint" or "baseline") there."""
+    path = seed_dir / "quality.json"
+    if not path.is_file():
+        return None
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"{path}: line {err.lineno}: not JSON ({err.msg}); remove it to train this seed again")
+    return result if system in result else None
 
 
 def quality_table(record: dict, runs: list[dict], baselines: list[dict]) -> str:

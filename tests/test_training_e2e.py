@@ -244,9 +244,10 @@ def test_quality_record_summary_has_the_kept_keys_from_a_real_run(trained):
     _, _, metrics = trained
     summary = record_summary(argparse.Namespace(epochs=1.0, seed=42), metrics, None, 2.5, "python bench/quality.py")
     assert list(summary) == ["ner_f1", "ner_f1_chemical", "ner_f1_disease", "cid_gold_f1", "cid_end2end_f1",
-                             "linking_acc_chemical", "linking_acc_disease", "baseline_ner_f1", "epochs", "seed",
-                             "minutes", "command"]
+                             "linking_acc_chemical", "linking_acc_disease", "concept_id_f1_chemical",
+                             "concept_id_f1_disease", "baseline_ner_f1", "epochs", "seed", "minutes", "command"]
     test = metrics["test"]
+    assert summary["concept_id_f1_chemical"] == round(test["concept_ids"]["per_type"]["Chemical"]["f1"], 4)
     assert summary["cid_end2end_f1"] == round(test["re_end2end_ids"]["micro"]["f1"], 4)  # on concept ids
     assert summary["linking_acc_disease"] == round(test["linking"]["accuracy_Disease"], 4)
     assert summary["ner_f1"] == round(test["ner"]["seqeval"]["micro"]["f1"], 4) and summary["baseline_ner_f1"] is None
@@ -281,3 +282,36 @@ def test_quality_record_over_seeds_states_mean_range_documents_and_machine(train
     assert record["augmentation"] == {"copies": 1, "mention_replacement": 0.5, "sentence_shuffle": True}
     assert record["validation"]["selection_value"]["mean"] == round(metrics["training"]["best_validation_value"], 4)
     assert set(record["software"]) >= {"torch", "transformers", "datasets", "accelerate"} and record["machine"]["cpu"]
+
+
+def test_quality_record_rebuilt_from_finished_seeds_keeps_their_scores_and_files(trained, tmp_path, monkeypatch,
+                                                                                capsys):
+    """bench/quality.py --reuse-finished-seeds: seeds whose quality.json holds a finished run are not trained
+    again (a stopped record resumes); the record is built from their scores and their files stay as they were."""
+    import json
+    import sys
+
+    from bench.quality import main as quality_main
+
+    _, _, metrics = trained
+    out = tmp_path / "record"
+    for seed, seconds in ((1, 60.0), (2, 90.0)):
+        (out / f"seed-{seed}").mkdir(parents=True)
+        result = {"seed": seed, "joint": metrics, "joint_seconds": seconds}
+        if seed == 1:
+            result |= {"baseline": metrics["test"]["ner"], "baseline_seconds": 30.0, "baseline_training_documents": 800}
+        (out / f"seed-{seed}" / "quality.json").write_text(json.dumps(result))
+    before = {p: p.read_bytes() for p in out.glob("seed-*/quality.json")}
+    monkeypatch.setattr(sys, "argv", ["bench/quality.py", "--data-dir", str(REPO.parent / "shared" / "data" / "bc5cdr"),
+                                      "--seeds", "1,2", "--reuse-finished-seeds", "--out", str(out),
+                                      "--train-on-validation-from", "200"])
+    quality_main()
+    record = json.loads((out / "record.json").read_text())
+    ner = round(metrics["test"]["ner"]["seqeval"]["micro"]["f1"], 4)
+    assert record["test"]["ner_f1"]["runs"] == [ner, ner] and record["minutes_per_seed"] == [1.0, 1.5]
+    assert record["baseline_test"]["ner_f1"]["runs"] == [ner] and record["baseline_training_documents"] == 800
+    assert record["training_documents"] == 800
+    assert {p: p.read_bytes() for p in out.glob("seed-*/quality.json")} == before
+    (out / "seed-2" / "quality.json").write_text('{"joint": ')  # a damaged run file is named, not retrained over
+    with pytest.raises(SystemExit, match=r"seed-2/quality.json: line 1: not JSON"):
+        quality_main()
