@@ -362,6 +362,7 @@ def test_a_document_too_large_to_train_on_is_named_in_one_clear_error(encoder):
 def test_gradient_checkpointing_gives_the_same_gradients(encoder, cache, tmp_path):
     """`--gradient-checkpointing true` (the encoder recomputes its activations in the backward pass): the same
     loss and gradients as without, on a document of several windows; and train.py runs with it."""
+    from biomed_nerre.training.loop import enable_activation_checkpointing
     from biomed_nerre.training.main import main as train_main
     from tests.test_training_e2e import _common_flags
 
@@ -381,7 +382,7 @@ def test_gradient_checkpointing_gives_the_same_gradients(encoder, cache, tmp_pat
     results = []
     for checkpointing in (False, True):
         if checkpointing:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(model)
         model.train().zero_grad()
         loss = model(**batch).loss
         loss.backward()

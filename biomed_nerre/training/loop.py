@@ -170,6 +170,15 @@ def build_accelerator(args: TrainingArguments) -> Accelerator:
     return accelerator
 
 
+def enable_activation_checkpointing(model) -> None:
+    """Activation (gradient) checkpointing, non-reentrant, by the name the installed transformers has
+    (`gradient_checkpointing_enable` is deprecated from transformers 5.x on, with a FutureWarning)."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def build_model(args: TrainingArguments) -> tuple[SciBertForJointNerRe, Any]:
     """The joint model on the pretrained encoder, with the corpus's labels (and its gazetteer), and the tokenizer."""
     entity_types, relation_types = corpus_labels(args.dataset)
@@ -196,7 +205,7 @@ def build_model(args: TrainingArguments) -> tuple[SciBertForJointNerRe, Any]:
         load_in_4bit=args.load_in_4bit,
     )
     if args.gradient_checkpointing:  # long documents: the encoder keeps fewer activations, recomputes the rest
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        enable_activation_checkpointing(model)
     if args.gazetteer_features:
         from biomed_nerre.training.gazetteer import build_gazetteer
 
