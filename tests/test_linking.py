@@ -809,3 +809,20 @@ def test_linking_build_command_saves_the_linker_train_py_builds_without_importin
     assert (config["corpus"], config["corpus_splits"], config["fuzzy_threshold"], config["end2end_fuzzy_threshold"]) == (
         "bc5cdr", ["train"], 0.5, 0.8)
     assert config["vocabularies"] == [] and config["names"]["Chemical"] > 500
+
+
+def test_vocabulary_coverage_counts_ids_the_vocabularies_lack_and_those_no_corpus_name_gives() -> None:
+    """bench/vocabulary_coverage.py: a retired MeSH id (here C071741, remifentanil before MeSH promoted it to
+    a descriptor) is absent from today's vocabularies; it is unreachable unless a corpus name carries it."""
+    from bench.vocabulary_coverage import coverage
+
+    docs = [{"pmid": "1", "mentions": [
+        {"type": "Chemical", "ids": ["D002945"]}, {"type": "Chemical", "ids": ["C071741"]},
+        {"type": "Chemical", "ids": ["C071741"]}, {"type": "Chemical", "ids": ["-1"]},
+        {"type": "Disease", "ids": ["D006973"]}]},
+        {"pmid": "2", "mentions": [{"type": "Chemical", "ids": ["D002945", "C999999"]}]}]
+    vocabulary = {"D002945", "D006973"}
+    row = coverage(docs, vocabulary, corpus_ids={"C999999"}, entity_type="Chemical")
+    assert row == {"mentions": 4, "absent_mentions": 3, "unreachable_mentions": 2, "pairs": 4, "absent_pairs": 2,
+                   "unreachable_pairs": 1, "unreachable_ids": ["C071741"]}
+    assert coverage(docs, vocabulary, set(), "Disease")["absent_pairs"] == 0
