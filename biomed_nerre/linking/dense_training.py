@@ -8,12 +8,8 @@
 Pairs are two names of one concept (the same type and id set): every corpus or user name paired with another
 name of its concept (its vocabulary names first: what a mention must be led to), then synonym pairs of the
 vocabularies drawn at random. A batch holds at most one pair per concept; the loss is the in-batch InfoNCE
-(each name's partner against the other pairs' names, both directions, temperature 0.05). With
-`hard_negatives` (the default), each name's row of logits also holds one hard negative: a name of another
-concept among its nearest by character trigrams, which are the candidates the linker's ranker chooses among
-(BioSyn's use of sparse candidates); random in-batch negatives alone are too easy to teach that choice.
-Training stops after `steps` steps or `max_seconds`, whichever comes first. Rows must not come from a test
-split.
+(each name's partner against the other pairs' names, both directions, temperature 0.05). Training stops
+after `steps` steps or `max_seconds`, whichever comes first. Rows must not come from a test split.
 """
 
 from __future__ import annotations
@@ -26,10 +22,9 @@ from typing import Iterable, Sequence
 import torch
 
 from modeling.dense_linking_joint_ner_re import DenseRanker
-from modeling.linking_joint_ner_re import NameRow, _TrigramIndex, name_key
+from modeling.linking_joint_ner_re import NameRow, name_key
 
 MENTION_SOURCES = ("corpus", "user")  # names as written in text: each is paired with a vocabulary name
-HARD_NEGATIVE_CANDIDATES = 20  # the trigram-nearest names looked at: the linker's own `dense_candidates`
 
 
 @dataclass
@@ -79,33 +74,6 @@ def training_pairs(rows: Iterable[NameRow], seed: int = 0, vocabulary_pairs: int
     return pairs
 
 
-class HardNegatives:
-    """For a name of a concept, a name of another concept of its type among its trigram-nearest names (each
-    type's names, vocabulary and corpus alike, in one `_TrigramIndex`, as the linker searches them)."""
-
-    def __init__(self, rows: Iterable[NameRow], candidates: int = HARD_NEGATIVE_CANDIDATES) -> None:
-        concepts_of: dict[str, dict[str, set[str]]] = {}  # type -> key -> ids of every concept it names
-        for row in rows:
-            key = name_key(row.name)
-            if key and row.ids:
-                concepts_of.setdefault(row.entity_type, {}).setdefault(key, set()).update(row.ids)
-        self.candidates = candidates
-        self._ids = concepts_of
-        self._keys = {t: sorted(keys) for t, keys in concepts_of.items()}
-        self._index = {t: _TrigramIndex(keys) for t, keys in self._keys.items()}
-
-    def pick(self, name: str, concept: tuple, rng: random.Random) -> str | None:
-        """One of the three nearest names that share no id with `concept` ((type, ids)), at random; None if
-        there is none among the candidates."""
-        entity_type, ids = concept
-        index = self._index.get(entity_type)
-        if index is None:
-            return None
-        keys = self._keys[entity_type]
-        others = [keys[i] for i in index.top(name, self.candidates) if not self._ids[entity_type][keys[i]] & set(ids)]
-        return rng.choice(others[:3]) if others else None
-
-
 def _batches(pairs: Sequence[tuple[str, str, tuple]], batch_size: int, rng: random.Random):
     """Endless batches of pairs, at most one pair per concept in a batch (the others are its negatives)."""
     order = list(range(len(pairs)))
@@ -133,18 +101,15 @@ def train_dense_ranker(
     temperature: float = 0.05,
     seed: int = 0,
     vocabulary_pairs: int = 200_000,
-    hard_negatives: bool = True,
 ) -> DenseTrainingReport:
     """Fine-tune `ranker`'s encoder in place on pairs of names of one concept (module docstring); its weights
     are rounded to fp16 at the end (`DenseRanker.round_to_half`), so it saves and reloads exactly."""
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    rows = list(rows)
     pairs = training_pairs(rows, seed, vocabulary_pairs)
     if len(pairs) < 2:
         raise ValueError(f"{len(pairs)} training pair(s): a concept needs two names (a synonym or a corpus name)")
     batch_size = min(batch_size, len({p[2] for p in pairs}))
-    negatives = HardNegatives(rows) if hard_negatives else None
     encoder = ranker.encoder
     encoder.train()
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=learning_rate, weight_decay=0.01)
@@ -158,15 +123,7 @@ def train_dense_ranker(
         right = ranker.encode([b for _, b, _ in batch])
         logits = left @ right.T / temperature
         target = torch.arange(len(batch))
-        loss_right = torch.nn.functional.cross_entropy(logits.T, target)
-        if negatives is not None:
-            hard = [negatives.pick(a, concept, rng) for a, _, concept in batch]
-            if any(hard):
-                # a name with no hard negative among its candidates: its extra logit is -inf, so it adds nothing
-                hard_vectors = ranker.encode([h or "" for h in hard])
-                extra = (left * hard_vectors).sum(-1, keepdim=True) / temperature
-                logits = torch.cat([logits, extra.masked_fill(torch.tensor([[h is None] for h in hard]), float("-inf"))], 1)
-        loss = (torch.nn.functional.cross_entropy(logits, target) + loss_right) / 2
+        loss = (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
