@@ -174,7 +174,8 @@ def augmentation_settings(train_flags: list[str]) -> dict:
     known = train_settings(train_flags)
     return {"copies": known.augment_copies,
             "mention_replacement": known.augment_mention_replacement if known.augment_copies else 0.0,
-            "sentence_shuffle": bool(known.augment_sentence_shuffle and known.augment_copies)}
+            "sentence_shuffle": bool(known.augment_sentence_shuffle and known.augment_copies),
+            "synonym_swap": known.augment_synonym_swap if known.augment_copies else 0.0}
 
 
 def record_over_seeds(args: argparse.Namespace, runs: list[dict], baselines: list[dict], training_documents: int,

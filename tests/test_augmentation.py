@@ -97,6 +97,41 @@ def test_replaced_mentions_keep_offsets_ids_and_relations_consistent(train_docs,
     assert replaced_concepts > 100  # at probability 1 most concepts of 40 abstracts are replaceable
 
 
+def test_synonym_swap_renames_a_concept_but_keeps_its_id_and_relations(train_docs, pool):
+    settings = AugmentationSettings(copies=1, synonym_swap=1.0, seed=5)
+    swapped_concepts = 0
+    for original in train_docs:
+        augmented = augment_document(original, pool, settings, 1)
+        check_consistent(augmented)
+        # ids, entities and relations are the original's; only names (and so offsets) change
+        assert [m["ids"] for m in augmented["mentions"]] == [m["ids"] for m in original["mentions"]]
+        assert augmented["entities"] == original["entities"] and augmented["relations"] == original["relations"]
+        new_names = defaultdict(set)
+        for old_m, new_m in zip(original["mentions"], augmented["mentions"]):
+            if new_m["text"] != old_m["text"]:
+                assert len(old_m["ids"]) == 1 and old_m["ids"][0] in replaceable_ids(original)
+                new_names[old_m["ids"][0]].add(new_m["text"][:1].lower() + new_m["text"][1:])
+        for concept_id, names in new_names.items():
+            assert len(names) == 1, names  # every mention of a concept takes the one new name
+            entity_type = next(e["type"] for e in original["entities"] if e["id"] == concept_id)
+            known = {n.casefold() for table in (pool.corpus, pool.vocabulary)
+                     for n in table.get(entity_type, {}).get(concept_id, ())}
+            name = names.pop()
+            assert name.casefold() in known  # a name of the same concept
+            old_names = {m["text"].casefold() for m in original["mentions"] if m["ids"] == [concept_id]}
+            assert name.casefold() not in old_names  # and never one the document already uses for it
+        swapped_concepts += len(new_names)
+    assert swapped_concepts > 50  # most concepts of the first 20 abstracts have a vocabulary synonym
+
+
+def test_synonym_swap_leaves_a_concept_without_another_name_as_it_is(train_docs):
+    document = train_docs[0]
+    pool = NamePool.from_sources([document])  # the document's own names only: no concept has another
+    augmented = augment_document(document, pool, AugmentationSettings(copies=1, synonym_swap=1.0), 1)
+    assert augmented["text"] == document["text"] and augmented["mentions"] == document["mentions"]
+    assert augmented["relations"] == document["relations"]
+
+
 def test_composite_mentions_and_their_concepts_are_left_as_they_are(corpus, pool):
     document = next(d for d in corpus["train"] if d["pmid"] == "2234245")  # "Ocular and auditory toxicity"
     composite_ids = {i for m in document["mentions"] if len(m["ids"]) > 1 for i in m["ids"]}
@@ -147,7 +182,8 @@ def test_the_test_split_is_never_a_source_of_names(corpus, vocabulary_sample, ca
     from biomed_nerre.training.loop import add_augmented_copies
 
     args = TrainingArguments(dataset="bc5cdr", data_dir=str(BC5CDR), cache_dir=str(cache), limit_train_docs=30,
-                             augment_copies=3, augment_mention_replacement=1.0, linker_vocab_dir=str(vocabulary_sample))
+                             augment_copies=3, augment_mention_replacement=0.5, augment_synonym_swap=1.0,
+                             linker_vocab_dir=str(vocabulary_sample))
     view = load_corpus("bc5cdr", "documents", data_dir=str(BC5CDR), cache_dir=str(cache))
     train = view["train"].select(range(30))
     augmented = add_augmented_copies(args, train)
@@ -183,14 +219,19 @@ def test_copies_are_the_same_whatever_the_document_order(train_docs, pool):
 
 def test_augmentation_options_are_off_by_default_and_checked(capsys):
     args = parse_args([])
-    assert args.augment_copies == 0 and args.augment_sentence_shuffle is False
+    assert args.augment_copies == 0 and args.augment_sentence_shuffle is False and args.augment_synonym_swap == 0
     help_text = build_parser().format_help()
-    for flag in ("--augment-copies", "--augment-mention-replacement", "--augment-sentence-shuffle"):
+    for flag in ("--augment-copies", "--augment-mention-replacement", "--augment-sentence-shuffle",
+                 "--augment-synonym-swap"):
         assert flag in help_text
     with pytest.raises(ValueError, match="nothing changes"):
         parse_args(["--augment-copies", "1", "--augment-mention-replacement", "0"])
     with pytest.raises(ValueError, match="between 0 and 1"):
         parse_args(["--augment-copies", "1", "--augment-mention-replacement", "1.5"])
+    with pytest.raises(ValueError, match="augment_synonym_swap must be between 0 and 1"):
+        parse_args(["--augment-copies", "1", "--augment-synonym-swap", "-0.1"])
+    args = parse_args(["--augment-copies", "1", "--augment-mention-replacement", "0", "--augment-synonym-swap", "1"])
+    assert args.augment_synonym_swap == 1.0
     args = parse_args(["--augment-copies", "1", "--augment-sentence-shuffle", "true"])
     assert args.augment_copies == 1 and args.augment_sentence_shuffle
 

@@ -279,7 +279,8 @@ def test_quality_record_over_seeds_states_mean_range_documents_and_machine(train
     assert ner_f1["mean"] == pytest.approx(sum(ner_f1["runs"]) / 2, abs=1e-4)
     assert record["test"]["cid_gold_f1"]["min"] == record["test"]["cid_gold_f1"]["max"]
     assert record["training_documents"] == record["baseline_training_documents"] == 800
-    assert record["augmentation"] == {"copies": 1, "mention_replacement": 0.5, "sentence_shuffle": True}
+    assert record["augmentation"] == {"copies": 1, "mention_replacement": 0.5, "sentence_shuffle": True,
+                                      "synonym_swap": 0.0}
     assert record["validation"]["selection_value"]["mean"] == round(metrics["training"]["best_validation_value"], 4)
     assert set(record["software"]) >= {"torch", "transformers", "datasets", "accelerate"} and record["machine"]["cpu"]
 

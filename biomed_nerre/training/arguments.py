@@ -61,6 +61,12 @@ class TrainingArguments:
         default=False,
         metadata={"help": "With --augment-copies: shuffle the order of each copy's abstract sentences (title first)."},
     )
+    augment_synonym_swap: float = field(
+        default=0.0,
+        metadata={"help": "With --augment-copies: the chance each concept not replaced gets another name of the same "
+                  "concept (its names in the training documents and the vocabularies' synonyms), all its mentions "
+                  "renamed, its id and relations kept (0: no swap)."},
+    )
     # model
     encoder: str = field(
         default="allenai/scibert_scivocab_cased", metadata={"help": "Encoder checkpoint (Hub id or local folder)."}
@@ -243,12 +249,15 @@ class TrainingArguments:
                         f"train_on_validation_from {held_out} trains on validation documents {held_out} onwards, so "
                         f"{name} must be between 1 and {held_out} (got {value}{': all documents' if not value else ''}): "
                         "a model is never selected or calibrated on documents it was trained on")
-        if self.augment_copies < 0 or not 0.0 <= self.augment_mention_replacement <= 1.0:
-            raise UsageError(f"augment_copies must be >= 0 and augment_mention_replacement between 0 and 1, got "
-                             f"{self.augment_copies} and {self.augment_mention_replacement}")
-        if self.augment_copies and not (self.augment_mention_replacement or self.augment_sentence_shuffle):
-            raise UsageError("augment_copies adds copies that nothing changes: set augment_mention_replacement above 0 "
-                             "or augment_sentence_shuffle true")
+        if self.augment_copies < 0:
+            raise UsageError(f"augment_copies must be >= 0, got {self.augment_copies}")
+        for name in ("augment_mention_replacement", "augment_synonym_swap"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise UsageError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if self.augment_copies and not (self.augment_mention_replacement or self.augment_synonym_swap
+                                        or self.augment_sentence_shuffle):
+            raise UsageError("augment_copies adds copies that nothing changes: set augment_mention_replacement or "
+                             "augment_synonym_swap above 0, or augment_sentence_shuffle true")
         if self.lora_r < 0:
             raise ValueError(f"lora_r must be >= 0 (0: no adapter), got {self.lora_r}")
         if self.encoder_dtype not in ("float32", "bfloat16"):

@@ -1,6 +1,6 @@
 """Data augmentation for training: augmented copies of the training documents, added to the training set.
 
-Two augmentations, both off unless train.py's ``--augment-copies`` is above 0:
+Three augmentations, all off unless train.py's ``--augment-copies`` is above 0:
 
 - **Mention replacement** (``--augment-mention-replacement P``; Dai and Adel, COLING 2020, "An analysis of simple
   data augmentation for named entity recognition", tested there on i2b2 and MaSciP; for the relations, every
@@ -10,6 +10,10 @@ Two augmentations, both off unless train.py's ``--augment-copies`` is above 0:
   the *training documents of the run* annotate (train, plus validation from ``--train-on-validation-from``) or the
   vocabularies' names (MeSH descriptors and supplementary concepts, CTD MEDIC, HGNC, read by
   `biomed_nerre.linking`). The test split is never read.
+- **Synonym swap** (``--augment-synonym-swap P``; the synonym replacement of Dai and Adel at the level of a
+  concept's name): each replaceable concept left by mention replacement is, with probability P, given another
+  name *of the same concept* from the pool (the training documents' names for its id and its vocabulary
+  synonyms, never one of its names in the document), every mention the same new name; ids and relations stay.
 - **Sentence shuffle** (``--augment-sentence-shuffle``; the document-level counterpart of the sentence-order
   augmentations for relation extraction): the abstract's sentences in a random order, the title first. A
   document-level relation holds whatever the order, so the model cannot learn it from position alone.
@@ -48,12 +52,14 @@ SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 @dataclass(frozen=True)
 class AugmentationSettings:
     """What augmented copies to add: `copies` per training document, each with mention replacement at
-    probability `mention_replacement` (0: none) and/or `sentence_shuffle`."""
+    probability `mention_replacement` (0: none), synonym swap at probability `synonym_swap` (0: none) and/or
+    `sentence_shuffle`."""
 
     copies: int = 0
     mention_replacement: float = 0.0
     sentence_shuffle: bool = False
     seed: int = 42
+    synonym_swap: float = 0.0
 
 
 @dataclass
@@ -114,6 +120,14 @@ class NamePool:
             table = self.corpus if source == 0 else self.vocabulary
             return concept_id, rng.choice(table[entity_type][concept_id])
         return None
+
+    def synonym(self, entity_type: str, concept_id: str, rng: random.Random, avoid: set[str]) -> str | None:
+        """Another name of concept `concept_id` (the training documents' and the vocabularies' names for it), none
+        of whose case-folded forms is in `avoid`; None when the pool has no other name for it."""
+        names = {n.casefold(): n for table in (self.vocabulary, self.corpus)  # a corpus spelling wins a tie
+                 for n in table.get(entity_type, {}).get(concept_id, ())}
+        candidates = sorted(name for folded, name in names.items() if folded not in avoid)
+        return rng.choice(candidates) if candidates else None
 
 
 def _add(table: dict[str, dict[str, list[str]]], entity_type: str, concept_id: str, name: str) -> None:
@@ -177,33 +191,45 @@ def _cased_like(name: str, original: str) -> str:
     return name
 
 
-def replace_mentions(document: Mapping[str, Any], pool: NamePool, probability: float, rng: random.Random
-                     ) -> dict[str, Any]:
+def replace_mentions(document: Mapping[str, Any], pool: NamePool, probability: float, rng: random.Random,
+                     synonym_swap: float = 0.0) -> dict[str, Any]:
     """A copy of `document` where each replaceable concept is, with `probability`, another concept of its type
-    from `pool`: all its mentions get one new name (cased like each mention's first letter), the text, every
-    offset, the mentions' and entities' ids and the relations follow."""
+    from `pool`, or else, with `synonym_swap`, the same concept under another of its names: all its mentions get
+    one new name (cased like each mention's first letter), the text, every offset, the mentions' and entities'
+    ids and the relations follow."""
     present = {e["id"] for e in document["entities"]}
     new_ids: dict[str, str] = {}
     new_names: dict[str, str] = {}
     type_of = {e["id"]: e["type"] for e in document["entities"]}
     for entity_id in replaceable_ids(document):
-        if rng.random() >= probability:
-            continue
-        drawn = pool.draw(type_of[entity_id], rng, exclude=present | set(new_ids.values()))
-        if drawn is not None:
-            new_ids[entity_id], new_names[entity_id] = drawn
-    if not new_ids:
+        if rng.random() < probability:
+            drawn = pool.draw(type_of[entity_id], rng, exclude=present | set(new_ids.values()))
+            if drawn is not None:
+                new_ids[entity_id], new_names[entity_id] = drawn
+        elif synonym_swap > 0 and rng.random() < synonym_swap:
+            avoid = {m["text"].casefold() for m in document["mentions"] if list(m["ids"]) == [entity_id]}
+            name = pool.synonym(type_of[entity_id], entity_id, rng, avoid)
+            if name is not None:
+                new_ids[entity_id], new_names[entity_id] = entity_id, name
+    if not new_names:
         return _copy(document)
+    return _renamed(document, new_ids, new_names)
+
+
+def _renamed(document: Mapping[str, Any], new_ids: Mapping[str, str], new_names: Mapping[str, str]
+             ) -> dict[str, Any]:
+    """A copy of `document` where every mention of each concept in `new_names` (all single-id mentions) reads the
+    concept's new name and carries its new id; the text, offsets, entities and relations follow."""
     mentions = document["mentions"]
     edits = sorted(
         (m["start"], m["end"], _cased_like(new_names[m["ids"][0]], m["text"]))
-        for m in mentions if len(m["ids"]) == 1 and m["ids"][0] in new_ids
+        for m in mentions if len(m["ids"]) == 1 and m["ids"][0] in new_names
     )
     text, shift = _apply_edits(document["text"], edits)
     replaced = {(s, e): new for s, e, new in edits}
     new_mentions = []
     for m in mentions:
-        if (m["start"], m["end"]) in replaced and len(m["ids"]) == 1 and m["ids"][0] in new_ids:
+        if (m["start"], m["end"]) in replaced and len(m["ids"]) == 1 and m["ids"][0] in new_names:
             start = shift(m["start"])
             name = replaced[m["start"], m["end"]]
             new_mentions.append({**m, "start": start, "end": start + len(name), "text": name,
@@ -308,11 +334,12 @@ def _copy(document: Mapping[str, Any]) -> dict[str, Any]:
 
 def augment_document(document: Mapping[str, Any], pool: NamePool | None, settings: AugmentationSettings, copy: int
                      ) -> dict[str, Any]:
-    """Copy number `copy` (from 1) of `document`: mention replacement, then sentence shuffle, as `settings` say."""
+    """Copy number `copy` (from 1) of `document`: mention replacement and synonym swap, then sentence shuffle, as
+    `settings` say."""
     rng = random.Random(f"{settings.seed}:{copy}:{document['pmid']}")
     augmented = _copy(document)
-    if settings.mention_replacement > 0:
-        augmented = replace_mentions(augmented, pool, settings.mention_replacement, rng)
+    if settings.mention_replacement > 0 or settings.synonym_swap > 0:
+        augmented = replace_mentions(augmented, pool, settings.mention_replacement, rng, settings.synonym_swap)
     if settings.sentence_shuffle:
         augmented = shuffle_sentences(augmented, rng)
     augmented["pmid"] = f"{document['pmid']}#aug{copy}"

@@ -237,10 +237,10 @@ def add_augmented_copies(args: TrainingArguments, train_docs: datasets.Dataset) 
 
     start_time = time.perf_counter()
     settings = AugmentationSettings(args.augment_copies, args.augment_mention_replacement,
-                                    args.augment_sentence_shuffle, args.seed)
+                                    args.augment_sentence_shuffle, args.seed, args.augment_synonym_swap)
     documents = [dict(row) for row in train_docs]
     pool = None
-    if settings.mention_replacement > 0:
+    if settings.mention_replacement > 0 or settings.synonym_swap > 0:
         pool = name_pool_for_run(documents, corpus_labels(args.dataset)[0], args.linker_vocab_dir,
                                  use_vocabularies=args.linker_vocabularies)
     copies = augmented_copies(documents, pool, settings)
